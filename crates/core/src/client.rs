@@ -1,0 +1,205 @@
+//! The one HTTP client to the platform: keep-alive pool, connect and request timeouts, and
+//! errors classified by whether the request may have reached the platform — the fact the
+//! retry policy of state-changing interfaces turns on (design.md §4).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::profile::{Profile, ProfileError};
+
+/// Why an attempt failed before a usable reply arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportErrorKind {
+    /// Connection refused, DNS, TLS handshake: the body provably never left.
+    NotSent,
+    /// The request timed out after the connection was made.
+    Timeout,
+    /// The platform answered with an HTTP error status.
+    HttpStatus(u16),
+    /// The connection broke while sending or receiving.
+    Broken,
+    /// The reply failed the profile's verification or decryption.
+    BadReply,
+    /// The request could not be sealed (nothing was sent).
+    Seal,
+}
+
+impl TransportErrorKind {
+    /// False only when the request provably never left this machine.
+    pub fn may_have_been_sent(self) -> bool {
+        !matches!(self, TransportErrorKind::NotSent | TransportErrorKind::Seal)
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct TransportError {
+    pub kind: TransportErrorKind,
+    pub message: String,
+}
+
+/// Settings of the HTTP pool.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub url: String,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub pool_idle_timeout: Duration,
+    pub pool_max_idle_per_host: usize,
+}
+
+/// Sends sealed envelopes to one platform endpoint.
+#[derive(Debug, Clone)]
+pub struct PlatformClient {
+    http: reqwest::Client,
+    url: String,
+    profile: Arc<dyn Profile>,
+}
+
+impl PlatformClient {
+    pub fn new(settings: &ClientSettings, profile: Arc<dyn Profile>) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.request_timeout)
+            .pool_idle_timeout(settings.pool_idle_timeout)
+            .pool_max_idle_per_host(settings.pool_max_idle_per_host)
+            .tcp_nodelay(true)
+            .no_proxy()
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Self {
+            http,
+            url: settings.url.clone(),
+            profile,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn profile_name(&self) -> &'static str {
+        self.profile.name()
+    }
+
+    /// Seals and POSTs one envelope; returns the opened reply body (the response envelope's
+    /// JSON bytes). The caller parses it and keeps it.
+    pub async fn send(&self, envelope_json: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+        let sealed = self
+            .profile
+            .seal(envelope_json)
+            .map_err(|e| TransportError {
+                kind: TransportErrorKind::Seal,
+                message: e.to_string(),
+            })?;
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("Content-Type", "application/json;charset=utf-8");
+        for (k, v) in sealed.headers {
+            req = req.header(k, v);
+        }
+        let resp = req.body(sealed.body).send().await.map_err(classify)?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(classify)?;
+        if !status.is_success() {
+            return Err(TransportError {
+                kind: TransportErrorKind::HttpStatus(status.as_u16()),
+                message: format!(
+                    "平台返回 HTTP {status} / platform answered HTTP {status}: {}",
+                    crate::response::preview(&body)
+                ),
+            });
+        }
+        self.profile
+            .open(body.to_vec())
+            .map_err(|e: ProfileError| TransportError {
+                kind: TransportErrorKind::BadReply,
+                message: e.to_string(),
+            })
+    }
+}
+
+fn classify(e: reqwest::Error) -> TransportError {
+    let kind = if e.is_connect() {
+        TransportErrorKind::NotSent
+    } else if e.is_timeout() {
+        TransportErrorKind::Timeout
+    } else {
+        TransportErrorKind::Broken
+    };
+    let what = match kind {
+        TransportErrorKind::NotSent => "无法连接医保平台 / cannot connect to the platform",
+        TransportErrorKind::Timeout => "医保平台应答超时 / the platform did not answer in time",
+        _ => "与医保平台的连接中断 / the connection to the platform broke",
+    };
+    // reqwest's Display includes the URL but never headers or bodies: safe to show.
+    TransportError {
+        kind,
+        message: format!("{what}: {}", error_chain(&e)),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::PlainProfile;
+
+    fn client(url: &str, timeout_ms: u64) -> PlatformClient {
+        PlatformClient::new(
+            &ClientSettings {
+                url: url.into(),
+                connect_timeout: Duration::from_millis(500),
+                request_timeout: Duration::from_millis(timeout_ms),
+                pool_idle_timeout: Duration::from_secs(30),
+                pool_max_idle_per_host: 8,
+            },
+            Arc::new(PlainProfile),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_not_sent() {
+        // Bind then drop to get a port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = client(&format!("http://127.0.0.1:{port}/"), 1000)
+            .send(b"{}".to_vec())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, TransportErrorKind::NotSent);
+        assert!(!err.kind.may_have_been_sent());
+    }
+
+    #[tokio::test]
+    async fn silent_server_is_a_timeout_that_may_have_been_sent() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let hold = tokio::spawn(async move {
+            let (_s, _) = l.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let err = client(&format!("http://127.0.0.1:{port}/"), 300)
+            .send(b"{}".to_vec())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, TransportErrorKind::Timeout);
+        assert!(err.kind.may_have_been_sent());
+        hold.abort();
+    }
+}

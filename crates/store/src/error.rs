@@ -1,0 +1,24 @@
+/// Store failures. Messages are meant for HIS staff and operators: 中文 first.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("数据库不可用 / database unavailable: {0}")]
+    Unavailable(String),
+    #[error("数据库错误 / database error: {0}")]
+    Db(String),
+    #[error("请求 {0} 已不由本进程处理（租约丢失） / request {0} is no longer held by this worker (lease lost)")]
+    LeaseLost(i64),
+    #[error("数据库中的数据无法识别 / unexpected data in the database: {0}")]
+    Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::*;
+        match e.sqlite_error_code() {
+            Some(
+                CannotOpen | DatabaseBusy | DatabaseLocked | DiskFull | ReadOnly | SystemIoFailure,
+            ) => StoreError::Unavailable(e.to_string()),
+            _ => StoreError::Db(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! `yibao-store` is the durable request queue and audit trail. The HIS reads it with plain
+//! SQL, so its table and view names are the seed's contract:
+//! `medical_insurance_requests`, `medical_insurance_responses`, `v_medical_insurance_result`,
+//! plus `medical_insurance_attempts` (one row per HTTP attempt and msgid).
+//!
+//! One trait, [`Store`], so the broker is the same on the embedded SQLite file and (later)
+//! on the HIS's SQL Server. Every method is one atomic step of the lifecycle in design.md §4.
+
+mod error;
+pub mod sqlite;
+mod types;
+
+pub use error::StoreError;
+pub use sqlite::{SqliteOptions, SqliteStore};
+pub use types::{
+    AttemptOutcome, ClaimOne, ClaimSpec, ClaimedRequest, Finish, NewRequest, Origin, RequestView,
+    ResponseRow,
+};
+
+use async_trait::async_trait;
+use yibao_proto::StatusCount;
+
+/// The durable store behind the broker. Implementations must make each method atomic and
+/// safe when several broker processes share one database.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Where the store lives, for status output (never contains secrets).
+    fn describe(&self) -> String;
+
+    /// Records a new PENDING request (a pipe `Call`; the HIS inserts its rows with SQL).
+    async fn insert_request(&self, new: NewRequest) -> Result<i64, StoreError>;
+
+    /// Atomically moves up to `spec.limit` due PENDING rows to PROCESSING under a lease
+    /// held by `spec.worker_id`, oldest first.
+    async fn claim_pending(&self, spec: ClaimSpec) -> Result<Vec<ClaimedRequest>, StoreError>;
+
+    /// Atomically claims one specific row if it is PENDING (the `Run` path).
+    async fn claim_one(&self, request_id: i64, spec: ClaimSpec) -> Result<ClaimOne, StoreError>;
+
+    /// Records that an attempt with `msgid` is about to be sent, *before* it is sent, so the
+    /// msgid is known even if the broker dies mid-call. Fails with `LeaseLost` when the row
+    /// is no longer held by this worker. Returns the attempt's id.
+    async fn begin_attempt(
+        &self,
+        request_id: i64,
+        worker_id: &str,
+        infno: &str,
+        msgid: &str,
+    ) -> Result<i64, StoreError>;
+
+    /// Writes the attempt's outcome, the response row and the final status in one
+    /// transaction. Returns false (and changes nothing) when the row is no longer held by
+    /// `worker_id`.
+    async fn finish(&self, finish: Finish) -> Result<bool, StoreError>;
+
+    /// The request as the view shows it.
+    async fn get(&self, request_id: i64) -> Result<Option<RequestView>, StoreError>;
+
+    /// Number of requests per state.
+    async fn counts(&self) -> Result<Vec<StatusCount>, StoreError>;
+
+    /// The most recent msgid recorded (to resume the msgid sequence after a restart).
+    async fn last_msgid(&self) -> Result<Option<String>, StoreError>;
+}

@@ -1,0 +1,412 @@
+//! The embedded store: one SQLite file in WAL mode. Writes go through the group-committing
+//! [`writer`]; reads use their own connections, which WAL lets run beside the writer.
+//! Several broker processes may share the file: SQLite's locks (with a busy timeout)
+//! serialise their writes and every claim is one `UPDATE … RETURNING`.
+
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use yibao_proto::{Overrides, RequestStatus, StatusCount};
+
+use crate::types::*;
+use crate::{Store, StoreError};
+use schema::NOW;
+use writer::Writer;
+
+/// How the file is opened.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    /// `FULL` (default: a commit survives power loss) or `NORMAL` (faster; survives a
+    /// process crash but maybe not a power cut).
+    pub synchronous: String,
+    /// How long to wait for another process holding the write lock.
+    pub busy_timeout: Duration,
+}
+
+impl SqliteOptions {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            synchronous: "FULL".into(),
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The SQLite implementation of [`Store`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    opts: SqliteOptions,
+    writer: Writer,
+    readers: Mutex<Vec<Connection>>,
+}
+
+const CLAIM_COLUMNS: &str = "request_id, interface_code, input_data, retry_count, \
+     insuplc_admdvs, mdtrtarea_admvs, opter, opter_name, opter_type";
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and its schema.
+    pub fn open(opts: SqliteOptions) -> Result<Self, StoreError> {
+        if let Some(dir) = opts.path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Unavailable(format!(
+                        "无法创建数据库目录 / cannot create {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+            }
+        }
+        let conn = open_conn(&opts)?;
+        conn.execute_batch(&schema::ddl())?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer: Writer::spawn(conn)?,
+                readers: Mutex::new(Vec::new()),
+                opts,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.opts.path
+    }
+
+    /// Runs a read on a pooled connection, off the async threads.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_conn(&inner.opts)?,
+            };
+            let r = f(&conn);
+            inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
+            r
+        })
+        .await
+        .map_err(|e| StoreError::Db(format!("read task failed: {e}")))?
+    }
+}
+
+fn open_conn(opts: &SqliteOptions) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        &opts.path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| {
+        StoreError::Unavailable(format!(
+            "无法打开数据库 / cannot open {}: {e}",
+            opts.path.display()
+        ))
+    })?;
+    conn.busy_timeout(opts.busy_timeout)?;
+    let sync = match opts.synchronous.to_ascii_uppercase().as_str() {
+        "NORMAL" => "NORMAL",
+        _ => "FULL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
+    ))?;
+    Ok(conn)
+}
+
+fn opt_text(s: &Option<String>) -> Option<&str> {
+    s.as_deref()
+}
+
+fn claimed_from_row(row: &Row<'_>) -> rusqlite::Result<ClaimedRequest> {
+    Ok(ClaimedRequest {
+        request_id: row.get(0)?,
+        interface_code: row.get(1)?,
+        input_data: row.get(2)?,
+        retry_count: row.get(3)?,
+        overrides: Overrides {
+            insuplc_admdvs: row.get(4)?,
+            mdtrtarea_admvs: row.get(5)?,
+            opter: row.get(6)?,
+            opter_name: row.get(7)?,
+            opter_type: row.get(8)?,
+        },
+    })
+}
+
+fn parse_status(s: &str) -> Result<RequestStatus, StoreError> {
+    RequestStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown status {s:?}")))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.inner.opts.path.display())
+    }
+
+    async fn insert_request(&self, new: NewRequest) -> Result<i64, StoreError> {
+        self.inner
+            .writer
+            .write(move |c| {
+                let o = &new.overrides;
+                c.execute(
+                    "INSERT INTO medical_insurance_requests (interface_code, input_data, \
+                     insuplc_admdvs, mdtrtarea_admvs, opter, opter_name, opter_type) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        new.interface_code,
+                        new.input_data,
+                        opt_text(&o.insuplc_admdvs),
+                        opt_text(&o.mdtrtarea_admvs),
+                        opt_text(&o.opter),
+                        opt_text(&o.opter_name),
+                        opt_text(&o.opter_type),
+                    ],
+                )?;
+                Ok(c.last_insert_rowid())
+            })
+            .await
+    }
+
+    async fn claim_pending(&self, spec: ClaimSpec) -> Result<Vec<ClaimedRequest>, StoreError> {
+        self.inner
+            .writer
+            .write(move |c| {
+                let sql = format!(
+                    "UPDATE medical_insurance_requests \
+                     SET status = 'PROCESSING', worker_id = ?1, lease_until = ?2, update_time = {NOW} \
+                     WHERE request_id IN (SELECT request_id FROM medical_insurance_requests \
+                        WHERE status = 'PENDING' AND (next_attempt_at IS NULL OR next_attempt_at <= ?3) \
+                        ORDER BY request_id LIMIT ?4) \
+                     RETURNING {CLAIM_COLUMNS}"
+                );
+                let mut st = c.prepare_cached(&sql)?;
+                let rows = st.query_map(
+                    params![spec.worker_id, spec.lease_until_ms, spec.now_ms, spec.limit],
+                    claimed_from_row,
+                )?;
+                let mut out = rows.collect::<Result<Vec<_>, _>>()?;
+                out.sort_by_key(|r| r.request_id);
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn claim_one(&self, request_id: i64, spec: ClaimSpec) -> Result<ClaimOne, StoreError> {
+        self.inner
+            .writer
+            .write(move |c| {
+                let sql = format!(
+                    "UPDATE medical_insurance_requests \
+                     SET status = 'PROCESSING', worker_id = ?2, lease_until = ?3, update_time = {NOW} \
+                     WHERE request_id = ?1 AND status = 'PENDING' \
+                     RETURNING {CLAIM_COLUMNS}"
+                );
+                let claimed = c
+                    .prepare_cached(&sql)?
+                    .query_row(
+                        params![request_id, spec.worker_id, spec.lease_until_ms],
+                        claimed_from_row,
+                    )
+                    .optional()?;
+                if let Some(r) = claimed {
+                    return Ok(ClaimOne::Claimed(r));
+                }
+                let status: Option<String> = c
+                    .prepare_cached(
+                        "SELECT status FROM medical_insurance_requests WHERE request_id = ?1",
+                    )?
+                    .query_row([request_id], |r| r.get(0))
+                    .optional()?;
+                match status {
+                    None => Ok(ClaimOne::NotFound),
+                    Some(s) => Ok(ClaimOne::NotPending(parse_status(&s)?)),
+                }
+            })
+            .await
+    }
+
+    async fn begin_attempt(
+        &self,
+        request_id: i64,
+        worker_id: &str,
+        infno: &str,
+        msgid: &str,
+    ) -> Result<i64, StoreError> {
+        let (worker_id, infno, msgid) =
+            (worker_id.to_string(), infno.to_string(), msgid.to_string());
+        self.inner
+            .writer
+            .write(move |c| {
+                let attempt_no: i64 = c
+                    .prepare_cached(
+                        "SELECT COALESCE(MAX(attempt_no), 0) + 1 FROM medical_insurance_attempts \
+                         WHERE request_id = ?1",
+                    )?
+                    .query_row([request_id], |r| r.get(0))?;
+                let held = c
+                    .prepare_cached(
+                        "UPDATE medical_insurance_requests SET msgid = ?3, retry_count = ?4 \
+                         WHERE request_id = ?1 AND status = 'PROCESSING' AND worker_id = ?2",
+                    )?
+                    .execute(params![request_id, worker_id, msgid, attempt_no - 1])?;
+                if held == 0 {
+                    return Err(StoreError::LeaseLost(request_id));
+                }
+                c.prepare_cached(
+                    "INSERT INTO medical_insurance_attempts (request_id, attempt_no, infno, msgid, worker_id) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![request_id, attempt_no, infno, msgid, worker_id])?;
+                Ok(c.last_insert_rowid())
+            })
+            .await
+    }
+
+    async fn finish(&self, f: Finish) -> Result<bool, StoreError> {
+        self.inner
+            .writer
+            .write(move |c| {
+                let sql = format!(
+                    "UPDATE medical_insurance_requests \
+                     SET status = ?3, update_time = {NOW}, lease_until = NULL, last_error = ?4 \
+                     WHERE request_id = ?1 AND status = 'PROCESSING' AND worker_id = ?2"
+                );
+                let held = c.prepare_cached(&sql)?.execute(params![
+                    f.request_id,
+                    f.worker_id,
+                    f.status.as_str(),
+                    f.error
+                ])?;
+                if held == 0 {
+                    return Ok(false);
+                }
+                if let Some((attempt_id, outcome, ms)) = f.attempt {
+                    c.prepare_cached(&format!(
+                        "UPDATE medical_insurance_attempts SET end_time = {NOW}, duration_ms = ?2, \
+                         outcome = ?3 WHERE attempt_id = ?1"
+                    ))?
+                    .execute(params![attempt_id, ms as i64, outcome.as_str()])?;
+                }
+                if let Some(r) = &f.response {
+                    c.prepare_cached(&format!(
+                        "INSERT INTO medical_insurance_responses \
+                         (request_id, response_data, infcode, err_msg, origin) VALUES (?1, ?2, ?3, ?4, ?5) \
+                         ON CONFLICT (request_id) DO UPDATE SET response_data = excluded.response_data, \
+                         infcode = excluded.infcode, err_msg = excluded.err_msg, \
+                         origin = excluded.origin, create_time = {NOW}"
+                    ))?
+                    .execute(params![
+                        f.request_id,
+                        r.response_data,
+                        r.infcode,
+                        r.err_msg,
+                        r.origin.as_str()
+                    ])?;
+                }
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn get(&self, request_id: i64) -> Result<Option<RequestView>, StoreError> {
+        self.read(move |c| {
+            let row = c
+                .prepare_cached(
+                    "SELECT request_id, interface_code, status, retry_count, msgid, \
+                     response_data, infcode, err_msg \
+                     FROM v_medical_insurance_result WHERE request_id = ?1",
+                )?
+                .query_row([request_id], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, Option<String>>(7)?,
+                    ))
+                })
+                .optional()?;
+            let Some((request_id, interface_code, status, retry_count, msgid, resp, infcode, err)) =
+                row
+            else {
+                return Ok(None);
+            };
+            Ok(Some(RequestView {
+                request_id,
+                interface_code,
+                status: parse_status(&status)?,
+                retry_count,
+                msgid,
+                response_data: resp,
+                infcode,
+                err_msg: err,
+            }))
+        })
+        .await
+    }
+
+    async fn counts(&self) -> Result<Vec<StatusCount>, StoreError> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT status, COUNT(*) FROM medical_insurance_requests GROUP BY status",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (s, n) = row?;
+                // Rows with a status the broker does not know are left out, not fatal.
+                if let Some(status) = RequestStatus::parse(&s) {
+                    out.push(StatusCount {
+                        status,
+                        count: n.max(0) as u64,
+                    });
+                }
+            }
+            out.sort_by_key(|c| c.status);
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn last_msgid(&self) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT msgid FROM medical_insurance_attempts ORDER BY attempt_id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,85 @@
+//! The SQLite schema: the seed's tables and view plus the columns the lifecycle needs.
+//! Idempotent (`IF NOT EXISTS`), so opening an existing file never loses rows.
+//!
+//! Human-facing times (`create_time`, `update_time`, …) are local-time text written by the
+//! database itself, like the seed's `GETDATE()`. Machine times the broker compares
+//! (`lease_until`, `next_attempt_at`) are epoch milliseconds.
+
+/// Bumped when the schema changes; stored in `PRAGMA user_version`.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// The SQL expression for "now" in human-facing columns.
+pub const NOW: &str = "strftime('%Y-%m-%d %H:%M:%f','now','localtime')";
+
+pub fn ddl() -> String {
+    format!(
+        r#"
+CREATE TABLE IF NOT EXISTS medical_insurance_requests (
+    request_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    interface_code  TEXT    NOT NULL,
+    input_data      TEXT    NOT NULL,
+    status          TEXT    NOT NULL DEFAULT 'PENDING',
+    create_time     TEXT    NOT NULL DEFAULT ({NOW}),
+    update_time     TEXT,
+    retry_count     INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER,
+    lease_until     INTEGER,
+    worker_id       TEXT,
+    msgid           TEXT,
+    insuplc_admdvs  TEXT,
+    mdtrtarea_admvs TEXT,
+    opter           TEXT,
+    opter_name      TEXT,
+    opter_type      TEXT,
+    last_error      TEXT
+);
+CREATE INDEX IF NOT EXISTS ix_mir_pending
+    ON medical_insurance_requests (request_id) WHERE status = 'PENDING';
+CREATE INDEX IF NOT EXISTS ix_mir_status
+    ON medical_insurance_requests (status);
+
+CREATE TABLE IF NOT EXISTS medical_insurance_responses (
+    response_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id    INTEGER NOT NULL UNIQUE REFERENCES medical_insurance_requests (request_id),
+    response_data TEXT    NOT NULL,
+    infcode       TEXT,
+    err_msg       TEXT,
+    origin        TEXT    NOT NULL DEFAULT 'PLATFORM',
+    create_time   TEXT    NOT NULL DEFAULT ({NOW})
+);
+
+CREATE TABLE IF NOT EXISTS medical_insurance_attempts (
+    attempt_id  INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id  INTEGER NOT NULL REFERENCES medical_insurance_requests (request_id),
+    attempt_no  INTEGER NOT NULL,
+    infno       TEXT    NOT NULL,
+    msgid       TEXT    NOT NULL UNIQUE,
+    worker_id   TEXT    NOT NULL,
+    start_time  TEXT    NOT NULL DEFAULT ({NOW}),
+    end_time    TEXT,
+    duration_ms INTEGER,
+    outcome     TEXT    NOT NULL DEFAULT 'SENDING'
+);
+CREATE INDEX IF NOT EXISTS ix_mia_request ON medical_insurance_attempts (request_id);
+
+CREATE VIEW IF NOT EXISTS v_medical_insurance_result AS
+SELECT r.request_id,
+       r.interface_code,
+       r.input_data,
+       r.status,
+       r.create_time                       AS request_time,
+       r.retry_count,
+       resp.response_data,
+       resp.infcode,
+       COALESCE(resp.err_msg, r.last_error) AS err_msg,
+       resp.create_time                    AS response_time,
+       r.msgid,
+       r.update_time,
+       resp.origin                         AS response_origin
+FROM medical_insurance_requests r
+LEFT JOIN medical_insurance_responses resp ON r.request_id = resp.request_id;
+
+PRAGMA user_version = {SCHEMA_VERSION};
+"#
+    )
+}

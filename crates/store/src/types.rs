@@ -1,0 +1,132 @@
+//! The values that cross the [`crate::Store`] boundary.
+
+use yibao_proto::{Outcome, Overrides, RequestStatus};
+
+/// A request to record.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub interface_code: String,
+    /// JSON text of the envelope's `input`, stored exactly as given (even if malformed: the
+    /// broker then marks the row ERROR, so every call stays audited).
+    pub input_data: String,
+    pub overrides: Overrides,
+}
+
+/// Who claims and for how long.
+#[derive(Debug, Clone)]
+pub struct ClaimSpec {
+    pub worker_id: String,
+    pub limit: u32,
+    /// Lease end, epoch milliseconds.
+    pub lease_until_ms: i64,
+    /// Now, epoch milliseconds (rows scheduled later are not due).
+    pub now_ms: i64,
+}
+
+/// A row this worker now holds.
+#[derive(Debug, Clone)]
+pub struct ClaimedRequest {
+    pub request_id: i64,
+    pub interface_code: String,
+    pub input_data: String,
+    pub overrides: Overrides,
+    pub retry_count: i64,
+}
+
+/// Result of claiming one specific row.
+#[derive(Debug, Clone)]
+pub enum ClaimOne {
+    Claimed(ClaimedRequest),
+    /// The row exists but is not PENDING (someone else holds it, or it is done).
+    NotPending(RequestStatus),
+    NotFound,
+}
+
+/// Who wrote a response row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The platform's own reply.
+    Platform,
+    /// The broker's verdict without a platform reply (bad input, transport failure).
+    Broker,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Platform => "PLATFORM",
+            Origin::Broker => "BROKER",
+        }
+    }
+}
+
+/// The row written to `medical_insurance_responses`.
+#[derive(Debug, Clone)]
+pub struct ResponseRow {
+    pub response_data: String,
+    pub infcode: Option<String>,
+    pub err_msg: Option<String>,
+    pub origin: Origin,
+}
+
+/// How an attempt ended, as recorded in the attempts table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// A reply with infcode 0.
+    Success,
+    /// A reply with a non-zero infcode.
+    BusinessError,
+    /// No usable reply (refused, timeout, HTTP error, unreadable reply).
+    TransportError,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Success => "SUCCESS",
+            AttemptOutcome::BusinessError => "BUSINESS_ERROR",
+            AttemptOutcome::TransportError => "TRANSPORT_ERROR",
+        }
+    }
+}
+
+/// The end of processing: attempt outcome, response and final status, written together.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub request_id: i64,
+    pub worker_id: String,
+    pub status: RequestStatus,
+    /// The attempt to close, if one was begun.
+    pub attempt: Option<(i64, AttemptOutcome, u64)>,
+    pub response: Option<ResponseRow>,
+    /// The broker's explanation (also shown in the view's err_msg when the platform gave none).
+    pub error: Option<String>,
+}
+
+/// One row of `v_medical_insurance_result`, as the broker needs it.
+#[derive(Debug, Clone)]
+pub struct RequestView {
+    pub request_id: i64,
+    pub interface_code: String,
+    pub status: RequestStatus,
+    pub retry_count: i64,
+    pub msgid: Option<String>,
+    pub response_data: Option<String>,
+    pub infcode: Option<String>,
+    pub err_msg: Option<String>,
+}
+
+impl RequestView {
+    /// The pipe's view of this row.
+    pub fn into_outcome(self, timed_out: bool) -> Outcome {
+        Outcome {
+            request_id: self.request_id,
+            status: self.status,
+            infcode: self.infcode,
+            err_msg: self.err_msg,
+            msgid: self.msgid,
+            response: self.response_data,
+            timed_out,
+        }
+    }
+}

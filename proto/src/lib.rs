@@ -1,0 +1,27 @@
+//! `yibao-proto` is the wire contract of the yibao pipe: the bytes a stored procedure's shim,
+//! a C# program or a Python script exchange with the resident broker.
+//!
+//! It is deliberately the lowest crate in the workspace: serde types and framing only, no
+//! runtime, so the tiny `yibao-call` shim can depend on it without pulling tokio. The
+//! vocabulary shared by every layer (request status, envelope overrides, error codes) lives
+//! here too, because it *is* the contract. `proto/README.md` specifies the bytes.
+
+pub mod blocking;
+pub mod endpoint;
+pub mod frame;
+pub mod message;
+#[cfg(feature = "tokio")]
+pub mod tokio_io;
+
+pub use endpoint::{resolve_endpoint, DEFAULT_PIPE_NAME};
+pub use frame::{Format, FrameError, DEFAULT_MAX_FRAME, HEADER_LEN};
+pub use message::{
+    CallMode, ErrorCode, Outcome, Overrides, Request, RequestStatus, Response, StatusCount,
+    StatusReport,
+};
+
+/// Version of the pipe protocol. A client announces it in `Hello`; the broker answers
+/// `Welcome` when it speaks that version and `Error { code: UnsupportedVersion }` otherwise.
+/// Bump it only for incompatible changes; adding a message at the end of an enum is not one
+/// for JSON clients but is for binary clients, so it is.
+pub const PROTOCOL_VERSION: u32 = 1;
