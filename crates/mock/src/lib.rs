@@ -1,1 +1,128 @@
+//! `yibao-mock` simulates the national 医保 platform over HTTP on 127.0.0.1 so the broker
+//! can be developed, tested and demonstrated without a hospital's network.
+//!
+//! It is strict on purpose: it checks the gateway headers, every envelope field's format,
+//! that each msgid is new and that `sign_no` came from its own 9001, and answers wrong input
+//! with the platform's error shape (`infcode` -1 and `err_msg`). Answers are deterministic
+//! (derived from the input), so tests can assert on them.
 
+mod answers;
+mod checks;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+
+pub use state::{MockState, Stats};
+
+/// What the simulator expects of its callers.
+#[derive(Debug, Clone, Default)]
+pub struct MockConfig {
+    /// When set, every request must carry valid `x-tif-*` headers for this paasid/token.
+    pub tif: Option<TifCredentials>,
+    /// When set, msgids and `fixmedins_code` must name this institution.
+    pub fixmedins_code: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct TifCredentials {
+    pub paasid: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for TifCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TifCredentials")
+            .field("paasid", &self.paasid)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A running simulator.
+pub struct MockServer {
+    addr: SocketAddr,
+    state: Arc<MockState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MockServer {
+    /// Binds `addr` (use port 0 for any free port) and serves in the background.
+    pub async fn start(addr: SocketAddr, config: MockConfig) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(MockState::new(config));
+        let app = router(state.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("simulator stopped: {e}");
+            }
+        });
+        Ok(Self { addr, state, task })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The URL the broker should POST to (any path works; this is the national one).
+    pub fn url(&self) -> String {
+        format!("http://{}/fsi/api/rsfComIfsService/callService", self.addr)
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.state.stats()
+    }
+
+    /// Serves until the task ends (for the binary).
+    pub async fn wait(mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn router(state: Arc<MockState>) -> Router {
+    Router::new()
+        .route("/__mock/stats", get(stats))
+        .fallback(call)
+        .with_state(state)
+}
+
+async fn stats(State(state): State<Arc<MockState>>) -> Json<Stats> {
+    Json(state.stats())
+}
+
+async fn call(
+    State(state): State<Arc<MockState>>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if method != axum::http::Method::POST {
+        return (StatusCode::METHOD_NOT_ALLOWED, "POST only").into_response();
+    }
+    if let Some(tif) = &state.config.tif {
+        if let Err(msg) = checks::check_tif(&headers, tif) {
+            state.count_rejected(None);
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(answers::error_reply("", &msg)),
+            )
+                .into_response();
+        }
+    }
+    Json(answers::handle(&state, &body)).into_response()
+}

@@ -1,1 +1,62 @@
-fn main() {}
+//! `yibao-mock`: the 医保 platform simulator as a program.
+//!
+//! Prints `yibao-mock listening on <url>` as its first line (tests read the port from it).
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use clap::Parser;
+use yibao_mock::{MockConfig, MockServer, TifCredentials};
+
+/// 医保平台模拟器 / Simulator of the national medical-insurance platform.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// 监听地址 / address to listen on (port 0 = any free port)
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// 要求 tif 网关头的 paasid / require x-tif-* headers with this paasid
+    #[arg(long, requires = "tif_token")]
+    tif_paasid: Option<String>,
+    /// tif 网关密钥；也可用环境变量 YIBAO_MOCK_TIF_TOKEN / tif token (or env YIBAO_MOCK_TIF_TOKEN)
+    #[arg(long, env = "YIBAO_MOCK_TIF_TOKEN", hide_env_values = true)]
+    tif_token: Option<String>,
+    /// 只接受该定点机构编号 / accept only this fixmedins_code
+    #[arg(long)]
+    fixmedins_code: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let tif = match (args.tif_paasid, args.tif_token) {
+        (Some(paasid), Some(token)) => Some(TifCredentials { paasid, token }),
+        _ => None,
+    };
+    let server = MockServer::start(
+        args.listen,
+        MockConfig {
+            tif,
+            fixmedins_code: args.fixmedins_code,
+        },
+    )
+    .await?;
+    let mut out = std::io::stdout();
+    writeln!(out, "yibao-mock listening on {}", server.url())?;
+    out.flush()?;
+    tokio::select! {
+        _ = server_wait(server) => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}
+
+async fn server_wait(server: MockServer) {
+    server.wait().await
+}

@@ -1,0 +1,278 @@
+//! The simulator's answers: the real response envelope, with realistic, deterministic
+//! output derived from the input (same input, same ids and amounts).
+
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use yibao_core::{time, RequestEnvelope, ResponseEnvelope};
+
+use crate::checks::{self, required};
+use crate::state::MockState;
+
+type Output = Result<Value, String>;
+
+/// `yyyyMMddHHmmss` now.
+pub fn stamp() -> String {
+    time::format_compact(&time::now())
+}
+
+/// A stable number from text (for deterministic ids and names).
+fn h(parts: &[&str]) -> u64 {
+    let mut d = Sha256::new();
+    for p in parts {
+        d.update(p.as_bytes());
+        d.update([0]);
+    }
+    let b = d.finalize();
+    u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
+fn envelope(infcode: i64, err_msg: Option<String>, output: Value) -> Value {
+    let now = time::format_datetime(&time::now());
+    let reply = ResponseEnvelope {
+        infcode,
+        inf_refmsgid: Some(format!(
+            "430000{}{:010}",
+            stamp(),
+            h(&[&now]) % 10_000_000_000
+        )),
+        refmsg_time: Some(now.clone()),
+        respond_time: Some(now),
+        err_msg,
+        warn_msg: None,
+        cainfo: None,
+        signtype: None,
+        output,
+    };
+    serde_json::to_value(reply).unwrap_or_else(|_| json!({"infcode": -1}))
+}
+
+/// The platform's error shape.
+pub fn error_reply(_msgid: &str, msg: &str) -> Value {
+    envelope(-1, Some(msg.to_string()), json!({}))
+}
+
+/// Answers one POSTed body.
+pub fn handle(state: &MockState, body: &[u8]) -> Value {
+    let raw: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            state.count_rejected(None);
+            return error_reply("", &format!("报文格式错误，不是合法的JSON：{e}"));
+        }
+    };
+    let e: RequestEnvelope = match serde_json::from_value(raw) {
+        Ok(e) => e,
+        Err(err) => {
+            state.count_rejected(None);
+            return error_reply("", &format!("报文结构错误：{err}"));
+        }
+    };
+    if let Err(msg) = checks::check_envelope(&e, state.config.fixmedins_code.as_deref()) {
+        state.count_rejected(Some(&e.infno));
+        return error_reply(&e.msgid, &msg);
+    }
+    if !state.first_use_of_msgid(&e.msgid) {
+        state.count_rejected(Some(&e.infno));
+        return error_reply(&e.msgid, &format!("报文ID[{}]重复", e.msgid));
+    }
+    if e.infno != "9001" && !state.sign_in_valid(&e.sign_no) {
+        state.count_call(&e.infno);
+        return error_reply(&e.msgid, "签到信息无效或已过期，请重新签到");
+    }
+    state.count_call(&e.infno);
+    let out = match e.infno.as_str() {
+        "9001" => sign_in(state, &e),
+        "9002" => sign_out(state, &e),
+        "1101" => person(&e),
+        "2201" => register(&e),
+        "2202" | "2203" | "2203A" | "2204" | "2205" => simple_ack(&e),
+        "2206" | "2206A" => settle(&e, false),
+        "2207" | "2207A" => settle(&e, true),
+        "2208" => cancel_settlement(&e),
+        "2601" => reversal(&e),
+        "5201" => Ok(json!({ "mdtrtinfo": [] })),
+        other => Err(format!("交易编号[{other}]不存在或未开通")),
+    };
+    match out {
+        Ok(output) => envelope(0, None, output),
+        Err(msg) => error_reply(&e.msgid, &msg),
+    }
+}
+
+fn sign_in(state: &MockState, e: &RequestEnvelope) -> Output {
+    let d = required(&e.input, "signIn", &["opter_no", "mac", "ip"])?;
+    let opter = d["opter_no"].as_str().unwrap_or_default();
+    let sign_no = state.issue_sign_in(opter);
+    Ok(json!({ "signinoutb": {
+        "sign_time": time::format_datetime(&time::now()),
+        "sign_no": sign_no,
+    }}))
+}
+
+fn sign_out(state: &MockState, e: &RequestEnvelope) -> Output {
+    let d = required(&e.input, "data", &["sign_no", "opter_no"])?;
+    let sign_no = d["sign_no"].as_str().unwrap_or_default();
+    if !state.sign_out(sign_no) {
+        return Err(format!("签到流水号[{sign_no}]不存在"));
+    }
+    Ok(json!({ "signoutoutb": { "sign_time": time::format_datetime(&time::now()) } }))
+}
+
+const SURNAMES: &[&str] = &["张", "王", "李", "刘", "陈", "杨", "赵", "黄", "周", "吴"];
+const GIVEN: &[&str] = &["伟", "芳", "娜", "敏", "静", "强", "磊", "洋", "艳", "军"];
+
+fn person(e: &RequestEnvelope) -> Output {
+    let d = required(&e.input, "data", &["mdtrt_cert_type", "mdtrt_cert_no"])?;
+    let cert = str_of(d, "certno")
+        .filter(|s| !s.is_empty())
+        .or_else(|| str_of(d, "mdtrt_cert_no"))
+        .unwrap_or_default();
+    let k = h(&[cert]);
+    let psn_no = format!("43{:018}", k % 1_000_000_000_000_000_000);
+    let name = str_of(d, "psn_name")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            format!(
+                "{}{}",
+                SURNAMES[(k % 10) as usize],
+                GIVEN[((k / 10) % 10) as usize]
+            )
+        });
+    // An 18-character 身份证号 carries birth date and sex.
+    let (brdy, gend) = if cert.len() == 18 && cert.is_ascii() {
+        let b = &cert[6..14];
+        let sex = cert.as_bytes()[16];
+        (
+            format!("{}-{}-{}", &b[..4], &b[4..6], &b[6..8]),
+            if sex % 2 == 1 { "1" } else { "2" },
+        )
+    } else {
+        ("1980-01-01".to_string(), "1")
+    };
+    let insuplc = if e.insuplc_admdvs.is_empty() {
+        e.mdtrtarea_admvs.clone()
+    } else {
+        e.insuplc_admdvs.clone()
+    };
+    Ok(json!({
+        "baseinfo": {
+            "psn_no": psn_no, "psn_cert_type": "01", "certno": cert, "psn_name": name,
+            "gend": gend, "naty": "01", "brdy": brdy, "age": 40,
+        },
+        "insuinfo": [{
+            "balc": format!("{:.2}", (k % 500_000) as f64 / 100.0),
+            "insutype": "310", "psn_type": "11", "psn_insu_stas": "1",
+            "psn_insu_date": "2015-01-01", "paus_insu_date": null, "cvlserv_flag": "0",
+            "insuplc_admdvs": insuplc, "emp_name": "示例单位",
+        }],
+        "idetinfo": [],
+    }))
+}
+
+fn register(e: &RequestEnvelope) -> Output {
+    let d = required(
+        &e.input,
+        "data",
+        &[
+            "psn_no",
+            "insutype",
+            "begntime",
+            "mdtrt_cert_type",
+            "ipt_otp_no",
+        ],
+    )?;
+    let key = [
+        str_of(d, "psn_no").unwrap_or_default(),
+        str_of(d, "ipt_otp_no").unwrap_or_default(),
+        str_of(d, "begntime").unwrap_or_default(),
+    ];
+    Ok(json!({ "data": {
+        "mdtrt_id": format!("{:020}", h(&key) % 100_000_000_000_000_000_000u128 as u64),
+        "psn_no": key[0],
+        "ipt_otp_no": key[1],
+    }}))
+}
+
+fn simple_ack(e: &RequestEnvelope) -> Output {
+    if !e.input.is_object() || e.input.as_object().is_some_and(|o| o.is_empty()) {
+        return Err("input 不能为空".into());
+    }
+    Ok(json!({}))
+}
+
+fn amount(d: &Map<String, Value>, key: &str) -> Result<f64, String> {
+    let v = match d.get(key) {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    match v {
+        Some(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("{key} 金额格式错误")),
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn settle(e: &RequestEnvelope, final_settlement: bool) -> Output {
+    let d = required(
+        &e.input,
+        "data",
+        &[
+            "psn_no",
+            "mdtrt_cert_type",
+            "med_type",
+            "medfee_sumamt",
+            "mdtrt_id",
+            "chrg_bchno",
+            "insutype",
+        ],
+    )?;
+    let total = round2(amount(d, "medfee_sumamt")?);
+    let fund = round2(total * 0.7);
+    let acct = round2((total - fund) * 0.5);
+    let cash = round2(total - fund - acct);
+    let psn_no = str_of(d, "psn_no").unwrap_or_default();
+    let mdtrt_id = str_of(d, "mdtrt_id").unwrap_or_default();
+    let chrg = str_of(d, "chrg_bchno").unwrap_or_default();
+    let mut setl = json!({
+        "mdtrt_id": mdtrt_id, "psn_no": psn_no, "psn_name": "", "psn_cert_type": "01",
+        "insutype": str_of(d, "insutype").unwrap_or_default(), "med_type": str_of(d, "med_type").unwrap_or_default(),
+        "medfee_sumamt": total, "fulamt_ownpay_amt": 0.0, "overlmt_selfpay": 0.0,
+        "preselfpay_amt": 0.0, "inscp_scp_amt": total, "hifp_pay": fund,
+        "fund_pay_sumamt": fund, "acct_pay": acct, "psn_cash_pay": cash,
+        "psn_part_amt": round2(acct + cash), "balc": 1000.0,
+        "clr_optins": e.mdtrtarea_admvs, "clr_way": "1", "clr_type": "11",
+        "setl_time": time::format_datetime(&time::now()),
+    });
+    if final_settlement {
+        setl["setl_id"] = json!(format!(
+            "{:020}",
+            h(&[psn_no, mdtrt_id, chrg]) % 100_000_000_000_000_000_000u128 as u64
+        ));
+    }
+    Ok(json!({ "setlinfo": setl, "setldetail": [] }))
+}
+
+fn cancel_settlement(e: &RequestEnvelope) -> Output {
+    let d = required(&e.input, "data", &["psn_no", "mdtrt_id", "setl_id"])?;
+    let setl_id = str_of(d, "setl_id").unwrap_or_default();
+    Ok(json!({ "setlinfo": {
+        "setl_id": format!("{:020}", h(&["cancel", setl_id]) % 100_000_000_000_000_000_000u128 as u64),
+        "mdtrt_id": str_of(d, "mdtrt_id").unwrap_or_default(),
+        "psn_no": str_of(d, "psn_no").unwrap_or_default(),
+        "setl_time": time::format_datetime(&time::now()),
+    }}))
+}
+
+fn reversal(e: &RequestEnvelope) -> Output {
+    required(&e.input, "data", &["psn_no", "omsgid", "oinfno"])?;
+    Ok(json!({}))
+}
+
+fn str_of<'a>(d: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    d.get(key).and_then(Value::as_str)
+}

@@ -1,0 +1,130 @@
+//! What the simulator insists on, with the platform's kind of error messages.
+
+use axum::http::HeaderMap;
+use yibao_core::profile::{self, tif_signature};
+use yibao_core::{time, RequestEnvelope};
+
+use crate::TifCredentials;
+
+/// Largest accepted difference between `x-tif-timestamp` and the simulator's clock.
+const MAX_SKEW_S: i64 = 300;
+
+pub fn check_tif(headers: &HeaderMap, tif: &TifCredentials) -> Result<(), String> {
+    let get = |name: &str| -> Result<String, String> {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or_else(|| format!("网关校验失败：缺少请求头 {name}"))
+    };
+    let paasid = get(profile::HDR_PAASID)?;
+    let ts = get(profile::HDR_TIMESTAMP)?;
+    let nonce = get(profile::HDR_NONCE)?;
+    let sig = get(profile::HDR_SIGNATURE)?;
+    if paasid != tif.paasid {
+        return Err(format!("网关校验失败：未知的 paasid {paasid}"));
+    }
+    let t: i64 = ts
+        .parse()
+        .map_err(|_| "网关校验失败：x-tif-timestamp 不是秒级时间戳".to_string())?;
+    if (t - time::epoch_ms() / 1000).abs() > MAX_SKEW_S {
+        return Err("网关校验失败：时间戳与服务器时间相差过大".to_string());
+    }
+    if nonce.is_empty() {
+        return Err("网关校验失败：x-tif-nonce 为空".to_string());
+    }
+    if sig != tif_signature(&ts, &tif.token, &nonce) {
+        return Err("网关校验失败：签名不正确".to_string());
+    }
+    Ok(())
+}
+
+fn digits(s: &str, n: usize) -> bool {
+    s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Field formats of design.md §9. Returns every problem, joined, like the platform's
+/// validation messages.
+pub fn check_envelope(e: &RequestEnvelope, expected_code: Option<&str>) -> Result<(), String> {
+    let mut bad = Vec::new();
+    if e.infno.is_empty() || e.infno.len() > 10 {
+        bad.push("infno 交易编号不能为空且不超过10位".to_string());
+    }
+    if e.fixmedins_code.is_empty() {
+        bad.push("fixmedins_code 定点医药机构编号不能为空".into());
+    }
+    if let Some(code) = expected_code {
+        if e.fixmedins_code != code {
+            bad.push(format!("fixmedins_code {} 不是本机构", e.fixmedins_code));
+        }
+    }
+    match e.msgid.strip_prefix(&e.fixmedins_code) {
+        Some(rest) if digits(rest, 18) && time::parse_compact(&rest[..14]).is_some() => {
+            if e.fixmedins_code.len() == 12 && e.msgid.len() != 30 {
+                bad.push("msgid 报文ID应为30位".into());
+            }
+        }
+        _ => bad.push(format!(
+            "msgid {} 格式错误，应为 定点机构编号+yyyyMMddHHmmss+4位顺序号",
+            e.msgid
+        )),
+    }
+    if time::parse_datetime(&e.inf_time).is_none() {
+        bad.push(format!(
+            "inf_time {} 格式错误，应为 yyyy-MM-dd HH:mm:ss",
+            e.inf_time
+        ));
+    }
+    if !digits(&e.mdtrtarea_admvs, 6) {
+        bad.push("mdtrtarea_admvs 就医地医保区划应为6位数字".into());
+    }
+    if !(e.insuplc_admdvs.is_empty() || digits(&e.insuplc_admdvs, 6)) {
+        bad.push("insuplc_admdvs 参保地医保区划应为6位数字或为空".into());
+    }
+    if !matches!(e.opter_type.as_str(), "1" | "2" | "3") {
+        bad.push("opter_type 经办人类别应为 1、2 或 3".into());
+    }
+    if e.opter.is_empty() || e.opter_name.is_empty() {
+        bad.push("opter/opter_name 经办人及姓名不能为空".into());
+    }
+    if e.infver.is_empty() {
+        bad.push("infver 接口版本号不能为空".into());
+    }
+    if e.recer_sys_code.len() > 10 {
+        bad.push("recer_sys_code 接收方系统代码不超过10位".into());
+    }
+    if !e.input.is_object() {
+        bad.push("input 交易输入应为JSON对象".into());
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(bad.join("；"))
+    }
+}
+
+/// Checks that `input.<root>` is an object holding every field in `required` (non-empty).
+pub fn required<'a>(
+    input: &'a serde_json::Value,
+    root: &str,
+    fields: &[&str],
+) -> Result<&'a serde_json::Map<String, serde_json::Value>, String> {
+    let obj = input
+        .get(root)
+        .and_then(|v| v.as_object())
+        .ok_or_else(|| format!("input.{root} 节点缺失或不是对象"))?;
+    let missing: Vec<&str> = fields
+        .iter()
+        .copied()
+        .filter(|f| match obj.get(*f) {
+            None | Some(serde_json::Value::Null) => true,
+            Some(serde_json::Value::String(s)) => s.trim().is_empty(),
+            _ => false,
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(obj)
+    } else {
+        Err(format!("必填字段缺失：{}", missing.join("、")))
+    }
+}

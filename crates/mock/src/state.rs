@@ -1,0 +1,101 @@
+//! What the simulator remembers: issued sign-ins, every msgid seen, and counters.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::MockConfig;
+
+pub struct MockState {
+    pub config: MockConfig,
+    sign_ins: Mutex<HashMap<String, String>>,
+    msgids: Mutex<HashSet<String>>,
+    by_infno: Mutex<BTreeMap<String, u64>>,
+    rejected: AtomicU64,
+    duplicates: AtomicU64,
+    seq: AtomicU64,
+}
+
+/// Counters, served at `GET /__mock/stats` so tests can see what reached the platform.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Stats {
+    /// Well-formed calls per interface code (accepted or answered with a business error).
+    pub by_infno: BTreeMap<String, u64>,
+    /// Requests rejected by the gateway or envelope checks.
+    pub rejected: u64,
+    /// Requests whose msgid had been seen before.
+    pub duplicate_msgids: u64,
+    /// Sign-ins issued by 9001.
+    pub sign_ins: u64,
+}
+
+impl MockState {
+    pub fn new(config: MockConfig) -> Self {
+        Self {
+            config,
+            sign_ins: Mutex::new(HashMap::new()),
+            msgids: Mutex::new(HashSet::new()),
+            by_infno: Mutex::new(BTreeMap::new()),
+            rejected: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            seq: AtomicU64::new(1),
+        }
+    }
+
+    /// A process-wide increasing number for generated ids.
+    pub fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Records a msgid; false if it was seen before.
+    pub fn first_use_of_msgid(&self, msgid: &str) -> bool {
+        let fresh = lock(&self.msgids).insert(msgid.to_string());
+        if !fresh {
+            self.duplicates.fetch_add(1, Ordering::Relaxed);
+        }
+        fresh
+    }
+
+    pub fn issue_sign_in(&self, operator: &str) -> String {
+        let sign_no = format!(
+            "{}{:06}",
+            crate::answers::stamp(),
+            self.next_seq() % 1_000_000
+        );
+        lock(&self.sign_ins).insert(sign_no.clone(), operator.to_string());
+        sign_no
+    }
+
+    pub fn sign_in_valid(&self, sign_no: &str) -> bool {
+        lock(&self.sign_ins).contains_key(sign_no)
+    }
+
+    pub fn sign_out(&self, sign_no: &str) -> bool {
+        lock(&self.sign_ins).remove(sign_no).is_some()
+    }
+
+    pub fn count_call(&self, infno: &str) {
+        *lock(&self.by_infno).entry(infno.to_string()).or_default() += 1;
+    }
+
+    pub fn count_rejected(&self, _infno: Option<&str>) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn stats(&self) -> Stats {
+        // One lock, taken once: std's Mutex is not re-entrant.
+        let by_infno = lock(&self.by_infno).clone();
+        Stats {
+            sign_ins: by_infno.get("9001").copied().unwrap_or(0),
+            by_infno,
+            rejected: self.rejected.load(Ordering::Relaxed),
+            duplicate_msgids: self.duplicates.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
