@@ -1,1 +1,84 @@
+//! `yibao-broker`: the resident service between the HIS and the 医保 platform.
+//!
+//! One module per concern, after tokio-rs/mini-redis:
+//! * [`config`] — the TOML file;
+//! * [`listener`] / [`connection`] — the pipe: accept, handshake, frames;
+//! * [`service`] — shared state and the operations the pipe offers;
+//! * [`dispatcher`] — finds PENDING rows (kick or poll) and feeds the worker pool;
+//! * [`process`](crate::process) — one request from claim to terminal state;
+//! * [`signin`] — 9001 sessions per operator;
+//! * [`shutdown`] — broadcast-based graceful stop;
+//! * [`demo`] — the one-command demonstration.
 
+pub mod config;
+mod connection;
+pub mod demo;
+mod dispatcher;
+mod listener;
+mod process;
+pub mod service;
+pub mod shutdown;
+mod signin;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use yibao_store::{SqliteOptions, SqliteStore, Store};
+
+pub use config::Config;
+pub use service::Broker;
+
+/// Opens the store the config names.
+pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let mut opts = SqliteOptions::new(&config.store.path);
+    opts.synchronous = config.store.synchronous.to_ascii_uppercase();
+    Ok(Arc::new(SqliteStore::open(opts)?))
+}
+
+/// Runs the broker until `stop` resolves, then shuts down gracefully: stop accepting, stop
+/// claiming, let in-flight requests finish (up to `shutdown_grace_ms`), leave the rest
+/// PENDING for the next start.
+pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let store = open_store(&config)?;
+    let broker = Broker::new(&config, store.clone()).await?;
+    let listener = listener::bind(&config.broker.pipe)?;
+    tracing::info!(
+        pipe = %yibao_proto::resolve_endpoint(&config.broker.pipe),
+        store = %store.describe(),
+        platform = %config.platform.url,
+        profile = %config.platform.profile,
+        workers = config.broker.workers,
+        "yibao-broker ready"
+    );
+
+    let (notify_shutdown, _) = broadcast::channel::<()>(1);
+    let dispatcher = tokio::spawn(dispatcher::run(
+        broker.clone(),
+        Duration::from_millis(config.broker.poll_interval_ms),
+        shutdown::Shutdown::new(notify_shutdown.subscribe()),
+    ));
+    let accept = listener::run(
+        listener,
+        broker.clone(),
+        config.broker.max_connections,
+        notify_shutdown.clone(),
+    );
+    tokio::select! {
+        _ = accept => {}
+        _ = stop => tracing::info!("shutdown requested; finishing in-flight requests"),
+    }
+    // The accept future (and with it the listener and its socket name) is gone now.
+    broker.begin_shutdown();
+    drop(notify_shutdown);
+    let _ = dispatcher.await;
+    let grace = Duration::from_millis(config.broker.shutdown_grace_ms);
+    match broker.wait_idle(grace).await {
+        0 => tracing::info!("all in-flight requests finished; bye"),
+        n => tracing::warn!(
+            "{n} request(s) still in flight after {grace:?}; they stay PROCESSING until their lease expires"
+        ),
+    }
+    Ok(())
+}

@@ -1,1 +1,246 @@
-fn main() {}
+//! The shim a stored procedure spawns with `xp_cmdshell`. It hands one command to the warm
+//! broker over the local pipe, prints one short ASCII line (data travels through the
+//! database, never through stdout) and exits with a documented code.
+
+mod args;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use args::{Command, InputSource, Invocation};
+use yibao_call::{exit_code_for, Client, ClientError, ExitCode};
+use yibao_proto::{CallMode, Outcome, Request, Response};
+
+/// Extra time the shim gives the broker beyond the requested wait before giving up itself.
+const GRACE: Duration = Duration::from_secs(10);
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let code = match args::parse(&argv) {
+        Ok(inv) => run(inv),
+        Err(msg) => {
+            eprintln!("{msg}\n\n{}", args::USAGE);
+            ExitCode::Usage
+        }
+    };
+    let _ = std::io::stdout().flush();
+    std::process::exit(code.code());
+}
+
+fn run(inv: Invocation) -> ExitCode {
+    let pipe = inv
+        .pipe
+        .or_else(|| std::env::var("YIBAO_PIPE").ok())
+        .unwrap_or_else(|| yibao_proto::DEFAULT_PIPE_NAME.to_string());
+    let json = matches!(
+        inv.command,
+        Command::Result { json: true, .. } | Command::Call { .. }
+    );
+    let (request, wait) = match to_request(inv.command) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            print!("{}", args::USAGE);
+            return ExitCode::Done;
+        }
+        Err(code) => return code,
+    };
+    guard_wall_clock(wait + GRACE);
+    let answer = Client::connect(&pipe).and_then(|mut c| {
+        c.set_read_timeout(Some(wait + GRACE));
+        c.request(&request)
+    });
+    match answer {
+        Ok(resp) => report(resp, json),
+        Err(e) => {
+            eprintln!("{e}");
+            match e {
+                ClientError::Unreachable { .. } => {
+                    println!("error broker-unreachable");
+                    ExitCode::Unreachable
+                }
+                ClientError::Lost(_) => {
+                    println!("error connection-lost");
+                    ExitCode::Uncertain
+                }
+                ClientError::Handshake(_) => {
+                    println!("error handshake-refused");
+                    ExitCode::Refused
+                }
+            }
+        }
+    }
+}
+
+/// Turns the parsed command into the pipe request and how long it may wait.
+fn to_request(cmd: Command) -> Result<Option<(Request, Duration)>, ExitCode> {
+    let quick = Duration::from_secs(5);
+    Ok(Some(match cmd {
+        Command::Help => return Ok(None),
+        Command::Run { id, wait } => (
+            Request::Run {
+                request_id: id,
+                wait_ms: millis(wait),
+            },
+            wait,
+        ),
+        Command::Kick { id } => (Request::Kick { request_id: id }, quick),
+        Command::Wait { id, wait } => (
+            Request::Wait {
+                request_id: id,
+                timeout_ms: millis(wait),
+            },
+            wait,
+        ),
+        Command::Result { id, .. } => (Request::Result { request_id: id }, quick),
+        Command::Call {
+            infno,
+            input,
+            wait,
+            is_async,
+            overrides,
+        } => {
+            let input = read_input(&input).map_err(|msg| {
+                eprintln!("{msg}");
+                ExitCode::Usage
+            })?;
+            (
+                Request::Call {
+                    interface: infno,
+                    input,
+                    overrides,
+                    mode: if is_async {
+                        CallMode::Async
+                    } else {
+                        CallMode::Sync
+                    },
+                    wait_ms: Some(millis(wait)),
+                },
+                wait,
+            )
+        }
+        Command::Ping => (Request::Ping {}, quick),
+        Command::Status => (Request::Status {}, quick),
+    }))
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn read_input(src: &InputSource) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    match src {
+        InputSource::File(path) => {
+            bytes = std::fs::read(path)
+                .map_err(|e| format!("无法读取输入文件 / cannot read input file {path}: {e}"))?
+        }
+        InputSource::Stdin => {
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .map_err(|e| format!("无法读取标准输入 / cannot read stdin: {e}"))?;
+        }
+    }
+    // Tolerate a UTF-8 byte-order mark, which Windows editors like to add.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| "输入必须是 UTF-8 编码的 JSON / input must be UTF-8 JSON".to_string())
+}
+
+/// Windows named pipes have no read timeout, so a watchdog thread bounds the shim's life:
+/// a hung broker must not hang the stored procedure that spawned us.
+fn guard_wall_clock(limit: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        eprintln!("医保代理服务未在时限内应答 / the broker did not answer in time");
+        println!("error timeout");
+        let _ = std::io::stdout().flush();
+        std::process::exit(ExitCode::Timeout.code());
+    });
+}
+
+/// Prints the answer; `json` prints the stored response envelope instead of the line.
+fn report(resp: Response, json: bool) -> ExitCode {
+    match resp {
+        Response::Outcome(o) => {
+            if let Some(msg) = &o.err_msg {
+                eprintln!("{msg}");
+            }
+            if json {
+                println!("{}", response_json(&o));
+            } else {
+                println!("{}", outcome_line(&o));
+            }
+            exit_code_for(&o)
+        }
+        Response::Accepted { request_id } => {
+            println!("id={request_id} status=ACCEPTED");
+            ExitCode::Done
+        }
+        Response::Pong { server } => {
+            println!("pong {}", ascii(&server));
+            ExitCode::Done
+        }
+        Response::Status(s) => {
+            let counts: Vec<String> = s
+                .counts
+                .iter()
+                .map(|c| format!("{}={}", c.status, c.count))
+                .collect();
+            println!(
+                "server={} uptime_ms={} in_flight={} signed_in_operators={} {} store={} platform={}",
+                ascii(&s.server),
+                s.uptime_ms,
+                s.in_flight,
+                s.signed_in_operators,
+                counts.join(" "),
+                ascii(&s.store),
+                ascii(&s.platform)
+            );
+            ExitCode::Done
+        }
+        Response::Error { code, message } => {
+            eprintln!("{message}");
+            println!("error {code:?}");
+            ExitCode::Refused
+        }
+        Response::Welcome { .. } => {
+            eprintln!("unexpected Welcome from the broker");
+            println!("error protocol");
+            ExitCode::Uncertain
+        }
+    }
+}
+
+/// `id=7 status=COMPLETED infcode=0 msgid=H430100000012024…` — ASCII only, so it survives
+/// any code page `xp_cmdshell` uses.
+fn outcome_line(o: &Outcome) -> String {
+    let mut line = format!(
+        "id={} status={} infcode={} msgid={}",
+        o.request_id,
+        o.status,
+        ascii(o.infcode.as_deref().unwrap_or("-")),
+        ascii(o.msgid.as_deref().unwrap_or("-"))
+    );
+    if o.timed_out {
+        line.push_str(" timed_out=1");
+    }
+    line
+}
+
+/// The stored response envelope, or a JSON summary when there is none yet.
+fn response_json(o: &Outcome) -> String {
+    match &o.response {
+        Some(r) => r.clone(),
+        None => format!(
+            "{{\"request_id\":{},\"status\":\"{}\",\"timed_out\":{}}}",
+            o.request_id, o.status, o.timed_out
+        ),
+    }
+}
+
+/// Replaces anything outside printable ASCII, keeping the line one line.
+fn ascii(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect()
+}

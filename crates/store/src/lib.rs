@@ -48,6 +48,15 @@ pub trait Store: Send + Sync + 'static {
         msgid: &str,
     ) -> Result<i64, StoreError>;
 
+    /// Closes an attempt that is not the last one (e.g. a reply refusing a stale sign-in,
+    /// after which the request is sent again with a fresh msgid).
+    async fn end_attempt(
+        &self,
+        attempt_id: i64,
+        outcome: AttemptOutcome,
+        duration_ms: u64,
+    ) -> Result<(), StoreError>;
+
     /// Writes the attempt's outcome, the response row and the final status in one
     /// transaction. Returns false (and changes nothing) when the row is no longer held by
     /// `worker_id`.

@@ -286,6 +286,18 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn end_attempt(
+        &self,
+        attempt_id: i64,
+        outcome: AttemptOutcome,
+        duration_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .writer
+            .write(move |c| close_attempt(c, attempt_id, outcome, duration_ms))
+            .await
+    }
+
     async fn finish(&self, f: Finish) -> Result<bool, StoreError> {
         self.inner
             .writer
@@ -305,11 +317,7 @@ impl Store for SqliteStore {
                     return Ok(false);
                 }
                 if let Some((attempt_id, outcome, ms)) = f.attempt {
-                    c.prepare_cached(&format!(
-                        "UPDATE medical_insurance_attempts SET end_time = {NOW}, duration_ms = ?2, \
-                         outcome = ?3 WHERE attempt_id = ?1"
-                    ))?
-                    .execute(params![attempt_id, ms as i64, outcome.as_str()])?;
+                    close_attempt(c, attempt_id, outcome, ms)?;
                 }
                 if let Some(r) = &f.response {
                     c.prepare_cached(&format!(
@@ -406,6 +414,25 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// Records how an attempt ended.
+fn close_attempt(
+    c: &Connection,
+    attempt_id: i64,
+    outcome: AttemptOutcome,
+    duration_ms: u64,
+) -> Result<(), StoreError> {
+    c.prepare_cached(&format!(
+        "UPDATE medical_insurance_attempts SET end_time = {NOW}, duration_ms = ?2, \
+         outcome = ?3 WHERE attempt_id = ?1"
+    ))?
+    .execute(params![
+        attempt_id,
+        i64::try_from(duration_ms).unwrap_or(i64::MAX),
+        outcome.as_str()
+    ])?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,355 @@
+//! The broker's TOML configuration (`examples/yibao.toml` documents every key).
+//!
+//! Secrets (the tif token) are never written in the file itself when avoidable: a value
+//! `env:NAME` is read from the environment and `file:PATH` from a file, so the config can be
+//! checked into the hospital's change control without the keys.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use yibao_core::catalog::InterfaceOverride;
+use yibao_core::client::ClientSettings;
+use yibao_core::profile::{PlainProfile, TifProfile};
+use yibao_core::{EnvelopeDefaults, Profile};
+
+/// Configuration errors, worded for the operator who edits the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("无法读取配置文件 / cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("配置文件格式错误 / invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("配置项无效 / invalid setting {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub broker: BrokerSection,
+    pub store: StoreSection,
+    pub platform: PlatformSection,
+    pub institution: EnvelopeDefaults,
+    /// Site additions and corrections to the interface catalog, keyed by code.
+    #[serde(default)]
+    pub interfaces: HashMap<String, InterfaceOverride>,
+}
+
+/// What to do with an interface code the catalog does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownInterfaces {
+    /// Mark the request ERROR without sending it (a typo never reaches the platform).
+    #[default]
+    Reject,
+    /// Send it, treated as state-changing.
+    Send,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerSection {
+    /// Pipe name (Windows `\\.\pipe\<name>`, Unix `/tmp/<name>.sock` or a path).
+    pub pipe: String,
+    pub max_frame_bytes: u32,
+    pub max_connections: usize,
+    /// Requests processed at the same time (bounded worker pool).
+    pub workers: usize,
+    /// How often PENDING rows inserted by SQL alone are looked for.
+    pub poll_interval_ms: u64,
+    /// How long a claim is held before another broker may consider it abandoned.
+    pub lease_ms: u64,
+    /// Name of this broker in `worker_id` columns; default `<host>-<pid>`.
+    pub worker_id: Option<String>,
+    /// 0–9, only when several brokers share one institution code.
+    pub msgid_node: Option<u8>,
+    /// On shutdown, how long in-flight requests may take to finish.
+    pub shutdown_grace_ms: u64,
+    pub unknown_interfaces: UnknownInterfaces,
+}
+
+impl Default for BrokerSection {
+    fn default() -> Self {
+        Self {
+            pipe: yibao_proto::DEFAULT_PIPE_NAME.to_string(),
+            max_frame_bytes: yibao_proto::DEFAULT_MAX_FRAME,
+            max_connections: 512,
+            workers: 16,
+            poll_interval_ms: 100,
+            lease_ms: 5 * 60 * 1000,
+            worker_id: None,
+            msgid_node: None,
+            shutdown_grace_ms: 30_000,
+            unknown_interfaces: UnknownInterfaces::Reject,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `sqlite` (SQL Server comes with its own issue).
+    #[serde(default = "default_store_kind")]
+    pub kind: String,
+    /// SQLite file; relative paths are relative to the config file.
+    pub path: PathBuf,
+    /// `FULL` (default) or `NORMAL`.
+    #[serde(default = "default_synchronous")]
+    pub synchronous: String,
+}
+
+fn default_store_kind() -> String {
+    "sqlite".into()
+}
+fn default_synchronous() -> String {
+    "FULL".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformSection {
+    pub url: String,
+    /// `plain` or `tif`.
+    #[serde(default = "default_profile")]
+    pub profile: String,
+    #[serde(default)]
+    pub tif_paasid: Option<String>,
+    /// The tif token: `env:NAME`, `file:PATH` or the literal value.
+    #[serde(default)]
+    pub tif_token: Option<String>,
+    #[serde(default)]
+    pub tif_service_id: Option<String>,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
+    #[serde(default = "default_pool_idle")]
+    pub pool_idle_timeout_ms: u64,
+    #[serde(default = "default_pool_max_idle")]
+    pub pool_max_idle: usize,
+}
+
+fn default_profile() -> String {
+    "plain".into()
+}
+fn default_connect_timeout() -> u64 {
+    3_000
+}
+fn default_request_timeout() -> u64 {
+    30_000
+}
+fn default_pool_idle() -> u64 {
+    90_000
+}
+fn default_pool_max_idle() -> usize {
+    32
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut cfg = Self::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            },
+            other => other,
+        })?;
+        if cfg.store.path.is_relative() {
+            if let Some(dir) = path.parent() {
+                cfg.store.path = dir.join(&cfg.store.path);
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Parses config text and checks the values.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| ConfigError::Invalid {
+            key,
+            message: message.to_string(),
+        };
+        let b = &self.broker;
+        if b.workers == 0 || b.workers > 1024 {
+            return Err(invalid("broker.workers", "must be 1..=1024"));
+        }
+        if b.max_connections == 0 {
+            return Err(invalid("broker.max_connections", "must be at least 1"));
+        }
+        if b.max_frame_bytes < 1024 {
+            return Err(invalid("broker.max_frame_bytes", "must be at least 1024"));
+        }
+        if b.poll_interval_ms == 0 {
+            return Err(invalid("broker.poll_interval_ms", "must be at least 1"));
+        }
+        if b.lease_ms < self.platform.request_timeout_ms * 2 {
+            return Err(invalid(
+                "broker.lease_ms",
+                "must be at least twice platform.request_timeout_ms",
+            ));
+        }
+        if b.msgid_node.is_some_and(|n| n > 9) {
+            return Err(invalid("broker.msgid_node", "must be 0..=9"));
+        }
+        if self.store.kind != "sqlite" {
+            return Err(invalid("store.kind", "only \"sqlite\" is supported so far"));
+        }
+        if !matches!(
+            self.store.synchronous.to_ascii_uppercase().as_str(),
+            "FULL" | "NORMAL"
+        ) {
+            return Err(invalid("store.synchronous", "must be FULL or NORMAL"));
+        }
+        let code = &self.institution.fixmedins_code;
+        if code.is_empty() || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(invalid(
+                "institution.fixmedins_code",
+                "must be letters and digits (e.g. H43010000001)",
+            ));
+        }
+        for code in self.interfaces.keys() {
+            if !yibao_core::Catalog::is_well_formed(code) {
+                return Err(invalid(
+                    "interfaces",
+                    "keys must be interface codes like 1101",
+                ));
+            }
+        }
+        if !self.platform.url.starts_with("http://") && !self.platform.url.starts_with("https://") {
+            return Err(invalid(
+                "platform.url",
+                "must start with http:// or https://",
+            ));
+        }
+        match self.platform.profile.as_str() {
+            "plain" => Ok(()),
+            "tif" if self.platform.tif_paasid.is_some() && self.platform.tif_token.is_some() => {
+                Ok(())
+            }
+            "tif" => Err(invalid(
+                "platform.tif_paasid / tif_token",
+                "the tif profile needs both",
+            )),
+            _ => Err(invalid("platform.profile", "must be \"plain\" or \"tif\"")),
+        }
+    }
+
+    pub fn client_settings(&self) -> ClientSettings {
+        let p = &self.platform;
+        ClientSettings {
+            url: p.url.clone(),
+            connect_timeout: Duration::from_millis(p.connect_timeout_ms),
+            request_timeout: Duration::from_millis(p.request_timeout_ms),
+            pool_idle_timeout: Duration::from_millis(p.pool_idle_timeout_ms),
+            pool_max_idle_per_host: p.pool_max_idle,
+        }
+    }
+
+    /// Builds the signing profile, resolving its secrets.
+    pub fn profile(&self) -> Result<std::sync::Arc<dyn Profile>, ConfigError> {
+        let p = &self.platform;
+        Ok(match p.profile.as_str() {
+            "tif" => {
+                let token = resolve_secret(p.tif_token.as_deref().unwrap_or_default()).map_err(
+                    |message| ConfigError::Invalid {
+                        key: "platform.tif_token",
+                        message,
+                    },
+                )?;
+                std::sync::Arc::new(TifProfile::new(
+                    p.tif_paasid.clone().unwrap_or_default(),
+                    token,
+                    p.tif_service_id.clone(),
+                ))
+            }
+            _ => std::sync::Arc::new(PlainProfile),
+        })
+    }
+
+    pub fn worker_id(&self) -> String {
+        self.broker.worker_id.clone().unwrap_or_else(|| {
+            let host = std::env::var("COMPUTERNAME")
+                .or_else(|_| std::env::var("HOSTNAME"))
+                .unwrap_or_else(|_| "broker".into());
+            format!("{host}-{}", std::process::id())
+        })
+    }
+}
+
+/// `env:NAME` → the variable, `file:PATH` → the file's first line, else the value itself.
+/// Errors name the source but never the secret.
+pub fn resolve_secret(spec: &str) -> Result<String, String> {
+    let value = if let Some(name) = spec.strip_prefix("env:") {
+        std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?
+    } else if let Some(path) = spec.strip_prefix("file:") {
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read secret file {path}: {e}"))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    } else {
+        spec.to_string()
+    };
+    let value = value.trim().to_string();
+    if value.is_empty() {
+        return Err("the secret is empty".into());
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../../examples/yibao.toml");
+
+    #[test]
+    fn the_documented_example_parses() {
+        let cfg = Config::parse(EXAMPLE).unwrap();
+        assert_eq!(cfg.broker.poll_interval_ms, 100);
+        assert_eq!(cfg.institution.fixmedins_code.len(), 12);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let typo = EXAMPLE.replace("poll_interval_ms", "poll_intervall_ms");
+        let err = Config::parse(&typo).unwrap_err().to_string();
+        assert!(err.contains("poll_intervall_ms"), "{err}");
+        let bad = EXAMPLE.replace("workers = 16", "workers = 0");
+        let err = Config::parse(&bad).unwrap_err().to_string();
+        assert!(err.contains("broker.workers"), "{err}");
+    }
+
+    #[test]
+    fn secrets_come_from_env_or_file() {
+        std::env::set_var("YIBAO_TEST_SECRET_X", " s3cret \n");
+        assert_eq!(resolve_secret("env:YIBAO_TEST_SECRET_X").unwrap(), "s3cret");
+        let err = resolve_secret("env:YIBAO_TEST_SECRET_MISSING").unwrap_err();
+        assert!(err.contains("YIBAO_TEST_SECRET_MISSING"));
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), "tok\nignored").unwrap();
+        let spec = format!("file:{}", f.path().display());
+        assert_eq!(resolve_secret(&spec).unwrap(), "tok");
+        assert!(resolve_secret("").is_err());
+    }
+}

@@ -1,0 +1,180 @@
+//! One pipe connection: the handshake, then request → reply until the client hangs up.
+//!
+//! Replies use the format of the client's `Hello` (binary or JSON). A frame that cannot be
+//! read (too large, unknown tag, undecodable) gets an `Error` reply and the connection is
+//! closed, because the byte stream can no longer be trusted to be at a frame boundary. The
+//! broker itself carries on serving everyone else.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use interprocess::local_socket::tokio::Stream;
+use tokio::io::{AsyncRead, AsyncWrite};
+use yibao_proto::tokio_io::{read_frame, write_message};
+use yibao_proto::{frame, CallMode, ErrorCode, Format, FrameError, Request, Response};
+
+use crate::service::{server_name, Broker};
+use crate::shutdown::Shutdown;
+
+/// Upper bound of any wait a client asks for.
+const MAX_WAIT: Duration = Duration::from_secs(600);
+/// Wait of a sync `Call` that names none.
+const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+
+pub async fn serve(stream: Stream, broker: Arc<Broker>, mut shutdown: Shutdown) {
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let result = tokio::select! {
+        r = converse(&mut rd, &mut wr, &broker) => r,
+        _ = shutdown.recv() => Ok(()),
+    };
+    if let Err(e) = result {
+        if !e.is_disconnect() {
+            tracing::debug!("connection ended: {e}");
+        }
+    }
+}
+
+async fn converse<R, W>(rd: &mut R, wr: &mut W, broker: &Arc<Broker>) -> Result<(), FrameError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let max = broker.max_frame;
+    // Handshake. Until a frame is read, answer in JSON: a human with a test tool is the
+    // likeliest sender of a broken first frame.
+    let mut format = Format::Json;
+    let hello = match next(rd, wr, max, format).await? {
+        Some((f, req)) => {
+            format = f;
+            req
+        }
+        None => return Ok(()),
+    };
+    match hello {
+        Request::Hello { version, .. } if version == yibao_proto::PROTOCOL_VERSION => {
+            let welcome = Response::Welcome {
+                version,
+                server: server_name(),
+                max_frame: max,
+            };
+            write_message(wr, format, &welcome).await?;
+        }
+        Request::Hello { version, .. } => {
+            let msg = format!(
+                "不支持的协议版本 {version}，本服务为 {} / protocol version {version} is not supported; this broker speaks {}",
+                yibao_proto::PROTOCOL_VERSION,
+                yibao_proto::PROTOCOL_VERSION
+            );
+            return reply_error(wr, format, ErrorCode::UnsupportedVersion, msg).await;
+        }
+        _ => {
+            let msg = "连接的第一帧必须是 Hello / the first frame must be Hello".to_string();
+            return reply_error(wr, format, ErrorCode::HandshakeRequired, msg).await;
+        }
+    }
+    loop {
+        let Some((f, req)) = next(rd, wr, max, format).await? else {
+            return Ok(());
+        };
+        format = f;
+        let resp = handle(broker, req).await;
+        write_message(wr, format, &resp).await?;
+    }
+}
+
+/// Reads the next request. Unreadable frames are answered here and end the conversation
+/// (`Ok(None)`), as does a clean close.
+async fn next<R, W>(
+    rd: &mut R,
+    wr: &mut W,
+    max: u32,
+    format: Format,
+) -> Result<Option<(Format, Request)>, FrameError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let err = match read_frame(rd, max).await {
+        Ok(None) => return Ok(None),
+        Ok(Some((f, payload))) => match frame::decode::<Request>(f, &payload) {
+            Ok(req) => return Ok(Some((f, req))),
+            Err(e) => e,
+        },
+        Err(e) if e.is_disconnect() || matches!(e, FrameError::Io(_)) => return Err(e),
+        Err(e) => e,
+    };
+    let code = match err {
+        FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
+        _ => ErrorCode::BadFrame,
+    };
+    tracing::info!("refused a frame: {err}");
+    let msg =
+        format!("无法接受的数据帧，连接将关闭 / unacceptable frame, closing the connection: {err}");
+    reply_error(wr, format, code, msg).await?;
+    Ok(None)
+}
+
+async fn reply_error<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    format: Format,
+    code: ErrorCode,
+    message: String,
+) -> Result<(), FrameError> {
+    write_message(wr, format, &Response::Error { code, message }).await
+}
+
+fn clamp_wait(ms: u64) -> Duration {
+    Duration::from_millis(ms).min(MAX_WAIT)
+}
+
+/// Maps one request to the broker's operation.
+async fn handle(broker: &Arc<Broker>, req: Request) -> Response {
+    let starts_work = matches!(req, Request::Call { .. } | Request::Run { .. });
+    if starts_work && broker.is_shutting_down() {
+        return Response::Error {
+            code: ErrorCode::ShuttingDown,
+            message: "医保代理服务正在停止，请稍后重试 / the broker is shutting down; retry later"
+                .into(),
+        };
+    }
+    match req {
+        Request::Ping {} => Response::Pong {
+            server: server_name(),
+        },
+        Request::Call {
+            interface,
+            input,
+            overrides,
+            mode,
+            wait_ms,
+        } => {
+            if interface.trim().is_empty() {
+                return bad_request("交易编号不能为空 / interface code must not be empty");
+            }
+            let wait = match mode {
+                CallMode::Async => None,
+                CallMode::Sync => Some(wait_ms.map(clamp_wait).unwrap_or(DEFAULT_WAIT)),
+            };
+            broker.call(interface, input, overrides, wait).await
+        }
+        Request::Run {
+            request_id,
+            wait_ms,
+        } => broker.run(request_id, clamp_wait(wait_ms)).await,
+        Request::Kick { request_id } => broker.kick(request_id).await,
+        Request::Result { request_id } => broker.result(request_id).await,
+        Request::Wait {
+            request_id,
+            timeout_ms,
+        } => broker.wait(request_id, clamp_wait(timeout_ms)).await,
+        Request::Status {} => broker.status().await,
+        Request::Hello { .. } => bad_request("重复的 Hello / Hello was already sent"),
+    }
+}
+
+fn bad_request(msg: &str) -> Response {
+    Response::Error {
+        code: ErrorCode::BadRequest,
+        message: msg.to_string(),
+    }
+}

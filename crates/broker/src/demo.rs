@@ -1,0 +1,332 @@
+//! The demo (the product's main job on a fresh machine): start the simulator and the broker
+//! in this process, talk to the broker through the real pipe with the shim's client, and
+//! print what happened.
+//!
+//! Nothing is faked on the way: the broker listens on a real local socket, writes a real
+//! SQLite file, and signs real HTTP requests to the simulator, which checks them.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use yibao_call::Client;
+use yibao_mock::{MockConfig, MockServer, TifCredentials};
+use yibao_proto::{CallMode, Outcome, Overrides, Request, Response};
+
+use crate::Config;
+
+const FIXMEDINS: &str = "H43010000001";
+const CERTNO: &str = "430102199003071234";
+
+/// One synchronous call's line in the summary.
+struct Row {
+    infno: &'static str,
+    name: &'static str,
+    outcome: Outcome,
+    ms: f64,
+}
+
+pub async fn run(dir: &Path, async_calls: u32) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let db = dir.join("demo.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let token = format!("demo-token-{:08x}", rand::random::<u32>());
+    let mock = MockServer::start(
+        "127.0.0.1:0".parse()?,
+        MockConfig {
+            tif: Some(TifCredentials {
+                paasid: "yibao-demo".into(),
+                token: token.clone(),
+            }),
+            fixmedins_code: Some(FIXMEDINS.into()),
+        },
+    )
+    .await?;
+    let pipe = format!("yibao-demo-{}", std::process::id());
+    let config = Config::parse(&demo_config(&pipe, &db, &mock.url(), &token))?;
+
+    println!("yibao 演示 / demo");
+    println!(
+        "  模拟平台 / simulator : {} (tif 签名校验开启 / tif checks on)",
+        mock.url()
+    );
+    println!(
+        "  管道 / pipe          : {}",
+        yibao_proto::resolve_endpoint(&pipe)
+    );
+    println!("  数据库 / database    : {}", db.display());
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::serve(config, async {
+        let _ = stop_rx.await;
+    }));
+    let result = drive(pipe.clone(), async_calls).await;
+    let _ = stop_tx.send(());
+    server.await.context("broker task failed")??;
+    let (rows, asyncs, status) = result?;
+
+    print_summary(&rows, &asyncs, status);
+    let stats = mock.stats();
+    println!("\n模拟平台收到 / simulator received: {:?}", stats.by_infno);
+    println!(
+        "  被拒绝 / rejected: {}   重复 msgid / duplicate msgids: {}",
+        stats.rejected, stats.duplicate_msgids
+    );
+    println!(
+        "\n用 SQL 查看结果 / read the results with SQL:\n  sqlite3 {} \"SELECT request_id, interface_code, status, infcode, msgid FROM v_medical_insurance_result ORDER BY request_id DESC LIMIT 5\"",
+        db.display()
+    );
+    let failed = rows
+        .iter()
+        .any(|r| r.outcome.status != yibao_proto::RequestStatus::Completed)
+        || asyncs.completed != asyncs.total
+        || stats.rejected > 0
+        || stats.duplicate_msgids > 0;
+    if failed {
+        bail!("演示未全部成功 / the demo did not complete cleanly (see above)");
+    }
+    println!("\n演示成功 / demo OK");
+    Ok(())
+}
+
+fn demo_config(pipe: &str, db: &Path, url: &str, token: &str) -> String {
+    format!(
+        r#"
+[broker]
+pipe = '{pipe}'
+workers = 16
+poll_interval_ms = 100
+shutdown_grace_ms = 10000
+
+[store]
+path = '{db}'
+synchronous = "NORMAL"
+
+[platform]
+url = '{url}'
+profile = "tif"
+tif_paasid = "yibao-demo"
+tif_token = '{token}'
+request_timeout_ms = 10000
+
+[institution]
+fixmedins_code = "{FIXMEDINS}"
+fixmedins_name = "演示人民医院"
+mdtrtarea_admvs = "430100"
+insuplc_admdvs = "430100"
+opter = "001"
+opter_name = "演示收费员"
+mac = "00-11-22-33-44-55"
+ip = "127.0.0.1"
+"#,
+        db = db.display()
+    )
+}
+
+struct AsyncResult {
+    total: u32,
+    completed: u32,
+    accept_ms: Vec<f64>,
+    all_done_ms: f64,
+}
+
+type Driven = (Vec<Row>, AsyncResult, Option<yibao_proto::StatusReport>);
+
+/// Runs the calls on a blocking thread: the shim's client is synchronous by design.
+async fn drive(pipe: String, async_calls: u32) -> anyhow::Result<Driven> {
+    tokio::task::spawn_blocking(move || drive_blocking(&pipe, async_calls)).await?
+}
+
+fn connect_when_ready(pipe: &str) -> anyhow::Result<Client> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match Client::connect(pipe).and_then(|mut c| c.request(&Request::Ping {}).map(|_| c)) {
+            Ok(c) => return Ok(c),
+            Err(e) if Instant::now() > deadline => return Err(e.into()),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+fn drive_blocking(pipe: &str, async_calls: u32) -> anyhow::Result<Driven> {
+    let mut c = connect_when_ready(pipe)?;
+    let mut rows = Vec::new();
+    let mut sync =
+        |infno: &'static str, name: &'static str, input: Value| -> anyhow::Result<Value> {
+            let started = Instant::now();
+            let resp = c.request(&call(infno, input, CallMode::Sync))?;
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            let Response::Outcome(outcome) = resp else {
+                bail!("{infno}: unexpected answer {resp:?}");
+            };
+            let output = outcome
+                .response
+                .as_deref()
+                .and_then(|r| serde_json::from_str::<Value>(r).ok())
+                .map(|v| v["output"].clone())
+                .unwrap_or(Value::Null);
+            rows.push(Row {
+                infno,
+                name,
+                outcome,
+                ms,
+            });
+            Ok(output)
+        };
+
+    sync(
+        "9001",
+        "签到",
+        json!({"signIn": {"opter_no": "001", "mac": "00-11-22-33-44-55", "ip": "127.0.0.1"}}),
+    )?;
+    let person = sync(
+        "1101",
+        "人员信息获取",
+        json!({"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": CERTNO, "psn_cert_type": "01",
+                        "certno": CERTNO, "psn_name": ""}}),
+    )?;
+    let psn_no = person["baseinfo"]["psn_no"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let reg = sync(
+        "2201",
+        "门诊挂号",
+        json!({"data": {"psn_no": psn_no, "insutype": "310", "begntime": "2026-11-24 09:00:00",
+                        "mdtrt_cert_type": "02", "mdtrt_cert_no": CERTNO, "ipt_otp_no": "MZ202611240001",
+                        "atddr_no": "D001", "dr_name": "医生", "dept_code": "A01", "dept_name": "内科",
+                        "caty": "A01"}}),
+    )?;
+    let mdtrt_id = reg["data"]["mdtrt_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let settle = json!({"data": {"psn_no": psn_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": CERTNO,
+        "med_type": "11", "medfee_sumamt": "128.50", "psn_setlway": "01", "mdtrt_id": mdtrt_id,
+        "chrg_bchno": "CB202611240001", "insutype": "310", "acct_used_flag": "1"}});
+    sync("2206", "门诊预结算", settle.clone())?;
+    sync("2207", "门诊结算", settle)?;
+
+    // Async: hand over `async_calls` person queries, then wait for every one of them.
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    let mut accept_ms = Vec::new();
+    for i in 0..async_calls {
+        let cert = format!("43010219800101{:04}", i);
+        let t = Instant::now();
+        let resp = c.request(&call(
+            "1101",
+            json!({"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": cert, "psn_cert_type": "01", "certno": cert}}),
+            CallMode::Async,
+        ))?;
+        accept_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        match resp {
+            Response::Accepted { request_id } => ids.push(request_id),
+            other => bail!("async call refused: {other:?}"),
+        }
+    }
+    let mut completed = 0;
+    for id in ids {
+        let resp = c.request(&Request::Wait {
+            request_id: id,
+            timeout_ms: 30_000,
+        })?;
+        if let Response::Outcome(o) = resp {
+            if o.status == yibao_proto::RequestStatus::Completed {
+                completed += 1;
+            }
+        }
+    }
+    let all_done_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let status = match c.request(&Request::Status {})? {
+        Response::Status(s) => Some(s),
+        _ => None,
+    };
+    Ok((
+        rows,
+        AsyncResult {
+            total: async_calls,
+            completed,
+            accept_ms,
+            all_done_ms,
+        },
+        status,
+    ))
+}
+
+fn call(infno: &str, input: Value, mode: CallMode) -> Request {
+    Request::Call {
+        interface: infno.to_string(),
+        input: input.to_string(),
+        overrides: Overrides::default(),
+        mode,
+        wait_ms: Some(30_000),
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Pads to a display width, counting CJK characters as two columns.
+fn pad(s: &str, width: usize) -> String {
+    let w: usize = s.chars().map(|c| if c >= '\u{1100}' { 2 } else { 1 }).sum();
+    format!("{s}{}", " ".repeat(width.saturating_sub(w)))
+}
+
+fn print_summary(rows: &[Row], a: &AsyncResult, status: Option<yibao_proto::StatusReport>) {
+    println!("\n同步调用（经管道）/ sync calls through the pipe:");
+    println!(
+        "  {}{}{:<10} {:>7} {:>9}  msgid",
+        pad("交易", 7),
+        pad("名称", 15),
+        "状态",
+        "infcode",
+        "ms"
+    );
+    for r in rows {
+        println!(
+            "  {}{}{:<10} {:>7} {:>9.2}  {}",
+            pad(r.infno, 7),
+            pad(r.name, 15),
+            r.outcome.status.as_str(),
+            r.outcome.infcode.as_deref().unwrap_or("-"),
+            r.ms,
+            r.outcome.msgid.as_deref().unwrap_or("-"),
+        );
+        if let Some(e) = &r.outcome.err_msg {
+            println!("         err_msg: {e}");
+        }
+    }
+    let mut acc = a.accept_ms.clone();
+    acc.sort_by(f64::total_cmp);
+    println!(
+        "\n异步调用 / async calls: {} 提交 submitted, {} 完成 completed, 全部完成用时 all done in {:.1} ms",
+        a.total, a.completed, a.all_done_ms
+    );
+    println!(
+        "  受理耗时 / accept latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&acc, 0.5),
+        percentile(&acc, 0.99),
+        acc.last().copied().unwrap_or(0.0)
+    );
+    if let Some(s) = status {
+        let counts: Vec<String> = s
+            .counts
+            .iter()
+            .map(|c| format!("{} {}", c.status, c.count))
+            .collect();
+        println!("\n库中状态 / rows by status: {}", counts.join(", "));
+        println!(
+            "  本次完成 / finished since start: {} ok, {} failed; 已签到经办人 / signed-in operators: {}",
+            s.completed_since_start, s.failed_since_start, s.signed_in_operators
+        );
+    }
+}

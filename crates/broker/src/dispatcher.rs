@@ -1,0 +1,60 @@
+//! The dispatcher: finds PENDING rows and hands them to the worker pool.
+//!
+//! It wakes on a kick (an async `Call`, a `Kick`, a worker that just freed a slot) or every
+//! `poll_interval`, so rows inserted by plain SQL — with no shim at all — are found too. It
+//! claims no more rows than there are free workers: a claimed row is leased to this broker,
+//! and leasing rows it cannot start would only keep other brokers from them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::service::Broker;
+use crate::shutdown::Shutdown;
+
+/// Longest pause after a database error, so an outage is not hammered.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+pub async fn run(broker: Arc<Broker>, poll_interval: Duration, mut shutdown: Shutdown) {
+    let mut backoff = poll_interval;
+    loop {
+        match fill_workers(&broker).await {
+            Ok(()) => backoff = poll_interval,
+            Err(e) => {
+                tracing::warn!("cannot claim pending requests: {e}");
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+        tokio::select! {
+            _ = broker.kick.notified() => {}
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.recv() => break,
+        }
+    }
+    tracing::debug!("dispatcher stopped");
+}
+
+/// Claims as many due rows as there are free workers and starts them.
+async fn fill_workers(broker: &Arc<Broker>) -> Result<(), yibao_store::StoreError> {
+    loop {
+        let free = broker.workers.available_permits();
+        if free == 0 {
+            return Ok(());
+        }
+        let limit = u32::try_from(free.min(64)).unwrap_or(64);
+        let claimed = broker.store.claim_pending(broker.claim_spec(limit)).await?;
+        let got = claimed.len();
+        for c in claimed {
+            match broker.workers.clone().try_acquire_owned() {
+                Ok(permit) => broker.spawn_worker(c, permit),
+                // A `Run` took the slot meanwhile: wait for one (the row is already ours).
+                Err(_) => match broker.workers.clone().acquire_owned().await {
+                    Ok(permit) => broker.spawn_worker(c, permit),
+                    Err(_) => return Ok(()),
+                },
+            }
+        }
+        if got < limit as usize {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The pipe listener: binds the local socket (a named pipe on Windows, a socket file on
+//! Unix) and accepts connections, at most `max_connections` at a time — a runaway client
+//! loop must not exhaust the broker's memory or handles.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use interprocess::local_socket::tokio::{prelude::*, Listener};
+use interprocess::local_socket::{GenericFilePath, ListenerOptions};
+use tokio::sync::{broadcast, Semaphore};
+
+use crate::connection;
+use crate::service::Broker;
+use crate::shutdown::Shutdown;
+
+/// Binds the endpoint for `pipe`. Refuses to start when another broker already answers on
+/// it; removes a stale socket file left by a crashed broker (Unix).
+pub fn bind(pipe: &str) -> io::Result<Listener> {
+    let endpoint = yibao_proto::resolve_endpoint(pipe);
+    #[cfg(unix)]
+    clear_stale_socket(&endpoint)?;
+    let name = endpoint.as_str().to_fs_name::<GenericFilePath>()?;
+    let opts = ListenerOptions::new().name(name);
+    #[cfg(unix)]
+    let opts = {
+        // Owner and group only: the pipe is a door into the hospital's insurance account.
+        use interprocess::os::unix::local_socket::ListenerOptionsExt;
+        opts.mode(0o660)
+    };
+    opts.create_tokio().map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("无法监听管道 / cannot listen on {endpoint}: {e}"),
+        )
+    })
+}
+
+#[cfg(unix)]
+fn clear_stale_socket(endpoint: &str) -> io::Result<()> {
+    use interprocess::local_socket::traits::Stream as _;
+    use interprocess::local_socket::Stream;
+    use std::path::Path;
+    if !Path::new(endpoint).exists() {
+        return Ok(());
+    }
+    let name = endpoint.to_fs_name::<GenericFilePath>()?;
+    match Stream::connect(name) {
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("另一个 yibao-broker 已在 {endpoint} 上运行 / another broker is already listening on {endpoint}"),
+        )),
+        Err(_) => std::fs::remove_file(endpoint),
+    }
+}
+
+/// Accepts connections until shutdown. Errors from `accept` are logged and retried with a
+/// pause: a transient handle shortage must not stop the broker.
+pub async fn run(
+    listener: Listener,
+    broker: Arc<Broker>,
+    max_connections: usize,
+    notify_shutdown: broadcast::Sender<()>,
+) {
+    let limit = Arc::new(Semaphore::new(max_connections));
+    loop {
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            return;
+        };
+        let stream = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let broker = broker.clone();
+        let shutdown = Shutdown::new(notify_shutdown.subscribe());
+        tokio::spawn(async move {
+            connection::serve(stream, broker, shutdown).await;
+            drop(permit);
+        });
+    }
+}

@@ -1,0 +1,389 @@
+//! Processing one claimed request to a terminal state: check the input, make sure the
+//! operator is signed in, number the attempt, build and send the envelope, read the reply,
+//! and write response + status in one transaction.
+//!
+//! Nothing here returns an error to its caller: every failure ends as a row state with an
+//! explanation the HIS can read in `v_medical_insurance_result.err_msg`. Only a lost lease
+//! or an unreachable database leaves the row as it is (another broker or a later recovery
+//! owns it then).
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use yibao_core::{
+    InterfaceClass, InterfaceInfo, ResponseEnvelope, TransportError, TransportErrorKind,
+};
+use yibao_proto::{Overrides, RequestStatus};
+use yibao_store::{
+    AttemptOutcome, ClaimOne, ClaimedRequest, Finish, NewRequest, Origin, ResponseRow, StoreError,
+};
+
+use crate::config::UnknownInterfaces;
+use crate::service::Broker;
+use crate::signin::{is_sign_in_rejection, sign_no_from_output};
+
+/// One HTTP attempt, as far as it got.
+struct Attempt {
+    attempt_id: i64,
+    elapsed_ms: u64,
+    result: AttemptResult,
+}
+
+enum AttemptResult {
+    /// A readable response envelope (`body` is its JSON text, stored verbatim).
+    Reply {
+        body: String,
+        envelope: ResponseEnvelope,
+    },
+    /// Something came back but it is not a response envelope.
+    Unreadable { message: String },
+    /// No usable reply.
+    Transport(TransportError),
+}
+
+/// Why processing stopped without a verdict to write.
+enum Abandon {
+    LeaseLost,
+    Store(StoreError),
+}
+
+impl Broker {
+    /// Takes a claimed row to a terminal state (see the module docs).
+    pub(crate) async fn process(&self, c: ClaimedRequest) {
+        let id = c.request_id;
+        match self.process_inner(&c).await {
+            Ok(Some(sign_no)) if c.interface_code == "9001" => {
+                // A 9001 sent by the HIS itself also opens a session for its operator.
+                self.sessions
+                    .put(self.defaults.operator(&c.overrides), sign_no);
+            }
+            Ok(_) => {}
+            Err(Abandon::LeaseLost) => {
+                tracing::warn!(
+                    request_id = id,
+                    "lease lost; another worker owns the request"
+                )
+            }
+            Err(Abandon::Store(e)) => {
+                tracing::error!(request_id = id, "database failed while processing: {e}")
+            }
+        }
+    }
+
+    /// Returns the sign_no when the request was a successful 9001.
+    async fn process_inner(&self, c: &ClaimedRequest) -> Result<Option<String>, Abandon> {
+        let (info, input) = match self.check(c) {
+            Ok(checked) => checked,
+            Err(reason) => {
+                return self
+                    .finish_broker(c, None, RequestStatus::Error, reason)
+                    .await
+                    .map(|_| None)
+            }
+        };
+        let operator = self.defaults.operator(&c.overrides).to_string();
+        let mut sign_no = String::new();
+        if info.needs_sign_no {
+            match self.sign_no_for(&operator, &c.overrides).await? {
+                Ok(s) => sign_no = s,
+                Err(reason) => {
+                    return self
+                        .finish_broker(c, None, RequestStatus::Error, reason)
+                        .await
+                        .map(|_| None)
+                }
+            }
+        }
+        let mut attempt = self.attempt(c, &sign_no, input.clone()).await?;
+        if info.needs_sign_no && rejects_sign_in(&attempt) {
+            // The platform forgot the session (restart, expiry): sign in again and resend
+            // once with a fresh msgid. The refused attempt stays on record.
+            self.sessions.invalidate(&operator, &sign_no);
+            if let Ok(Ok(fresh)) = self.sign_no_for(&operator, &c.overrides).await {
+                self.close(&attempt).await?;
+                attempt = self.attempt(c, &fresh, input).await?;
+            }
+        }
+        self.conclude(c, &info, attempt).await
+    }
+
+    /// Validates the row before anything is sent.
+    fn check(&self, c: &ClaimedRequest) -> Result<(InterfaceInfo, Value), String> {
+        let code = c.interface_code.as_str();
+        if !yibao_core::Catalog::is_well_formed(code) {
+            return Err(format!(
+                "交易编号格式错误：{code:?}（应为如 1101 的字母数字）/ malformed interface code {code:?}"
+            ));
+        }
+        let info = self.catalog.get(code);
+        if !info.known && self.unknown_interfaces == UnknownInterfaces::Reject {
+            return Err(format!(
+                "未知的交易编号 {code}，未发送；如确需调用，请在配置 [interfaces.{code}] 中登记 / \
+                 unknown interface code {code}, not sent; declare it under [interfaces.{code}] to allow it"
+            ));
+        }
+        let input: Value = serde_json::from_str(&c.input_data).map_err(|e| {
+            format!("input_data 不是合法的 JSON：{e} / input_data is not valid JSON: {e}")
+        })?;
+        if !input.is_object() {
+            return Err(
+                "input_data 必须是 JSON 对象，如 {\"data\":{…}} / input_data must be a JSON object such as {\"data\":{…}}"
+                    .to_string(),
+            );
+        }
+        Ok((info, input))
+    }
+
+    /// The cached sign_no of `operator`, signing in (single-flight) when there is none.
+    /// The outer error abandons processing; the inner one is the sign-in's failure reason.
+    async fn sign_no_for(
+        &self,
+        operator: &str,
+        overrides: &Overrides,
+    ) -> Result<Result<String, String>, Abandon> {
+        if let Some(s) = self.sessions.get(operator) {
+            return Ok(Ok(s));
+        }
+        let _flight = self.sessions.single_flight.lock().await;
+        if let Some(s) = self.sessions.get(operator) {
+            return Ok(Ok(s));
+        }
+        // The sign-in is a request like any other: recorded, numbered, audited.
+        let new = NewRequest {
+            interface_code: "9001".into(),
+            input_data: self.defaults.sign_in_input(operator).to_string(),
+            overrides: overrides.clone(),
+        };
+        let id = self
+            .store
+            .insert_request(new)
+            .await
+            .map_err(Abandon::Store)?;
+        let claimed = match self.store.claim_one(id, self.claim_spec(1)).await {
+            Ok(ClaimOne::Claimed(c)) => c,
+            Ok(_) => {
+                return Ok(Err(
+                    "签到请求被其他进程认领 / sign-in row taken by another worker".into(),
+                ))
+            }
+            Err(e) => return Err(Abandon::Store(e)),
+        };
+        let info = self.catalog.get("9001");
+        let input = self.defaults.sign_in_input(operator);
+        let attempt = self.attempt(&claimed, "", input).await?;
+        let sign_no = match &attempt.result {
+            AttemptResult::Reply { envelope, .. } if envelope.is_success() => {
+                sign_no_from_output(&envelope.output)
+            }
+            _ => None,
+        };
+        let why = describe_failure(&attempt.result);
+        self.conclude(&claimed, &info, attempt).await?;
+        Ok(match sign_no {
+            Some(s) => {
+                tracing::info!(operator = %mask(operator), "signed in (9001)");
+                self.sessions.put(operator, s.clone());
+                Ok(s)
+            }
+            None => Err(format!(
+                "9001 签到失败（请求 {id}）：{why} / 9001 sign-in failed (request {id}): {why}"
+            )),
+        })
+    }
+
+    /// Sends one attempt: a fresh msgid, recorded before the envelope leaves.
+    async fn attempt(
+        &self,
+        c: &ClaimedRequest,
+        sign_no: &str,
+        input: Value,
+    ) -> Result<Attempt, Abandon> {
+        let msgid = self.ids.next_id();
+        let attempt_id = self
+            .store
+            .begin_attempt(c.request_id, self.worker_id(), &c.interface_code, &msgid)
+            .await
+            .map_err(|e| match e {
+                StoreError::LeaseLost(_) => Abandon::LeaseLost,
+                e => Abandon::Store(e),
+            })?;
+        let envelope = self
+            .defaults
+            .build(&c.interface_code, msgid, sign_no, &c.overrides, input);
+        let started = Instant::now();
+        let result = match serde_json::to_vec(&envelope) {
+            Err(e) => AttemptResult::Transport(TransportError {
+                kind: TransportErrorKind::Seal,
+                message: e.to_string(),
+            }),
+            Ok(bytes) => match self.client.send(bytes).await {
+                Err(e) => AttemptResult::Transport(e),
+                Ok(body) => match ResponseEnvelope::parse(&body) {
+                    Ok(envelope) => AttemptResult::Reply {
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                        envelope,
+                    },
+                    Err(e) => AttemptResult::Unreadable {
+                        message: format!("{e}: {}", yibao_core::response::preview(&body)),
+                    },
+                },
+            },
+        };
+        Ok(Attempt {
+            attempt_id,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            result,
+        })
+    }
+
+    async fn close(&self, a: &Attempt) -> Result<(), Abandon> {
+        self.store
+            .end_attempt(a.attempt_id, attempt_outcome(&a.result), a.elapsed_ms)
+            .await
+            .map_err(Abandon::Store)
+    }
+
+    /// Writes the verdict of the last attempt.
+    async fn conclude(
+        &self,
+        c: &ClaimedRequest,
+        info: &InterfaceInfo,
+        a: Attempt,
+    ) -> Result<Option<String>, Abandon> {
+        let outcome = attempt_outcome(&a.result);
+        let attempt = Some((a.attempt_id, outcome, a.elapsed_ms));
+        let mut sign_no = None;
+        let (status, response, error) = match a.result {
+            AttemptResult::Reply { body, envelope } => {
+                let status = if envelope.is_success() {
+                    if c.interface_code == "9001" {
+                        sign_no = sign_no_from_output(&envelope.output);
+                    }
+                    RequestStatus::Completed
+                } else {
+                    RequestStatus::Error
+                };
+                let row = ResponseRow {
+                    response_data: body,
+                    infcode: Some(envelope.infcode.to_string()),
+                    err_msg: envelope.err_msg.filter(|m| !m.is_empty()),
+                    origin: Origin::Platform,
+                };
+                (status, Some(row), None)
+            }
+            other => {
+                let reason = describe_failure(&other);
+                let may_have_been_sent = match &other {
+                    AttemptResult::Transport(e) => e.kind.may_have_been_sent(),
+                    _ => true,
+                };
+                // A state-changing call that may have reached the platform must not look
+                // like a clean failure the HIS would simply repeat (double settlement).
+                let status = if may_have_been_sent && info.class == InterfaceClass::StateChanging {
+                    RequestStatus::Uncertain
+                } else {
+                    RequestStatus::Error
+                };
+                (status, Some(broker_row(&reason)), Some(reason))
+            }
+        };
+        self.write_finish(c, status, attempt, response, error)
+            .await?;
+        Ok(sign_no)
+    }
+
+    /// Ends a request with the broker's own verdict (nothing was sent for it).
+    async fn finish_broker(
+        &self,
+        c: &ClaimedRequest,
+        attempt: Option<(i64, AttemptOutcome, u64)>,
+        status: RequestStatus,
+        reason: String,
+    ) -> Result<(), Abandon> {
+        tracing::info!(
+            request_id = c.request_id,
+            "rejected before sending: {reason}"
+        );
+        self.write_finish(c, status, attempt, Some(broker_row(&reason)), Some(reason))
+            .await
+    }
+
+    async fn write_finish(
+        &self,
+        c: &ClaimedRequest,
+        status: RequestStatus,
+        attempt: Option<(i64, AttemptOutcome, u64)>,
+        response: Option<ResponseRow>,
+        error: Option<String>,
+    ) -> Result<(), Abandon> {
+        let finish = Finish {
+            request_id: c.request_id,
+            worker_id: self.worker_id().to_string(),
+            status,
+            attempt,
+            response,
+            error,
+        };
+        match self.store.finish(finish).await {
+            Ok(true) => {
+                tracing::debug!(request_id = c.request_id, %status, infno = %c.interface_code, "finished");
+                self.announce(c.request_id, status);
+                Ok(())
+            }
+            Ok(false) => Err(Abandon::LeaseLost),
+            Err(e) => Err(Abandon::Store(e)),
+        }
+    }
+}
+
+fn rejects_sign_in(a: &Attempt) -> bool {
+    matches!(&a.result, AttemptResult::Reply { envelope, .. }
+        if !envelope.is_success() && is_sign_in_rejection(envelope.err_msg.as_deref()))
+}
+
+fn attempt_outcome(r: &AttemptResult) -> AttemptOutcome {
+    match r {
+        AttemptResult::Reply { envelope, .. } if envelope.is_success() => AttemptOutcome::Success,
+        AttemptResult::Reply { .. } => AttemptOutcome::BusinessError,
+        _ => AttemptOutcome::TransportError,
+    }
+}
+
+fn describe_failure(r: &AttemptResult) -> String {
+    match r {
+        AttemptResult::Reply { envelope, .. } => format!(
+            "infcode={} {}",
+            envelope.infcode,
+            envelope.err_msg.as_deref().unwrap_or_default()
+        ),
+        AttemptResult::Unreadable { message } => {
+            format!("平台应答无法识别 / unreadable platform reply: {message}")
+        }
+        AttemptResult::Transport(e) => match e.kind {
+            TransportErrorKind::NotSent => {
+                format!("无法连接医保平台，请求未发出 / platform unreachable, nothing sent: {e}")
+            }
+            TransportErrorKind::Timeout => format!(
+                "医保平台应答超时，请求可能已生效，请核对 / platform timed out; the request may have taken effect: {e}"
+            ),
+            _ => format!("与医保平台通讯失败 / transport failure: {e}"),
+        },
+    }
+}
+
+/// The response row the broker writes when the platform gave none, in the platform's own
+/// error shape so HIS code reading `response_data` needs no special case.
+fn broker_row(reason: &str) -> ResponseRow {
+    ResponseRow {
+        response_data: json!({ "infcode": -1, "err_msg": reason }).to_string(),
+        infcode: Some("-1".into()),
+        err_msg: Some(reason.to_string()),
+        origin: Origin::Broker,
+    }
+}
+
+/// Operator codes are staff identifiers: keep the first two characters for debugging.
+fn mask(s: &str) -> String {
+    let head: String = s.chars().take(2).collect();
+    format!("{head}***")
+}

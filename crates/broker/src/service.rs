@@ -1,0 +1,295 @@
+//! The broker's shared state and the operations the pipe offers (`Call`, `Run`, `Kick`,
+//! `Wait`, `Result`, `Status`). Connections, the dispatcher and the workers all hold one
+//! `Arc<Broker>`; nothing here knows about frames or sockets.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, Notify, Semaphore};
+use yibao_core::{Catalog, EnvelopeDefaults, MsgIdGenerator, PlatformClient};
+use yibao_proto::{ErrorCode, Outcome, Overrides, RequestStatus, Response, StatusReport};
+use yibao_store::{ClaimOne, ClaimSpec, ClaimedRequest, NewRequest, Store, StoreError};
+
+use crate::config::{Config, UnknownInterfaces};
+use crate::signin::Sessions;
+
+/// How often a waiter re-reads the store even without a completion notice: another broker
+/// process (or a DBA) may have finished the row.
+const RECHECK: Duration = Duration::from_millis(500);
+
+/// Everything a worker needs to process requests.
+pub struct Broker {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) catalog: Catalog,
+    pub(crate) defaults: EnvelopeDefaults,
+    pub(crate) client: PlatformClient,
+    pub(crate) ids: MsgIdGenerator,
+    pub(crate) sessions: Sessions,
+    pub(crate) unknown_interfaces: UnknownInterfaces,
+    worker_id: String,
+    lease: Duration,
+    pub(crate) max_frame: u32,
+    /// Bounds the requests processed at once (the worker pool).
+    pub(crate) workers: Arc<Semaphore>,
+    /// Wakes the dispatcher (a `Kick`, a finished worker, a new async `Call`).
+    pub(crate) kick: Notify,
+    /// Ids of requests that just became terminal, for waiters.
+    finished: broadcast::Sender<i64>,
+    worker_count: u32,
+    shutting_down: AtomicBool,
+    stats: Stats,
+}
+
+#[derive(Default)]
+struct Stats {
+    started: Option<Instant>,
+    in_flight: AtomicU32,
+    completed: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Broker {
+    /// Builds the broker around an opened store.
+    pub async fn new(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<Self>> {
+        let client = PlatformClient::new(&config.client_settings(), config.profile()?)
+            .map_err(anyhow::Error::msg)?;
+        let ids = MsgIdGenerator::new(&config.institution.fixmedins_code, config.broker.msgid_node);
+        if let Some(last) = store.last_msgid().await? {
+            ids.resume_after(&last);
+        }
+        let (finished, _) = broadcast::channel(1024);
+        let broker = Arc::new(Self {
+            catalog: Catalog::builtin().with_overrides(&config.interfaces),
+            defaults: config.institution.clone(),
+            client,
+            ids,
+            sessions: Sessions::default(),
+            unknown_interfaces: config.broker.unknown_interfaces,
+            worker_id: config.worker_id(),
+            lease: Duration::from_millis(config.broker.lease_ms),
+            max_frame: config.broker.max_frame_bytes,
+            workers: Arc::new(Semaphore::new(config.broker.workers)),
+            kick: Notify::new(),
+            finished,
+            worker_count: u32::try_from(config.broker.workers).unwrap_or(u32::MAX),
+            shutting_down: AtomicBool::new(false),
+            stats: Stats {
+                started: Some(Instant::now()),
+                ..Stats::default()
+            },
+            store,
+        });
+        Ok(broker)
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    /// A claim spec for `limit` rows, leased from now.
+    pub(crate) fn claim_spec(&self, limit: u32) -> ClaimSpec {
+        let now_ms = yibao_core::time::epoch_ms();
+        ClaimSpec {
+            worker_id: self.worker_id.clone(),
+            limit,
+            lease_until_ms: now_ms + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX),
+            now_ms,
+        }
+    }
+
+    /// Called by a worker when a request became terminal.
+    pub(crate) fn announce(&self, request_id: i64, status: RequestStatus) {
+        if status == RequestStatus::Completed {
+            self.stats.completed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = self.finished.send(request_id);
+    }
+
+    /// Spawns processing of a claimed row on the worker pool; the permit bounds concurrency
+    /// and is what shutdown waits for.
+    pub(crate) fn spawn_worker(
+        self: &Arc<Self>,
+        claimed: ClaimedRequest,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        let broker = self.clone();
+        broker.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            broker.process(claimed).await;
+            broker.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+            // A slot is free: let the dispatcher look for more work at once.
+            broker.kick.notify_one();
+        });
+    }
+
+    /// Stops taking new work (`Call`, `Run`); the dispatcher is stopped by its own signal.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Waits until no worker is busy, or `grace` has passed. Returns the number still busy.
+    pub async fn wait_idle(&self, grace: Duration) -> u32 {
+        let all = tokio::time::timeout(grace, self.workers.acquire_many(self.worker_count)).await;
+        match all {
+            Ok(Ok(_permits)) => 0,
+            _ => self.stats.in_flight.load(Ordering::Relaxed),
+        }
+    }
+
+    // ---- the pipe's operations -------------------------------------------------------
+
+    /// `Call`: record the request (audited like any other), then run it or queue it.
+    pub async fn call(
+        self: &Arc<Self>,
+        interface: String,
+        input: String,
+        overrides: Overrides,
+        wait: Option<Duration>,
+    ) -> Response {
+        let new = NewRequest {
+            interface_code: interface.trim().to_string(),
+            input_data: input,
+            overrides,
+        };
+        let id = match self.store.insert_request(new).await {
+            Ok(id) => id,
+            Err(e) => return store_error(e),
+        };
+        match wait {
+            None => {
+                self.kick.notify_one();
+                Response::Accepted { request_id: id }
+            }
+            Some(wait) => self.run(id, wait).await,
+        }
+    }
+
+    /// `Run`: claim the row now (if nobody has) and wait for its outcome.
+    pub async fn run(self: &Arc<Self>, request_id: i64, wait: Duration) -> Response {
+        // Subscribe before claiming so a fast finish cannot slip between the two.
+        let rx = self.finished.subscribe();
+        match self.workers.clone().try_acquire_owned() {
+            Ok(permit) => match self.store.claim_one(request_id, self.claim_spec(1)).await {
+                Ok(ClaimOne::Claimed(c)) => self.spawn_worker(c, permit),
+                Ok(ClaimOne::NotFound) => return not_found(request_id),
+                Ok(ClaimOne::NotPending(_)) => {}
+                Err(e) => return store_error(e),
+            },
+            // Every worker is busy: the dispatcher will take the row in order.
+            Err(_) => self.kick.notify_one(),
+        }
+        self.wait_with(rx, request_id, wait).await
+    }
+
+    /// `Kick`: wake the dispatcher for a row inserted by SQL.
+    pub async fn kick(&self, request_id: i64) -> Response {
+        match self.store.get(request_id).await {
+            Ok(Some(_)) => {
+                self.kick.notify_one();
+                Response::Accepted { request_id }
+            }
+            Ok(None) => not_found(request_id),
+            Err(e) => store_error(e),
+        }
+    }
+
+    /// `Result`: the row as it stands.
+    pub async fn result(&self, request_id: i64) -> Response {
+        match self.store.get(request_id).await {
+            Ok(Some(v)) => Response::Outcome(v.into_outcome(false)),
+            Ok(None) => not_found(request_id),
+            Err(e) => store_error(e),
+        }
+    }
+
+    /// `Wait`: until the row is terminal or `wait` has passed.
+    pub async fn wait(&self, request_id: i64, wait: Duration) -> Response {
+        let rx = self.finished.subscribe();
+        self.wait_with(rx, request_id, wait).await
+    }
+
+    async fn wait_with(
+        &self,
+        mut rx: broadcast::Receiver<i64>,
+        request_id: i64,
+        wait: Duration,
+    ) -> Response {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let outcome = match self.store.get(request_id).await {
+                Ok(Some(v)) => v.into_outcome(false),
+                Ok(None) => return not_found(request_id),
+                Err(e) => return store_error(e),
+            };
+            if outcome.status.is_terminal() {
+                return Response::Outcome(outcome);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Response::Outcome(Outcome {
+                    timed_out: true,
+                    ..outcome
+                });
+            }
+            let nap = (deadline - now).min(RECHECK);
+            // Any notice (ours, lagged, closed) or the nap ending means: look again.
+            let _ = tokio::time::timeout(nap, async {
+                loop {
+                    match rx.recv().await {
+                        Ok(id) if id != request_id => continue,
+                        _ => break,
+                    }
+                }
+            })
+            .await;
+        }
+    }
+
+    /// `Status`: queue depth and health.
+    pub async fn status(&self) -> Response {
+        let counts = match self.store.counts().await {
+            Ok(c) => c,
+            Err(e) => return store_error(e),
+        };
+        let uptime = self.stats.started.map(|s| s.elapsed()).unwrap_or_default();
+        Response::Status(StatusReport {
+            server: server_name(),
+            uptime_ms: u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX),
+            in_flight: self.stats.in_flight.load(Ordering::Relaxed),
+            counts,
+            completed_since_start: self.stats.completed.load(Ordering::Relaxed),
+            failed_since_start: self.stats.failed.load(Ordering::Relaxed),
+            signed_in_operators: self.sessions.len(),
+            store: self.store.describe(),
+            platform: self.client.url().to_string(),
+        })
+    }
+}
+
+/// `yibao-broker/<version>`, as announced in `Welcome` and `Pong`.
+pub fn server_name() -> String {
+    format!("yibao-broker/{}", env!("CARGO_PKG_VERSION"))
+}
+
+fn not_found(request_id: i64) -> Response {
+    Response::Error {
+        code: ErrorCode::NotFound,
+        message: format!("请求 {request_id} 不存在 / request {request_id} does not exist"),
+    }
+}
+
+pub(crate) fn store_error(e: StoreError) -> Response {
+    tracing::warn!("store: {e}");
+    Response::Error {
+        code: ErrorCode::StoreUnavailable,
+        message: e.to_string(),
+    }
+}

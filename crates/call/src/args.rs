@@ -1,0 +1,310 @@
+//! Command-line parsing, by hand: the shim is spawned per stored-procedure call, so it
+//! carries no argument-parsing framework, and its grammar is small enough to read here.
+
+use std::time::Duration;
+
+use yibao_proto::Overrides;
+
+pub const USAGE: &str = "\
+yibao-call — 医保代理服务的命令行接口 / command-line shim of the yibao broker
+
+用法 / usage:
+  yibao-call [--pipe NAME] run <request_id> [--wait SECONDS]
+  yibao-call [--pipe NAME] kick <request_id>
+  yibao-call [--pipe NAME] wait <request_id> [--wait SECONDS]
+  yibao-call [--pipe NAME] result <request_id> [--json]
+  yibao-call [--pipe NAME] call <infno> (--input-file FILE | -) [--wait SECONDS] [--async]
+             [--opter X] [--opter-name X] [--opter-type X] [--insuplc-admdvs X] [--mdtrtarea-admvs X]
+  yibao-call [--pipe NAME] ping
+  yibao-call [--pipe NAME] status
+
+  --pipe NAME   管道名，默认 yibao 或环境变量 YIBAO_PIPE / pipe name (default: $YIBAO_PIPE or yibao)
+  --wait S      最长等待秒数，默认 30 / seconds to wait for a terminal state (default 30)
+
+退出码 / exit codes:
+  0 完成 COMPLETED            done
+  1 业务错误 ERROR/REVERSED    business error (read err_msg from v_medical_insurance_result)
+  2 结果不确定 UNCERTAIN       uncertain: may or may not have taken effect
+  3 代理服务不可达             broker unreachable (not running?)
+  4 等待超时（仍在处理）       wait timed out; the request goes on in the broker
+  5 用法错误                   bad usage
+  6 代理服务拒绝               broker refused (unknown request id, database down, shutting down)
+";
+
+/// Default wait for `run`, `wait` and sync `call`.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+
+/// Where `call` reads its input JSON from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputSource {
+    File(String),
+    Stdin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    Run {
+        id: i64,
+        wait: Duration,
+    },
+    Kick {
+        id: i64,
+    },
+    Wait {
+        id: i64,
+        wait: Duration,
+    },
+    Result {
+        id: i64,
+        json: bool,
+    },
+    Call {
+        infno: String,
+        input: InputSource,
+        wait: Duration,
+        is_async: bool,
+        overrides: Overrides,
+    },
+    Ping,
+    Status,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub pipe: Option<String>,
+    pub command: Command,
+}
+
+/// Parses `args` (without the program name). Errors are messages for stderr.
+pub fn parse(args: &[String]) -> Result<Invocation, String> {
+    let mut pipe = None;
+    let mut rest: Vec<&str> = Vec::new();
+    let mut it = args.iter().map(String::as_str);
+    while let Some(a) = it.next() {
+        match a {
+            "--pipe" => pipe = Some(value(&mut it, "--pipe")?.to_string()),
+            "-h" | "--help" | "help" => {
+                return Ok(Invocation {
+                    pipe,
+                    command: Command::Help,
+                })
+            }
+            _ => rest.push(a),
+        }
+    }
+    let Some((&cmd, tail)) = rest.split_first() else {
+        return Err("缺少命令 / missing command".into());
+    };
+    let mut opts = Options::parse(tail)?;
+    let command = match cmd {
+        "run" => Command::Run {
+            id: opts.id()?,
+            wait: opts.wait()?,
+        },
+        "kick" => Command::Kick { id: opts.id()? },
+        "wait" => Command::Wait {
+            id: opts.id()?,
+            wait: opts.wait()?,
+        },
+        "result" => Command::Result {
+            id: opts.id()?,
+            json: opts.flag("--json"),
+        },
+        "call" => {
+            let infno = opts.positional("infno")?;
+            let input = match (opts.take("--input-file"), opts.flag("-")) {
+                (Some(f), false) => InputSource::File(f),
+                (None, true) => InputSource::Stdin,
+                _ => return Err("call 需要 --input-file FILE 或 - 之一 / call needs exactly one of --input-file FILE or -".into()),
+            };
+            Command::Call {
+                infno,
+                input,
+                wait: opts.wait()?,
+                is_async: opts.flag("--async"),
+                overrides: Overrides {
+                    insuplc_admdvs: opts.take("--insuplc-admdvs"),
+                    mdtrtarea_admvs: opts.take("--mdtrtarea-admvs"),
+                    opter: opts.take("--opter"),
+                    opter_name: opts.take("--opter-name"),
+                    opter_type: opts.take("--opter-type"),
+                },
+            }
+        }
+        "ping" => Command::Ping,
+        "status" => Command::Status,
+        other => return Err(format!("未知命令 / unknown command: {other}")),
+    };
+    opts.finish()?;
+    Ok(Invocation { pipe, command })
+}
+
+fn value<'a>(it: &mut impl Iterator<Item = &'a str>, name: &str) -> Result<&'a str, String> {
+    it.next()
+        .ok_or_else(|| format!("{name} 缺少取值 / {name} needs a value"))
+}
+
+/// The arguments after the command: positionals, `--name value` pairs and flags.
+struct Options {
+    positionals: Vec<String>,
+    named: Vec<(String, String)>,
+    flags: Vec<String>,
+}
+
+const VALUED: [&str; 7] = [
+    "--wait",
+    "--input-file",
+    "--opter",
+    "--opter-name",
+    "--opter-type",
+    "--insuplc-admdvs",
+    "--mdtrtarea-admvs",
+];
+
+impl Options {
+    fn parse(tail: &[&str]) -> Result<Self, String> {
+        let mut o = Options {
+            positionals: Vec::new(),
+            named: Vec::new(),
+            flags: Vec::new(),
+        };
+        let mut it = tail.iter().copied();
+        while let Some(a) = it.next() {
+            if VALUED.contains(&a) {
+                o.named
+                    .push((a.to_string(), value(&mut it, a)?.to_string()));
+            } else if a == "-" || a.starts_with("--") {
+                o.flags.push(a.to_string());
+            } else {
+                o.positionals.push(a.to_string());
+            }
+        }
+        Ok(o)
+    }
+
+    fn positional(&mut self, what: &str) -> Result<String, String> {
+        if self.positionals.is_empty() {
+            return Err(format!("缺少 {what} / missing {what}"));
+        }
+        Ok(self.positionals.remove(0))
+    }
+
+    fn id(&mut self) -> Result<i64, String> {
+        let raw = self.positional("request_id")?;
+        match raw.parse::<i64>() {
+            Ok(id) if id > 0 => Ok(id),
+            _ => Err(format!(
+                "request_id 必须是正整数 / request_id must be a positive integer: {raw}"
+            )),
+        }
+    }
+
+    fn take(&mut self, name: &str) -> Option<String> {
+        let i = self.named.iter().position(|(n, _)| n == name)?;
+        Some(self.named.remove(i).1)
+    }
+
+    fn flag(&mut self, name: &str) -> bool {
+        match self.flags.iter().position(|f| f == name) {
+            Some(i) => {
+                self.flags.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn wait(&mut self) -> Result<Duration, String> {
+        match self.take("--wait") {
+            None => Ok(DEFAULT_WAIT),
+            Some(s) => match s.parse::<f64>() {
+                Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => {
+                    Ok(Duration::from_secs_f64(v))
+                }
+                _ => Err(format!(
+                    "--wait 必须是 0 到 86400 之间的秒数 / --wait must be seconds between 0 and 86400: {s}"
+                )),
+            },
+        }
+    }
+
+    /// Anything left over is a mistake worth reporting rather than ignoring.
+    fn finish(self) -> Result<(), String> {
+        let extra: Vec<String> = self
+            .positionals
+            .into_iter()
+            .chain(self.named.into_iter().map(|(n, _)| n))
+            .chain(self.flags)
+            .collect();
+        if extra.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "无法识别的参数 / unexpected arguments: {}",
+                extra.join(" ")
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Invocation, String> {
+        parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn run_with_wait_and_pipe() {
+        let inv = p("--pipe his run 42 --wait 2.5").unwrap();
+        assert_eq!(inv.pipe.as_deref(), Some("his"));
+        assert_eq!(
+            inv.command,
+            Command::Run {
+                id: 42,
+                wait: Duration::from_millis(2500)
+            }
+        );
+    }
+
+    #[test]
+    fn call_needs_exactly_one_input() {
+        assert!(p("call 1101").is_err());
+        assert!(p("call 1101 - --input-file x").is_err());
+        let inv = p("call 1101 - --opter 007 --async").unwrap();
+        match inv.command {
+            Command::Call {
+                infno,
+                input,
+                is_async,
+                overrides,
+                ..
+            } => {
+                assert_eq!(infno, "1101");
+                assert_eq!(input, InputSource::Stdin);
+                assert!(is_async);
+                assert_eq!(overrides.opter.as_deref(), Some("007"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_usage_is_reported() {
+        for bad in [
+            "",
+            "run",
+            "run abc",
+            "run -3",
+            "run 1 --wait x",
+            "run 1 --wait",
+            "run 1 2",
+            "frobnicate",
+            "kick 1 --bogus",
+        ] {
+            assert!(p(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+}
