@@ -1,1 +1,388 @@
+//! The end-to-end harness: real processes, real files, real sockets.
+//!
+//! [`Env::start`] builds (once per test binary) and starts the real `yibao-mock` on a free
+//! port of 127.0.0.1 and the real `yibao-broker` on a fresh SQLite file and a private pipe,
+//! and waits until the broker answers a ping. Tests drive it with the real `yibao-call`
+//! binary ([`Env::shim`]), plain SQL on the database file ([`Env::insert`]) and raw frames.
+//! Dropping the `Env` kills both processes.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const FIXMEDINS: &str = "H43010000001";
+const TIF_PAASID: &str = "e2e-paasid";
+const TIF_TOKEN: &str = "e2e-token-not-a-secret";
+
+/// Directory holding the built binaries (`target/<profile>`).
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // The test binary lives in target/<profile>/deps/.
+        let exe = std::env::current_exe().expect("current_exe");
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target dir")
+            .to_path_buf();
+        // `cargo test` builds only this package's binaries; build the ones under test, in
+        // the same target dir and profile, so they are never stale.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "--bins",
+            "-p",
+            "yibao-broker",
+            "-p",
+            "yibao-call",
+            "-p",
+            "yibao-mock",
+        ]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        if let Some(target) = dir.parent() {
+            cmd.arg("--target-dir").arg(target);
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building the binaries failed");
+        dir
+    })
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    bin_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// Knobs for one environment.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub workers: u32,
+    pub max_frame_bytes: u32,
+    pub poll_interval_ms: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            workers: 16,
+            max_frame_bytes: 65_536,
+            poll_interval_ms: 50,
+        }
+    }
+}
+
+/// A running simulator + broker pair on private resources.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub pipe: String,
+    pub db_path: PathBuf,
+    pub config_path: PathBuf,
+    pub mock_url: String,
+    mock: Child,
+    broker: Option<Child>,
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A pipe name nobody else uses.
+pub fn unique_pipe(tag: &str) -> String {
+    format!(
+        "yibao-e2e-{tag}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Env {
+    pub fn start() -> Self {
+        Self::start_with(Options::default())
+    }
+
+    pub fn start_with(opts: Options) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut mock = Command::new(bin("yibao-mock"))
+            .args(["--listen", "127.0.0.1:0", "--fixmedins-code", FIXMEDINS])
+            .args(["--tif-paasid", TIF_PAASID])
+            .env("YIBAO_MOCK_TIF_TOKEN", TIF_TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start yibao-mock");
+        let mut first = String::new();
+        let stdout = mock.stdout.take().expect("mock stdout");
+        BufReader::new(stdout)
+            .read_line(&mut first)
+            .expect("mock banner");
+        let mock_url = first
+            .trim()
+            .strip_prefix("yibao-mock listening on ")
+            .unwrap_or_else(|| panic!("unexpected mock banner {first:?}"))
+            .to_string();
+
+        let pipe = unique_pipe("b");
+        let db_path = dir.path().join("yibao.db");
+        let config_path = dir.path().join("yibao.toml");
+        std::fs::write(&config_path, config_text(&pipe, &db_path, &mock_url, &opts))
+            .expect("write config");
+        let mut env = Env {
+            dir,
+            pipe,
+            db_path,
+            config_path,
+            mock_url,
+            mock,
+            broker: None,
+        };
+        env.start_broker();
+        env
+    }
+
+    /// Starts (or restarts) the broker and waits until it answers.
+    pub fn start_broker(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("broker.log")).expect("log file");
+        let child = Command::new(bin("yibao-broker"))
+            .arg("run")
+            .arg("--config")
+            .arg(&self.config_path)
+            .env("YIBAO_LOG", "info")
+            .env("YIBAO_E2E_TIF_TOKEN", TIF_TOKEN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start yibao-broker");
+        self.broker = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.shim(&["ping"]).status.code() == Some(0) {
+                return;
+            }
+            if let Some(status) = self
+                .broker
+                .as_mut()
+                .and_then(|b| b.try_wait().ok().flatten())
+            {
+                panic!("broker exited with {status}:\n{}", self.broker_log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "broker did not come up:\n{}",
+                self.broker_log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn broker_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default()
+    }
+
+    pub fn broker_pid(&self) -> u32 {
+        self.broker.as_ref().expect("broker running").id()
+    }
+
+    /// Waits for the broker process to exit (after a signal), up to `limit`.
+    pub fn wait_broker_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        let child = self.broker.as_mut()?;
+        loop {
+            if let Ok(Some(s)) = child.try_wait() {
+                self.broker = None;
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs the real shim against this broker.
+    pub fn shim(&self, args: &[&str]) -> Output {
+        run_shim(&self.pipe, args, None)
+    }
+
+    /// Runs the real shim with `stdin` piped in.
+    pub fn shim_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        run_shim(&self.pipe, args, Some(stdin))
+    }
+
+    /// Spawns the shim without waiting (for concurrency tests).
+    pub fn spawn_shim(&self, args: &[&str]) -> Child {
+        Command::new(bin("yibao-call"))
+            .arg("--pipe")
+            .arg(&self.pipe)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn yibao-call")
+    }
+
+    pub fn db(&self) -> rusqlite::Connection {
+        let c = rusqlite::Connection::open(&self.db_path).expect("open db");
+        c.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
+        c
+    }
+
+    /// Inserts a PENDING request the way the stored procedure does: plain SQL, parameters,
+    /// the new id from the insert itself.
+    pub fn insert(&self, interface_code: &str, input_data: &str) -> i64 {
+        self.db()
+            .query_row(
+                "INSERT INTO medical_insurance_requests (interface_code, input_data, status) \
+                 VALUES (?1, ?2, 'PENDING') RETURNING request_id",
+                rusqlite::params![interface_code, input_data],
+                |r| r.get(0),
+            )
+            .expect("insert request")
+    }
+
+    /// One row of the HIS-facing view.
+    pub fn view(&self, id: i64) -> ViewRow {
+        self.db()
+            .query_row(
+                "SELECT status, infcode, err_msg, response_data, msgid \
+                 FROM v_medical_insurance_result WHERE request_id = ?1",
+                [id],
+                |r| {
+                    Ok(ViewRow {
+                        status: r.get(0)?,
+                        infcode: r.get(1)?,
+                        err_msg: r.get(2)?,
+                        response_data: r.get(3)?,
+                        msgid: r.get(4)?,
+                    })
+                },
+            )
+            .expect("view row")
+    }
+
+    /// What the simulator has seen (`GET /__mock/stats`), with a std-only HTTP request.
+    pub fn mock_stats(&self) -> serde_json::Value {
+        let hostport = self
+            .mock_url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .expect("host:port")
+            .to_string();
+        let mut s = std::net::TcpStream::connect(&hostport).expect("connect mock");
+        write!(
+            s,
+            "GET /__mock/stats HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut text = String::new();
+        s.read_to_string(&mut text).expect("read");
+        let body = text.split("\r\n\r\n").nth(1).expect("http body");
+        serde_json::from_str(body).expect("stats json")
+    }
+
+    /// Calls of `infno` the simulator received.
+    pub fn mock_count(&self, infno: &str) -> u64 {
+        self.mock_stats()["by_infno"][infno].as_u64().unwrap_or(0)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(b) = self.broker.as_mut() {
+            let _ = b.kill();
+            let _ = b.wait();
+        }
+        let _ = self.mock.kill();
+        let _ = self.mock.wait();
+        if std::thread::panicking() {
+            eprintln!("---- broker log ----\n{}", self.broker_log());
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ViewRow {
+    pub status: String,
+    pub infcode: Option<String>,
+    pub err_msg: Option<String>,
+    pub response_data: Option<String>,
+    pub msgid: Option<String>,
+}
+
+/// Runs `yibao-call --pipe <pipe> <args…>` to completion.
+pub fn run_shim(pipe: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(bin("yibao-call"))
+        .arg("--pipe")
+        .arg(pipe)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn yibao-call");
+    if let (Some(text), Some(mut pipe_in)) = (stdin, child.stdin.take()) {
+        pipe_in.write_all(text.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("wait yibao-call")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).trim().to_string()
+}
+
+/// A 1101 input the simulator accepts, distinct per `n`.
+pub fn person_input(n: u32) -> String {
+    let cert = format!("43010219800101{:04}", n % 10_000);
+    serde_json::json!({"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": cert,
+        "psn_cert_type": "01", "certno": cert}})
+    .to_string()
+}
+
+fn config_text(pipe: &str, db: &Path, url: &str, o: &Options) -> String {
+    format!(
+        r#"
+[broker]
+pipe = '{pipe}'
+workers = {workers}
+max_frame_bytes = {max_frame}
+poll_interval_ms = {poll}
+shutdown_grace_ms = 10000
+
+[store]
+path = '{db}'
+
+[platform]
+url = '{url}'
+profile = "tif"
+tif_paasid = "{TIF_PAASID}"
+tif_token = "env:YIBAO_E2E_TIF_TOKEN"
+request_timeout_ms = 10000
+
+[institution]
+fixmedins_code = "{FIXMEDINS}"
+fixmedins_name = "测试医院"
+mdtrtarea_admvs = "430100"
+insuplc_admdvs = "430100"
+opter = "001"
+opter_name = "测试收费员"
+mac = "00-11-22-33-44-55"
+ip = "127.0.0.1"
+"#,
+        workers = o.workers,
+        max_frame = o.max_frame_bytes,
+        poll = o.poll_interval_ms,
+        db = db.display()
+    )
+}

@@ -1,0 +1,133 @@
+//! The stored-procedure path: insert a row with SQL, spawn the real shim, read the view.
+
+use yibao::{person_input, run_shim, stderr, stdout, unique_pipe, Env};
+
+#[test]
+fn run_after_sql_insert_completes_and_signs_in_once() {
+    let env = Env::start();
+    let id = env.insert("1101", &person_input(1));
+    let out = env.shim(&["run", &id.to_string(), "--wait", "10"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let line = stdout(&out);
+    assert!(
+        line.starts_with(&format!(
+            "id={id} status=COMPLETED infcode=0 msgid=H43010000001"
+        )),
+        "{line}"
+    );
+    assert!(line.is_ascii() && !line.contains('\n'), "{line:?}");
+
+    let row = env.view(id);
+    assert_eq!(row.status, "COMPLETED");
+    assert_eq!(row.infcode.as_deref(), Some("0"));
+    let resp: serde_json::Value =
+        serde_json::from_str(row.response_data.as_deref().expect("response")).expect("json");
+    assert!(resp["output"]["baseinfo"]["psn_no"].is_string(), "{resp}");
+    assert_eq!(row.msgid.as_deref().map(str::len), Some(30));
+
+    // A second call reuses the cached sign-in.
+    let id2 = env.insert("1101", &person_input(2));
+    assert_eq!(env.shim(&["run", &id2.to_string()]).status.code(), Some(0));
+    assert_eq!(env.mock_count("9001"), 1);
+    assert_eq!(env.mock_count("1101"), 2);
+    // The automatic sign-in is audited like any request.
+    let signins: i64 = env
+        .db()
+        .query_row(
+            "SELECT COUNT(*) FROM v_medical_insurance_result WHERE interface_code = '9001' AND status = 'COMPLETED'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(signins, 1);
+}
+
+#[test]
+fn business_error_exits_1_with_the_platform_message_in_the_view() {
+    let env = Env::start();
+    // 2201 without the fields the platform requires.
+    let id = env.insert("2201", r#"{"data":{"psn_no":"1"}}"#);
+    let out = env.shim(&["run", &id.to_string()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("status=ERROR infcode=-1"),
+        "{}",
+        stdout(&out)
+    );
+    let row = env.view(id);
+    assert_eq!(row.status, "ERROR");
+    assert!(row.err_msg.unwrap_or_default().contains("ipt_otp_no"));
+}
+
+#[test]
+fn call_prints_the_response_json_from_file_and_stdin() {
+    let env = Env::start();
+    let file = env.dir.path().join("in.json");
+    std::fs::write(&file, person_input(7)).unwrap();
+    let out = env.shim(&["call", "1101", "--input-file", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("response JSON");
+    assert_eq!(v["infcode"], 0);
+    assert!(v["output"]["baseinfo"]["psn_no"].is_string());
+
+    let out = env.shim_stdin(&["call", "1101", "-"], &person_input(8));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("response JSON");
+    assert_eq!(v["infcode"], 0);
+}
+
+#[test]
+fn result_and_status_report_what_is_stored() {
+    let env = Env::start();
+    let id = env.insert("1101", &person_input(3));
+    assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(0));
+    let out = env.shim(&["result", &id.to_string()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains("status=COMPLETED"),
+        "{}",
+        stdout(&out)
+    );
+    let out = env.shim(&["result", &id.to_string(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(v["infcode"], 0);
+    let out = env.shim(&["status"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("COMPLETED=2"), "{}", stdout(&out));
+    // An id that does not exist is refused with its own code.
+    let out = env.shim(&["result", "999999"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stdout(&out));
+    assert!(stdout(&out).contains("NotFound"));
+}
+
+#[test]
+fn broker_not_running_exits_3_with_a_clear_message() {
+    let pipe = unique_pipe("nobody");
+    for args in [&["run", "1"][..], &["ping"][..], &["kick", "5"][..]] {
+        let out = run_shim(&pipe, args, None);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.contains("yibao-broker"), "{err}");
+        assert!(err.contains("无法连接"), "{err}");
+        assert_eq!(stdout(&out), "error broker-unreachable");
+    }
+}
+
+#[test]
+fn bad_usage_exits_5_and_never_contacts_the_broker() {
+    let pipe = unique_pipe("usage");
+    for args in [
+        &["run"][..],
+        &["run", "1;DROP TABLE x"][..],
+        &["run", "1", "--wait", "soon"][..],
+        &["call", "1101"][..],
+        &["explode"][..],
+        &[][..],
+    ] {
+        let out = run_shim(&pipe, args, None);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {}", stderr(&out));
+    }
+    let out = run_shim(&pipe, &["--help"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("exit codes"));
+}
