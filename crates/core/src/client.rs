@@ -58,6 +58,9 @@ pub struct PlatformClient {
 
 impl PlatformClient {
     pub fn new(settings: &ClientSettings, profile: Arc<dyn Profile>) -> Result<Self, String> {
+        // reqwest is built without a bundled crypto provider; install ring once per process
+        // (an error only means a provider is already installed).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
@@ -168,6 +171,25 @@ mod tests {
             Arc::new(PlainProfile),
         )
         .unwrap()
+    }
+
+    /// An https endpoint needs a TLS stack; building it must not panic for want of a
+    /// crypto provider, and a plain-HTTP server answering a TLS hello is a transport error.
+    #[tokio::test]
+    async fn https_is_supported_and_a_non_tls_peer_is_an_error() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            if let Ok((mut s, _)) = listener.accept().await {
+                let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            }
+        });
+        let err = client(&format!("https://127.0.0.1:{port}/"), 1000)
+            .send(b"{}".to_vec())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, TransportErrorKind::NotSent, "{}", err.message);
     }
 
     #[tokio::test]
