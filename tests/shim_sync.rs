@@ -131,3 +131,30 @@ fn bad_usage_exits_5_and_never_contacts_the_broker() {
     assert_eq!(out.status.code(), Some(0));
     assert!(stdout(&out).contains("exit codes"));
 }
+
+#[test]
+fn platform_down_gives_a_clear_error_and_the_broker_survives() {
+    let mut env = Env::start();
+    // Sign in while the platform is up, then take it away.
+    let id = env.insert("1101", &person_input(40));
+    assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(0));
+    env.stop_mock();
+    let id = env.insert("1101", &person_input(41));
+    let out = env.shim(&["run", &id.to_string(), "--wait", "20"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let row = env.view(id);
+    assert_eq!(row.status, "ERROR");
+    let msg = row.err_msg.unwrap_or_default();
+    assert!(msg.contains("无法连接医保平台"), "{msg}");
+    // The attempt is on record with the msgid that was tried.
+    let outcome: String = env
+        .db()
+        .query_row(
+            "SELECT outcome FROM medical_insurance_attempts WHERE request_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(outcome, "TRANSPORT_ERROR");
+    assert_eq!(env.shim(&["ping"]).status.code(), Some(0));
+}

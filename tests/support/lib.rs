@@ -177,6 +177,12 @@ impl Env {
         }
     }
 
+    /// Stops the simulator: the platform is down from now on.
+    pub fn stop_mock(&mut self) {
+        let _ = self.mock.kill();
+        let _ = self.mock.wait();
+    }
+
     pub fn broker_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default()
     }
