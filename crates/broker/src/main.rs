@@ -45,8 +45,11 @@ enum Cmd {
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("YIBAO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours only on a terminal: log files and service logs must stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .init();
 }
