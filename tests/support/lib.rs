@@ -64,6 +64,9 @@ pub struct Options {
     pub workers: u32,
     pub max_frame_bytes: u32,
     pub poll_interval_ms: u64,
+    pub retry_max_attempts: u32,
+    pub retry_base_delay_ms: u64,
+    pub retry_max_delay_ms: u64,
 }
 
 impl Default for Options {
@@ -72,6 +75,9 @@ impl Default for Options {
             workers: 16,
             max_frame_bytes: 65_536,
             poll_interval_ms: 50,
+            retry_max_attempts: 5,
+            retry_base_delay_ms: 50,
+            retry_max_delay_ms: 500,
         }
     }
 }
@@ -105,24 +111,7 @@ impl Env {
 
     pub fn start_with(opts: Options) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut mock = Command::new(bin("yibao-mock"))
-            .args(["--listen", "127.0.0.1:0", "--fixmedins-code", FIXMEDINS])
-            .args(["--tif-paasid", TIF_PAASID])
-            .env("YIBAO_MOCK_TIF_TOKEN", TIF_TOKEN)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start yibao-mock");
-        let mut first = String::new();
-        let stdout = mock.stdout.take().expect("mock stdout");
-        BufReader::new(stdout)
-            .read_line(&mut first)
-            .expect("mock banner");
-        let mock_url = first
-            .trim()
-            .strip_prefix("yibao-mock listening on ")
-            .unwrap_or_else(|| panic!("unexpected mock banner {first:?}"))
-            .to_string();
+        let (mock, mock_url) = start_mock("127.0.0.1:0");
 
         let pipe = unique_pipe("b");
         let db_path = dir.path().join("yibao.db");
@@ -181,6 +170,24 @@ impl Env {
     pub fn stop_mock(&mut self) {
         let _ = self.mock.kill();
         let _ = self.mock.wait();
+    }
+
+    /// Starts a fresh simulator on the same address (it remembers no sign-ins).
+    pub fn restart_mock(&mut self) {
+        self.stop_mock();
+        let addr = self.mock_addr();
+        let (mock, url) = start_mock(&addr);
+        assert_eq!(url, self.mock_url);
+        self.mock = mock;
+    }
+
+    fn mock_addr(&self) -> String {
+        self.mock_url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .expect("host:port")
+            .to_string()
     }
 
     pub fn broker_log(&self) -> String {
@@ -271,13 +278,7 @@ impl Env {
 
     /// What the simulator has seen (`GET /__mock/stats`), with a std-only HTTP request.
     pub fn mock_stats(&self) -> serde_json::Value {
-        let hostport = self
-            .mock_url
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .expect("host:port")
-            .to_string();
+        let hostport = self.mock_addr();
         let mut s = std::net::TcpStream::connect(&hostport).expect("connect mock");
         write!(
             s,
@@ -317,6 +318,29 @@ pub struct ViewRow {
     pub err_msg: Option<String>,
     pub response_data: Option<String>,
     pub msgid: Option<String>,
+}
+
+/// Starts the real simulator on `listen`; returns it with its URL.
+fn start_mock(listen: &str) -> (Child, String) {
+    let mut mock = Command::new(bin("yibao-mock"))
+        .args(["--listen", listen, "--fixmedins-code", FIXMEDINS])
+        .args(["--tif-paasid", TIF_PAASID])
+        .env("YIBAO_MOCK_TIF_TOKEN", TIF_TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start yibao-mock");
+    let mut first = String::new();
+    let stdout = mock.stdout.take().expect("mock stdout");
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("mock banner");
+    let url = first
+        .trim()
+        .strip_prefix("yibao-mock listening on ")
+        .unwrap_or_else(|| panic!("unexpected mock banner {first:?}"))
+        .to_string();
+    (mock, url)
 }
 
 /// Runs `yibao-call --pipe <pipe> <args…>` to completion.
@@ -365,6 +389,9 @@ workers = {workers}
 max_frame_bytes = {max_frame}
 poll_interval_ms = {poll}
 shutdown_grace_ms = 10000
+retry_max_attempts = {retry_max}
+retry_base_delay_ms = {retry_base}
+retry_max_delay_ms = {retry_cap}
 
 [store]
 path = '{db}'
@@ -389,6 +416,9 @@ ip = "127.0.0.1"
         workers = o.workers,
         max_frame = o.max_frame_bytes,
         poll = o.poll_interval_ms,
+        retry_max = o.retry_max_attempts,
+        retry_base = o.retry_base_delay_ms,
+        retry_cap = o.retry_max_delay_ms,
         db = db.display()
     )
 }

@@ -72,6 +72,14 @@ pub struct BrokerSection {
     /// On shutdown, how long in-flight requests may take to finish.
     pub shutdown_grace_ms: u64,
     pub unknown_interfaces: UnknownInterfaces,
+    /// Most attempts for one request when failures may be retried (see README, retries).
+    pub retry_max_attempts: u32,
+    /// First pause between attempts; doubled each time, with jitter.
+    pub retry_base_delay_ms: u64,
+    /// Longest pause between attempts.
+    pub retry_max_delay_ms: u64,
+    /// How often expired leases (a crashed or hung broker's rows) are recovered.
+    pub recover_interval_ms: u64,
 }
 
 impl Default for BrokerSection {
@@ -87,6 +95,10 @@ impl Default for BrokerSection {
             msgid_node: None,
             shutdown_grace_ms: 30_000,
             unknown_interfaces: UnknownInterfaces::Reject,
+            retry_max_attempts: 5,
+            retry_base_delay_ms: 200,
+            retry_max_delay_ms: 5_000,
+            recover_interval_ms: 30_000,
         }
     }
 }
@@ -206,6 +218,18 @@ impl Config {
                 "broker.lease_ms",
                 "must be at least twice platform.request_timeout_ms",
             ));
+        }
+        if b.retry_max_attempts == 0 || b.retry_max_attempts > 100 {
+            return Err(invalid("broker.retry_max_attempts", "must be 1..=100"));
+        }
+        if b.retry_base_delay_ms == 0 || b.retry_max_delay_ms < b.retry_base_delay_ms {
+            return Err(invalid(
+                "broker.retry_base_delay_ms / retry_max_delay_ms",
+                "need 0 < base <= max",
+            ));
+        }
+        if b.recover_interval_ms == 0 {
+            return Err(invalid("broker.recover_interval_ms", "must be at least 1"));
         }
         if b.msgid_node.is_some_and(|n| n > 9) {
             return Err(invalid("broker.msgid_node", "must be 0..=9"));

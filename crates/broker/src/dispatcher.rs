@@ -14,9 +14,22 @@ use crate::shutdown::Shutdown;
 /// Longest pause after a database error, so an outage is not hammered.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-pub async fn run(broker: Arc<Broker>, poll_interval: Duration, mut shutdown: Shutdown) {
+pub async fn run(
+    broker: Arc<Broker>,
+    poll_interval: Duration,
+    recover_interval: Duration,
+    mut shutdown: Shutdown,
+) {
     let mut backoff = poll_interval;
+    // Recovery first: rows a crashed predecessor held are due before anything new.
+    let mut next_recovery = tokio::time::Instant::now();
     loop {
+        if tokio::time::Instant::now() >= next_recovery {
+            if let Err(e) = broker.recover_expired().await {
+                tracing::warn!("cannot recover expired leases: {e}");
+            }
+            next_recovery = tokio::time::Instant::now() + recover_interval;
+        }
         match fill_workers(&broker).await {
             Ok(()) => backoff = poll_interval,
             Err(e) => {
@@ -26,7 +39,7 @@ pub async fn run(broker: Arc<Broker>, poll_interval: Duration, mut shutdown: Shu
         }
         tokio::select! {
             _ = broker.kick.notified() => {}
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(backoff.min(next_recovery.saturating_duration_since(tokio::time::Instant::now()))) => {}
             _ = shutdown.recv() => break,
         }
     }

@@ -6,6 +6,8 @@
 //! * [`service`] — shared state and the operations the pipe offers;
 //! * [`dispatcher`] — finds PENDING rows (kick or poll) and feeds the worker pool;
 //! * [`process`](crate::process) — one request from claim to terminal state;
+//! * [`retry`](crate::retry) — which failures may be resent, and when;
+//! * [`recovery`](crate::recovery) — rows left behind by a dead broker (expired leases);
 //! * [`signin`] — 9001 sessions per operator;
 //! * [`shutdown`] — broadcast-based graceful stop;
 //! * [`demo`] — the one-command demonstration.
@@ -16,6 +18,8 @@ pub mod demo;
 mod dispatcher;
 mod listener;
 mod process;
+mod recovery;
+mod retry;
 pub mod service;
 pub mod shutdown;
 mod signin;
@@ -57,6 +61,7 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
     let dispatcher = tokio::spawn(dispatcher::run(
         broker.clone(),
         Duration::from_millis(config.broker.poll_interval_ms),
+        Duration::from_millis(config.broker.recover_interval_ms),
         shutdown::Shutdown::new(notify_shutdown.subscribe()),
     ));
     let accept = listener::run(

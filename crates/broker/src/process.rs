@@ -19,6 +19,7 @@ use yibao_store::{
 };
 
 use crate::config::UnknownInterfaces;
+use crate::retry::Failure;
 use crate::service::Broker;
 use crate::signin::{is_sign_in_rejection, sign_no_from_output};
 
@@ -94,14 +95,17 @@ impl Broker {
                 }
             }
         }
-        let mut attempt = self.attempt(c, &sign_no, input.clone()).await?;
+        let mut attempt = self
+            .attempt_with_retries(c, &info, &sign_no, &input)
+            .await?;
         if info.needs_sign_no && rejects_sign_in(&attempt) {
             // The platform forgot the session (restart, expiry): sign in again and resend
-            // once with a fresh msgid. The refused attempt stays on record.
+            // once with a fresh msgid. The refused request was not applied, so this is safe
+            // for every class. The refused attempt stays on record.
             self.sessions.invalidate(&operator, &sign_no);
             if let Ok(Ok(fresh)) = self.sign_no_for(&operator, &c.overrides).await {
                 self.close(&attempt).await?;
-                attempt = self.attempt(c, &fresh, input).await?;
+                attempt = self.attempt_with_retries(c, &info, &fresh, &input).await?;
             }
         }
         self.conclude(c, &info, attempt).await
@@ -170,7 +174,9 @@ impl Broker {
         };
         let info = self.catalog.get("9001");
         let input = self.defaults.sign_in_input(operator);
-        let attempt = self.attempt(&claimed, "", input).await?;
+        let attempt = self
+            .attempt_with_retries(&claimed, &info, "", &input)
+            .await?;
         let sign_no = match &attempt.result {
             AttemptResult::Reply { envelope, .. } if envelope.is_success() => {
                 sign_no_from_output(&envelope.output)
@@ -191,6 +197,40 @@ impl Broker {
         })
     }
 
+    /// Sends attempts until one succeeds or fails in a way that may not be retried
+    /// ([`crate::retry`]). Every attempt but the last is closed here; the caller concludes
+    /// with the last one.
+    async fn attempt_with_retries(
+        &self,
+        c: &ClaimedRequest,
+        info: &InterfaceInfo,
+        sign_no: &str,
+        input: &Value,
+    ) -> Result<Attempt, Abandon> {
+        let mut done = 1;
+        let mut a = self.attempt(c, sign_no, input.clone()).await?;
+        loop {
+            let failure = match &a.result {
+                AttemptResult::Reply { .. } => return Ok(a),
+                AttemptResult::Unreadable { .. } => Failure::Unreadable,
+                AttemptResult::Transport(e) => Failure::Transport(e.kind),
+            };
+            if !self.retry.may_retry(info.class, failure, done) {
+                return Ok(a);
+            }
+            self.close(&a).await?;
+            tokio::time::sleep(self.retry.delay(done)).await;
+            tracing::info!(
+                request_id = c.request_id,
+                attempt = done + 1,
+                "retrying: {}",
+                describe_failure(&a.result)
+            );
+            done += 1;
+            a = self.attempt(c, sign_no, input.clone()).await?;
+        }
+    }
+
     /// Sends one attempt: a fresh msgid, recorded before the envelope leaves.
     async fn attempt(
         &self,
@@ -201,7 +241,13 @@ impl Broker {
         let msgid = self.ids.next_id();
         let attempt_id = self
             .store
-            .begin_attempt(c.request_id, self.worker_id(), &c.interface_code, &msgid)
+            .begin_attempt(
+                c.request_id,
+                self.worker_id(),
+                &c.interface_code,
+                &msgid,
+                self.lease_until(),
+            )
             .await
             .map_err(|e| match e {
                 StoreError::LeaseLost(_) => Abandon::LeaseLost,

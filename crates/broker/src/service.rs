@@ -12,6 +12,7 @@ use yibao_proto::{ErrorCode, Outcome, Overrides, RequestStatus, Response, Status
 use yibao_store::{ClaimOne, ClaimSpec, ClaimedRequest, NewRequest, Store, StoreError};
 
 use crate::config::{Config, UnknownInterfaces};
+use crate::retry::RetryPolicy;
 use crate::signin::Sessions;
 
 /// How often a waiter re-reads the store even without a completion notice: another broker
@@ -27,6 +28,7 @@ pub struct Broker {
     pub(crate) ids: MsgIdGenerator,
     pub(crate) sessions: Sessions,
     pub(crate) unknown_interfaces: UnknownInterfaces,
+    pub(crate) retry: RetryPolicy,
     worker_id: String,
     lease: Duration,
     pub(crate) max_frame: u32,
@@ -66,6 +68,11 @@ impl Broker {
             ids,
             sessions: Sessions::default(),
             unknown_interfaces: config.broker.unknown_interfaces,
+            retry: RetryPolicy {
+                max_attempts: config.broker.retry_max_attempts,
+                base: Duration::from_millis(config.broker.retry_base_delay_ms),
+                max: Duration::from_millis(config.broker.retry_max_delay_ms),
+            },
             worker_id: config.worker_id(),
             lease: Duration::from_millis(config.broker.lease_ms),
             max_frame: config.broker.max_frame_bytes,
@@ -89,13 +96,18 @@ impl Broker {
 
     /// A claim spec for `limit` rows, leased from now.
     pub(crate) fn claim_spec(&self, limit: u32) -> ClaimSpec {
-        let now_ms = yibao_core::time::epoch_ms();
         ClaimSpec {
             worker_id: self.worker_id.clone(),
             limit,
-            lease_until_ms: now_ms + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX),
-            now_ms,
+            lease_until_ms: self.lease_until(),
+            now_ms: yibao_core::time::epoch_ms(),
         }
+    }
+
+    /// End of a lease taken (or extended) now.
+    pub(crate) fn lease_until(&self) -> i64 {
+        let lease = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 2);
+        yibao_core::time::epoch_ms().saturating_add(lease)
     }
 
     /// Called by a worker when a request became terminal.

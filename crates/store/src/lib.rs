@@ -13,12 +13,12 @@ mod types;
 pub use error::StoreError;
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use types::{
-    AttemptOutcome, ClaimOne, ClaimSpec, ClaimedRequest, Finish, NewRequest, Origin, RequestView,
-    ResponseRow,
+    AttemptOutcome, ClaimOne, ClaimSpec, ClaimedRequest, ExpiredLease, Finish, NewRequest, Origin,
+    RequestView, ResponseRow,
 };
 
 use async_trait::async_trait;
-use yibao_proto::StatusCount;
+use yibao_proto::{RequestStatus, StatusCount};
 
 /// The durable store behind the broker. Implementations must make each method atomic and
 /// safe when several broker processes share one database.
@@ -38,15 +38,36 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_one(&self, request_id: i64, spec: ClaimSpec) -> Result<ClaimOne, StoreError>;
 
     /// Records that an attempt with `msgid` is about to be sent, *before* it is sent, so the
-    /// msgid is known even if the broker dies mid-call. Fails with `LeaseLost` when the row
-    /// is no longer held by this worker. Returns the attempt's id.
+    /// msgid is known even if the broker dies mid-call, and extends the lease to
+    /// `lease_until_ms` so a long retry sequence is not mistaken for a dead broker. Fails
+    /// with `LeaseLost` when the row is no longer held by this worker. Returns the attempt id.
     async fn begin_attempt(
         &self,
         request_id: i64,
         worker_id: &str,
         infno: &str,
         msgid: &str,
+        lease_until_ms: i64,
     ) -> Result<i64, StoreError>;
+
+    /// PROCESSING rows whose lease ended before `now_ms` (their broker died or hung), oldest
+    /// first, with what recovery needs to decide their fate.
+    async fn expired_leases(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ExpiredLease>, StoreError>;
+
+    /// Moves an expired row to `status` (PENDING to run again, UNCERTAIN when it may have
+    /// reached the platform) with `reason`, only if it is still PROCESSING under the same
+    /// expired lease. Returns false when someone else got there first.
+    async fn recover(
+        &self,
+        lease: &ExpiredLease,
+        now_ms: i64,
+        status: RequestStatus,
+        reason: &str,
+    ) -> Result<bool, StoreError>;
 
     /// Closes an attempt that is not the last one (e.g. a reply refusing a stale sign-in,
     /// after which the request is sent again with a fresh msgid).

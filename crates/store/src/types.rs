@@ -130,3 +130,18 @@ impl RequestView {
         }
     }
 }
+
+/// A PROCESSING row whose lease has run out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredLease {
+    pub request_id: i64,
+    pub interface_code: String,
+    /// The worker that held it (`None` if a row was set PROCESSING by hand).
+    pub worker_id: Option<String>,
+    pub lease_until_ms: Option<i64>,
+    /// Attempts begun for it. Zero means nothing can have reached the platform, because an
+    /// attempt is recorded before its envelope is sent.
+    pub attempts: i64,
+    /// The msgid of the last attempt, for the UNCERTAIN reason and 冲正.
+    pub last_msgid: Option<String>,
+}

@@ -3,6 +3,7 @@
 //! Several broker processes may share the file: SQLite's locks (with a busy timeout)
 //! serialise their writes and every claim is one `UPDATE … RETURNING`.
 
+mod recovery;
 mod schema;
 mod writer;
 
@@ -255,6 +256,7 @@ impl Store for SqliteStore {
         worker_id: &str,
         infno: &str,
         msgid: &str,
+        lease_until_ms: i64,
     ) -> Result<i64, StoreError> {
         let (worker_id, infno, msgid) =
             (worker_id.to_string(), infno.to_string(), msgid.to_string());
@@ -269,10 +271,11 @@ impl Store for SqliteStore {
                     .query_row([request_id], |r| r.get(0))?;
                 let held = c
                     .prepare_cached(
-                        "UPDATE medical_insurance_requests SET msgid = ?3, retry_count = ?4 \
+                        "UPDATE medical_insurance_requests \
+                         SET msgid = ?3, retry_count = ?4, lease_until = MAX(COALESCE(lease_until, 0), ?5) \
                          WHERE request_id = ?1 AND status = 'PROCESSING' AND worker_id = ?2",
                     )?
-                    .execute(params![request_id, worker_id, msgid, attempt_no - 1])?;
+                    .execute(params![request_id, worker_id, msgid, attempt_no - 1, lease_until_ms])?;
                 if held == 0 {
                     return Err(StoreError::LeaseLost(request_id));
                 }
@@ -295,6 +298,29 @@ impl Store for SqliteStore {
         self.inner
             .writer
             .write(move |c| close_attempt(c, attempt_id, outcome, duration_ms))
+            .await
+    }
+
+    async fn expired_leases(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ExpiredLease>, StoreError> {
+        self.read(move |c| recovery::expired(c, now_ms, limit))
+            .await
+    }
+
+    async fn recover(
+        &self,
+        lease: &ExpiredLease,
+        now_ms: i64,
+        status: RequestStatus,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let (lease, reason) = (lease.clone(), reason.to_string());
+        self.inner
+            .writer
+            .write(move |c| recovery::recover(c, &lease, now_ms, status, &reason))
             .await
     }
 

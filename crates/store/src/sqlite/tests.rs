@@ -43,10 +43,13 @@ async fn lifecycle_through_the_view() {
 
     // Only the holder may begin an attempt or finish.
     assert!(matches!(
-        s.begin_attempt(id, "w2", "1101", "M0").await,
+        s.begin_attempt(id, "w2", "1101", "M0", i64::MAX).await,
         Err(StoreError::LeaseLost(_))
     ));
-    let a = s.begin_attempt(id, "w1", "1101", "M1").await.unwrap();
+    let a = s
+        .begin_attempt(id, "w1", "1101", "M1", i64::MAX)
+        .await
+        .unwrap();
     let finish = |worker: &str| Finish {
         request_id: id,
         worker_id: worker.into(),
@@ -97,10 +100,12 @@ async fn failed_job_does_not_spoil_its_batch() {
     let s = store(&dir);
     let id = s.insert_request(new("1101")).await.unwrap();
     s.claim_pending(spec("w", 1)).await.unwrap();
-    s.begin_attempt(id, "w", "1101", "DUP").await.unwrap();
+    s.begin_attempt(id, "w", "1101", "DUP", i64::MAX)
+        .await
+        .unwrap();
     // Same msgid again violates the unique index; concurrent inserts must still land.
     let (dup, others) = tokio::join!(
-        s.begin_attempt(id, "w", "1101", "DUP"),
+        s.begin_attempt(id, "w", "1101", "DUP", i64::MAX),
         futures_join_all(&s, 20)
     );
     assert!(dup.is_err());
@@ -173,4 +178,62 @@ async fn reopening_keeps_rows() {
     let id = store(&dir).insert_request(new("1101")).await.unwrap();
     let s = store(&dir);
     assert!(s.get(id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn expired_leases_are_found_and_moved_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let sent = s.insert_request(new("2207")).await.unwrap();
+    let idle = s.insert_request(new("1101")).await.unwrap();
+    let spec = |lease| ClaimSpec {
+        worker_id: "dead".into(),
+        limit: 10,
+        lease_until_ms: lease,
+        now_ms: 0,
+    };
+    assert_eq!(s.claim_pending(spec(1_000)).await.unwrap().len(), 2);
+    s.begin_attempt(sent, "dead", "2207", "MSG-SENT", 1_000)
+        .await
+        .unwrap();
+    // Not expired yet at t=500.
+    assert!(s.expired_leases(500, 10).await.unwrap().is_empty());
+    let found = s.expired_leases(2_000, 10).await.unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].request_id, sent);
+    assert_eq!(found[0].attempts, 1);
+    assert_eq!(found[0].last_msgid.as_deref(), Some("MSG-SENT"));
+    assert_eq!(found[1].attempts, 0);
+    assert!(s
+        .recover(&found[0], 2_000, RequestStatus::Uncertain, "why")
+        .await
+        .unwrap());
+    // A second recovery of the same lease changes nothing.
+    assert!(!s
+        .recover(&found[0], 2_000, RequestStatus::Pending, "again")
+        .await
+        .unwrap());
+    assert!(s
+        .recover(&found[1], 2_000, RequestStatus::Pending, "requeued")
+        .await
+        .unwrap());
+    assert_eq!(
+        s.get(sent).await.unwrap().unwrap().status,
+        RequestStatus::Uncertain
+    );
+    assert_eq!(
+        s.get(sent).await.unwrap().unwrap().err_msg.as_deref(),
+        Some("why")
+    );
+    assert_eq!(
+        s.get(idle).await.unwrap().unwrap().status,
+        RequestStatus::Pending
+    );
+    // A lease extended by a new attempt is not expired.
+    let c = s.claim_pending(spec(1_000)).await.unwrap();
+    assert_eq!(c.len(), 1);
+    s.begin_attempt(idle, "dead", "1101", "MSG-2", 9_000)
+        .await
+        .unwrap();
+    assert!(s.expired_leases(2_000, 10).await.unwrap().is_empty());
 }

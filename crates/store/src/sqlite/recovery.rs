@@ -1,0 +1,71 @@
+//! Recovery of rows whose broker died or hung while holding them (expired leases).
+//! The store only finds and moves them; the broker decides the target state by interface
+//! class, because only it knows the catalog.
+
+use rusqlite::{params, Connection};
+use yibao_proto::RequestStatus;
+
+use super::schema::NOW;
+use crate::types::ExpiredLease;
+use crate::StoreError;
+
+pub(super) fn expired(
+    c: &Connection,
+    now_ms: i64,
+    limit: u32,
+) -> Result<Vec<ExpiredLease>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT r.request_id, r.interface_code, r.worker_id, r.lease_until, \
+                (SELECT COUNT(*) FROM medical_insurance_attempts a WHERE a.request_id = r.request_id), \
+                (SELECT a.msgid FROM medical_insurance_attempts a WHERE a.request_id = r.request_id \
+                 ORDER BY a.attempt_no DESC LIMIT 1) \
+         FROM medical_insurance_requests r \
+         WHERE r.status = 'PROCESSING' AND (r.lease_until IS NULL OR r.lease_until < ?1) \
+         ORDER BY r.request_id LIMIT ?2",
+    )?;
+    let rows = st.query_map(params![now_ms, limit], |r| {
+        Ok(ExpiredLease {
+            request_id: r.get(0)?,
+            interface_code: r.get(1)?,
+            worker_id: r.get(2)?,
+            lease_until_ms: r.get(3)?,
+            attempts: r.get(4)?,
+            last_msgid: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+pub(super) fn recover(
+    c: &Connection,
+    lease: &ExpiredLease,
+    now_ms: i64,
+    status: RequestStatus,
+    reason: &str,
+) -> Result<bool, StoreError> {
+    // Same row, same holder, same lease, still expired: otherwise its broker came back (or
+    // another broker recovered it) and the row is not ours to move.
+    let sql = format!(
+        "UPDATE medical_insurance_requests \
+         SET status = ?2, worker_id = NULL, lease_until = NULL, last_error = ?3, update_time = {NOW} \
+         WHERE request_id = ?1 AND status = 'PROCESSING' AND worker_id IS ?4 \
+           AND lease_until IS ?5 AND (lease_until IS NULL OR lease_until < ?6)"
+    );
+    let moved = c.prepare_cached(&sql)?.execute(params![
+        lease.request_id,
+        status.as_str(),
+        reason,
+        lease.worker_id,
+        lease.lease_until_ms,
+        now_ms
+    ])?;
+    if moved == 1 {
+        // Close attempts that never got an outcome: their fate is what the row now says.
+        c.prepare_cached(&format!(
+            "UPDATE medical_insurance_attempts SET end_time = {NOW}, outcome = 'ABANDONED' \
+             WHERE request_id = ?1 AND outcome = 'SENDING'"
+        ))?
+        .execute([lease.request_id])?;
+    }
+    Ok(moved == 1)
+}
