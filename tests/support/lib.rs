@@ -67,6 +67,9 @@ pub struct Options {
     pub retry_max_attempts: u32,
     pub retry_base_delay_ms: u64,
     pub retry_max_delay_ms: u64,
+    pub request_timeout_ms: u64,
+    /// Extra `[interfaces.<code>]` TOML appended to the config.
+    pub interfaces_toml: String,
 }
 
 impl Default for Options {
@@ -78,6 +81,8 @@ impl Default for Options {
             retry_max_attempts: 5,
             retry_base_delay_ms: 50,
             retry_max_delay_ms: 500,
+            request_timeout_ms: 10_000,
+            interfaces_toml: String::new(),
         }
     }
 }
@@ -276,19 +281,40 @@ impl Env {
             .expect("view row")
     }
 
-    /// What the simulator has seen (`GET /__mock/stats`), with a std-only HTTP request.
-    pub fn mock_stats(&self) -> serde_json::Value {
+    /// One HTTP/1.1 exchange with the simulator's control endpoints, std only.
+    fn mock_http(&self, method: &str, path: &str, body: &str) -> String {
         let hostport = self.mock_addr();
         let mut s = std::net::TcpStream::connect(&hostport).expect("connect mock");
         write!(
             s,
-            "GET /__mock/stats HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
         )
         .expect("send");
         let mut text = String::new();
         s.read_to_string(&mut text).expect("read");
-        let body = text.split("\r\n\r\n").nth(1).expect("http body");
-        serde_json::from_str(body).expect("stats json")
+        let (head, rest) = text.split_once("\r\n\r\n").expect("http response");
+        assert!(
+            head.starts_with("HTTP/1.1 2"),
+            "{method} {path} answered {head}"
+        );
+        rest.to_string()
+    }
+
+    /// What the simulator has seen (`GET /__mock/stats`).
+    pub fn mock_stats(&self) -> serde_json::Value {
+        serde_json::from_str(&self.mock_http("GET", "/__mock/stats", "")).expect("stats json")
+    }
+
+    /// Every request the simulator applied (`GET /__mock/applied`).
+    pub fn mock_applied(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str(&self.mock_http("GET", "/__mock/applied", "")).expect("applied json")
+    }
+
+    /// Injects a fault, e.g. `{"infno":"2207","kind":"hang","ms":3000,"times":1}`.
+    pub fn add_fault(&self, fault: serde_json::Value) {
+        self.mock_http("POST", "/__mock/faults", &fault.to_string());
     }
 
     /// Calls of `infno` the simulator received.
@@ -401,7 +427,7 @@ url = '{url}'
 profile = "tif"
 tif_paasid = "{TIF_PAASID}"
 tif_token = "env:YIBAO_E2E_TIF_TOKEN"
-request_timeout_ms = 10000
+request_timeout_ms = {timeout}
 
 [institution]
 fixmedins_code = "{FIXMEDINS}"
@@ -412,6 +438,8 @@ opter = "001"
 opter_name = "测试收费员"
 mac = "00-11-22-33-44-55"
 ip = "127.0.0.1"
+
+{interfaces}
 "#,
         workers = o.workers,
         max_frame = o.max_frame_bytes,
@@ -419,6 +447,8 @@ ip = "127.0.0.1"
         retry_max = o.retry_max_attempts,
         retry_base = o.retry_base_delay_ms,
         retry_cap = o.retry_max_delay_ms,
+        timeout = o.request_timeout_ms,
+        interfaces = o.interfaces_toml,
         db = db.display()
     )
 }

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use yibao_core::{time, RequestEnvelope, ResponseEnvelope};
 
 use crate::checks::{self, required};
+use crate::state::Applied;
 use crate::state::MockState;
 
 type Output = Result<Value, String>;
@@ -94,7 +95,14 @@ pub fn handle(state: &MockState, body: &[u8]) -> Value {
         other => Err(format!("交易编号[{other}]不存在或未开通")),
     };
     match out {
-        Ok(output) => envelope(0, None, output),
+        Ok(output) => {
+            state.record_applied(Applied {
+                infno: e.infno.clone(),
+                msgid: e.msgid.clone(),
+                input: e.input.to_string(),
+            });
+            envelope(0, None, output)
+        }
         Err(msg) => error_reply(&e.msgid, &msg),
     }
 }

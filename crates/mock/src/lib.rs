@@ -8,6 +8,7 @@
 
 mod answers;
 mod checks;
+pub mod faults;
 mod state;
 
 use std::net::SocketAddr;
@@ -17,11 +18,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 
-pub use state::{MockState, Stats};
+pub use faults::{Fault, FaultKind};
+pub use state::{Applied, MockState, Stats};
 
 /// What the simulator expects of its callers.
 #[derive(Debug, Clone, Default)]
@@ -82,6 +84,11 @@ impl MockServer {
         self.state.stats()
     }
 
+    /// Adds a fault (see [`faults`]).
+    pub fn add_fault(&self, f: Fault) {
+        state::lock(&self.state.faults).add(f);
+    }
+
     /// Serves until the task ends (for the binary).
     pub async fn wait(mut self) {
         let _ = (&mut self.task).await;
@@ -97,12 +104,36 @@ impl Drop for MockServer {
 fn router(state: Arc<MockState>) -> Router {
     Router::new()
         .route("/__mock/stats", get(stats))
+        .route("/__mock/applied", get(applied))
+        .route("/__mock/faults", post(add_fault).delete(clear_faults))
         .fallback(call)
         .with_state(state)
 }
 
 async fn stats(State(state): State<Arc<MockState>>) -> Json<Stats> {
     Json(state.stats())
+}
+
+async fn applied(State(state): State<Arc<MockState>>) -> Json<Vec<Applied>> {
+    Json(state.applied())
+}
+
+async fn add_fault(State(state): State<Arc<MockState>>, Json(f): Json<Fault>) -> StatusCode {
+    state::lock(&state.faults).add(f);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(State(state): State<Arc<MockState>>) -> StatusCode {
+    state::lock(&state.faults).clear();
+    StatusCode::NO_CONTENT
+}
+
+/// The interface code of a body, if it has one (for choosing a fault).
+fn peek_infno(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("infno").and_then(|i| i.as_str()).map(str::to_string))
+        .unwrap_or_default()
 }
 
 async fn call(
@@ -124,5 +155,36 @@ async fn call(
                 .into_response();
         }
     }
-    Json(answers::handle(&state, &body)).into_response()
+    let fault = state::lock(&state.faults).pick(&peek_infno(&body));
+    let Some(fault) = fault else {
+        return Json(answers::handle(&state, &body)).into_response();
+    };
+    tracing::info!("injecting fault {:?}", fault.kind);
+    match fault.kind {
+        FaultKind::Delay => {
+            tokio::time::sleep(fault.pause()).await;
+            Json(answers::handle(&state, &body)).into_response()
+        }
+        FaultKind::Hang => {
+            let reply = answers::handle(&state, &body);
+            tokio::time::sleep(fault.pause()).await;
+            Json(reply).into_response()
+        }
+        FaultKind::Http500 => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "simulated failure").into_response()
+        }
+        FaultKind::Garbage => {
+            let _ = answers::handle(&state, &body);
+            (StatusCode::OK, "<html>502 Bad Gateway</html>").into_response()
+        }
+        FaultKind::BusinessError => Json(answers::error_reply(
+            "",
+            "模拟的业务错误 / simulated business error",
+        ))
+        .into_response(),
+        FaultKind::InvalidSignNo => {
+            state.forget_sign_ins();
+            Json(answers::error_reply("", "签到信息无效或已过期，请重新签到")).into_response()
+        }
+    }
 }

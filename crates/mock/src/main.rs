@@ -24,6 +24,9 @@ struct Args {
     /// 只接受该定点机构编号 / accept only this fixmedins_code
     #[arg(long)]
     fixmedins_code: Option<String>,
+    /// 故障注入配置（JSON 数组）/ faults to inject: a JSON array of faults (see docs)
+    #[arg(long)]
+    faults: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -47,6 +50,13 @@ async fn main() -> anyhow::Result<()> {
         },
     )
     .await?;
+    if let Some(path) = &args.faults {
+        let text = std::fs::read_to_string(path)?;
+        let list: Vec<yibao_mock::Fault> = serde_json::from_str(&text)?;
+        for f in list {
+            server.add_fault(f);
+        }
+    }
     let mut out = std::io::stdout();
     writeln!(out, "yibao-mock listening on {}", server.url())?;
     out.flush()?;

@@ -6,10 +6,23 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+use crate::faults::Faults;
 use crate::MockConfig;
+
+/// A request the simulator applied (answered with infcode 0), served at
+/// `GET /__mock/applied` so tests can assert "applied exactly once".
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Applied {
+    pub infno: String,
+    pub msgid: String,
+    /// The `input` as sent (compact JSON): equal keys mean the same business request.
+    pub input: String,
+}
 
 pub struct MockState {
     pub config: MockConfig,
+    pub faults: Mutex<Faults>,
+    applied: Mutex<Vec<Applied>>,
     sign_ins: Mutex<HashMap<String, String>>,
     msgids: Mutex<HashSet<String>>,
     by_infno: Mutex<BTreeMap<String, u64>>,
@@ -35,6 +48,8 @@ impl MockState {
     pub fn new(config: MockConfig) -> Self {
         Self {
             config,
+            faults: Mutex::new(Faults::default()),
+            applied: Mutex::new(Vec::new()),
             sign_ins: Mutex::new(HashMap::new()),
             msgids: Mutex::new(HashSet::new()),
             by_infno: Mutex::new(BTreeMap::new()),
@@ -76,6 +91,19 @@ impl MockState {
         lock(&self.sign_ins).remove(sign_no).is_some()
     }
 
+    pub fn record_applied(&self, a: Applied) {
+        lock(&self.applied).push(a);
+    }
+
+    pub fn applied(&self) -> Vec<Applied> {
+        lock(&self.applied).clone()
+    }
+
+    /// Forgets every sign-in, as a restarted platform would.
+    pub fn forget_sign_ins(&self) {
+        lock(&self.sign_ins).clear();
+    }
+
     pub fn count_call(&self, infno: &str) {
         *lock(&self.by_infno).entry(infno.to_string()).or_default() += 1;
     }
@@ -96,6 +124,6 @@ impl MockState {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -1,0 +1,90 @@
+//! Fault injection: what the simulator does *instead of* (or before) answering, so tests
+//! can prove the broker's behaviour when the platform is slow, broken or forgetful.
+//!
+//! Faults are added with `POST /__mock/faults` (JSON below) or `--faults FILE` at start,
+//! and cleared with `DELETE /__mock/faults`:
+//! ```json
+//! {"infno": "2207", "kind": "hang", "ms": 3000, "times": 1}
+//! {"infno": "*", "kind": "http500", "rate": 0.3}
+//! ```
+//! `infno` `*` matches every interface but 9001 (so sign-in keeps working unless named).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// What to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Wait `ms`, then answer normally.
+    Delay,
+    /// Apply the request, then wait `ms` (past the client's timeout) before answering: the
+    /// classic "did my settlement go through?" case.
+    Hang,
+    /// Answer HTTP 500 without applying.
+    Http500,
+    /// Apply the request, then answer with a body that is not a response envelope.
+    Garbage,
+    /// Answer a business error (infcode -1) without applying.
+    BusinessError,
+    /// Forget every sign-in first (as after a platform restart), then answer normally.
+    InvalidSignNo,
+}
+
+/// One configured fault.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fault {
+    /// Interface code, or `*`.
+    pub infno: String,
+    pub kind: FaultKind,
+    /// Milliseconds for `delay` and `hang`.
+    #[serde(default)]
+    pub ms: u64,
+    /// Probability per matching request (default 1).
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// How many times it may fire (default: unlimited).
+    #[serde(default)]
+    pub times: Option<u64>,
+}
+
+impl Fault {
+    fn matches(&self, infno: &str) -> bool {
+        self.infno == infno || (self.infno == "*" && infno != "9001")
+    }
+
+    pub fn pause(&self) -> Duration {
+        Duration::from_millis(self.ms)
+    }
+}
+
+/// The configured faults, consulted per request.
+#[derive(Debug, Default)]
+pub struct Faults {
+    list: Vec<Fault>,
+}
+
+impl Faults {
+    pub fn add(&mut self, f: Fault) {
+        self.list.push(f);
+    }
+
+    pub fn clear(&mut self) {
+        self.list.clear();
+    }
+
+    /// The fault that fires for this request, if any (and counts it down).
+    pub fn pick(&mut self, infno: &str) -> Option<Fault> {
+        let i = self.list.iter().position(|f| {
+            f.matches(infno)
+                && f.times != Some(0)
+                && f.rate.is_none_or(|r| rand::random::<f64>() < r)
+        })?;
+        let f = &mut self.list[i];
+        if let Some(t) = f.times.as_mut() {
+            *t -= 1;
+        }
+        Some(f.clone())
+    }
+}

@@ -1,0 +1,117 @@
+//! Faults injected into the real simulator; the broker must classify every one correctly.
+
+use serde_json::json;
+use yibao::{person_input, stdout, Env, Options};
+
+fn settle_input(n: u32) -> String {
+    json!({"data": {"psn_no": "43000000000000000001", "mdtrt_cert_type": "02",
+        "med_type": "11", "medfee_sumamt": "100.00", "mdtrt_id": format!("M{n}"),
+        "chrg_bchno": format!("C{n}"), "insutype": "310"}})
+    .to_string()
+}
+
+fn attempts(env: &Env, id: i64) -> Vec<String> {
+    let db = env.db();
+    let mut st = db
+        .prepare("SELECT outcome FROM medical_insurance_attempts WHERE request_id = ?1 ORDER BY attempt_no")
+        .unwrap();
+    st.query_map([id], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn applied(env: &Env, infno: &str) -> usize {
+    env.mock_applied()
+        .iter()
+        .filter(|a| a["infno"] == infno)
+        .count()
+}
+
+fn warm(env: &Env) {
+    let id = env.insert("1101", &person_input(900));
+    assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(0));
+}
+
+#[test]
+fn a_2207_timeout_is_uncertain_and_never_resent() {
+    let env = Env::start_with(Options {
+        request_timeout_ms: 400,
+        ..Options::default()
+    });
+    warm(&env);
+    env.add_fault(json!({"infno": "2207", "kind": "hang", "ms": 1500, "times": 1}));
+    let id = env.insert("2207", &settle_input(1));
+    let out = env.shim(&["run", &id.to_string(), "--wait", "10"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let row = env.view(id);
+    assert_eq!(row.status, "UNCERTAIN");
+    assert!(row.msgid.is_some(), "the msgid that was sent is visible");
+    assert_eq!(attempts(&env, id), vec!["TRANSPORT_ERROR"]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(applied(&env, "2207"), 1, "applied once, never resent");
+}
+
+#[test]
+fn read_only_survives_thirty_percent_5xx() {
+    let env = Env::start_with(Options {
+        retry_max_attempts: 12,
+        retry_base_delay_ms: 5,
+        retry_max_delay_ms: 20,
+        ..Options::default()
+    });
+    warm(&env);
+    env.add_fault(json!({"infno": "1101", "kind": "http500", "rate": 0.3}));
+    let ids: Vec<i64> = (0..60)
+        .map(|i| env.insert("1101", &person_input(i)))
+        .collect();
+    for id in &ids {
+        let out = env.shim(&["run", &id.to_string(), "--wait", "20"]);
+        assert_eq!(out.status.code(), Some(0), "{id}: {}", stdout(&out));
+    }
+    let total: usize = ids.iter().map(|id| attempts(&env, *id).len()).sum();
+    assert!(
+        total > ids.len(),
+        "some attempts failed and were retried ({total})"
+    );
+}
+
+#[test]
+fn invalid_sign_no_leads_to_one_new_sign_in() {
+    let env = Env::start();
+    warm(&env);
+    env.add_fault(json!({"infno": "1101", "kind": "invalid_sign_no", "times": 1}));
+    let id = env.insert("1101", &person_input(1));
+    let out = env.shim(&["run", &id.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(attempts(&env, id), vec!["BUSINESS_ERROR", "SUCCESS"]);
+    assert_eq!(env.mock_count("9001"), 2);
+}
+
+#[test]
+fn garbage_replies_are_classified_and_the_broker_keeps_serving() {
+    let env = Env::start();
+    warm(&env);
+    env.add_fault(json!({"infno": "1101", "kind": "garbage", "times": 1}));
+    let id = env.insert("1101", &person_input(2));
+    assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(0));
+    assert_eq!(attempts(&env, id), vec!["TRANSPORT_ERROR", "SUCCESS"]);
+
+    env.add_fault(json!({"infno": "2207", "kind": "garbage", "times": 1}));
+    let id = env.insert("2207", &settle_input(2));
+    assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(2));
+    let row = env.view(id);
+    assert_eq!(row.status, "UNCERTAIN");
+    assert!(row.err_msg.unwrap().contains("502 Bad Gateway"));
+
+    env.add_fault(json!({"infno": "2201", "kind": "http500", "times": 1}));
+    let id = env.insert(
+        "2201",
+        &json!({"data": {"psn_no": "1", "insutype": "310",
+        "begntime": "2026-11-24 09:00:00", "mdtrt_cert_type": "02", "ipt_otp_no": "X"}})
+        .to_string(),
+    );
+    assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(2));
+    assert_eq!(applied(&env, "2201"), 0);
+    assert_eq!(env.shim(&["ping"]).status.code(), Some(0));
+}
