@@ -115,3 +115,63 @@ fn garbage_replies_are_classified_and_the_broker_keeps_serving() {
     assert_eq!(applied(&env, "2201"), 0);
     assert_eq!(env.shim(&["ping"]).status.code(), Some(0));
 }
+
+/// Operator reversal of an UNCERTAIN settlement: one 2601 naming the msgid that was sent.
+#[test]
+fn reverse_command_sends_one_2601_with_the_right_omsgid() {
+    let env = Env::start_with(Options {
+        request_timeout_ms: 400,
+        ..Options::default()
+    });
+    warm(&env);
+    env.add_fault(json!({"infno": "2207", "kind": "hang", "ms": 1000, "times": 1}));
+    let id = env.insert("2207", &settle_input(3));
+    assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(2));
+    let sent = env.view(id).msgid.expect("msgid");
+
+    // Not every request may be reversed.
+    let q = env.insert("1101", &person_input(3));
+    assert_eq!(env.shim(&["run", &q.to_string()]).status.code(), Some(0));
+    let out = env.shim(&["reverse", &q.to_string()]);
+    assert_eq!(out.status.code(), Some(6), "{}", stdout(&out));
+
+    let out = env.shim(&["reverse", &id.to_string(), "--wait", "10"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("status=REVERSED"), "{}", stdout(&out));
+    assert_eq!(env.view(id).status, "REVERSED");
+    let reversals: Vec<_> = env
+        .mock_applied()
+        .into_iter()
+        .filter(|a| a["infno"] == "2601")
+        .collect();
+    assert_eq!(reversals.len(), 1);
+    let input: serde_json::Value =
+        serde_json::from_str(reversals[0]["input"].as_str().unwrap()).unwrap();
+    assert_eq!(input["data"]["omsgid"], sent.as_str());
+    assert_eq!(input["data"]["oinfno"], "2207");
+    // A REVERSED request cannot be reversed again.
+    assert_eq!(
+        env.shim(&["reverse", &id.to_string()]).status.code(),
+        Some(6)
+    );
+}
+
+/// The `reverse` policy does the same by itself.
+#[test]
+fn reverse_policy_reverses_uncertain_settlements_automatically() {
+    let env = Env::start_with(Options {
+        request_timeout_ms: 400,
+        interfaces_toml: "[interfaces.2207]\non_uncertain = \"reverse\"\n".into(),
+        ..Options::default()
+    });
+    warm(&env);
+    env.add_fault(json!({"infno": "2207", "kind": "hang", "ms": 1000, "times": 1}));
+    let id = env.insert("2207", &settle_input(4));
+    assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(2));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while env.view(id).status != "REVERSED" {
+        assert!(std::time::Instant::now() < deadline, "{:?}", env.view(id));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(applied(&env, "2601"), 1);
+}

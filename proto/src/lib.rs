@@ -24,4 +24,8 @@ pub use message::{
 /// `Welcome` when it speaks that version and `Error { code: UnsupportedVersion }` otherwise.
 /// Bump it only for incompatible changes; adding a message at the end of an enum is not one
 /// for JSON clients but is for binary clients, so it is.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// Oldest version the broker still accepts. Version 2 only added `Reverse` at the end of
+/// `Request`, so version-1 clients (which never send it) are served unchanged.
+pub const MIN_PROTOCOL_VERSION: u32 = 1;

@@ -44,6 +44,10 @@ pub enum Request {
     Wait { request_id: i64, timeout_ms: u64 },
     /// Queue depth and health.
     Status {},
+    /// Send 2601 冲正 for an UNCERTAIN (or COMPLETED) reversible request and wait up to
+    /// `wait_ms` for the platform's verdict; answers the original request's `Outcome`
+    /// (`REVERSED` on success). Since protocol version 2.
+    Reverse { request_id: i64, wait_ms: u64 },
 }
 
 /// A broker → client message.

@@ -250,11 +250,19 @@ impl Config {
                 "must be letters and digits (e.g. H43010000001)",
             ));
         }
+        let catalog = yibao_core::Catalog::builtin().with_overrides(&self.interfaces);
         for code in self.interfaces.keys() {
             if !yibao_core::Catalog::is_well_formed(code) {
                 return Err(invalid(
                     "interfaces",
                     "keys must be interface codes like 1101",
+                ));
+            }
+            let info = catalog.get(code);
+            if info.on_uncertain == yibao_core::UncertainPolicy::Reverse && !info.reversible {
+                return Err(invalid(
+                    "interfaces.on_uncertain",
+                    "\"reverse\" needs a reversible interface (set reversible = true if 2601 applies)",
                 ));
             }
         }

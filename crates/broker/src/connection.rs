@@ -51,7 +51,10 @@ where
         None => return Ok(()),
     };
     match hello {
-        Request::Hello { version, .. } if version == yibao_proto::PROTOCOL_VERSION => {
+        Request::Hello { version, .. }
+            if (yibao_proto::MIN_PROTOCOL_VERSION..=yibao_proto::PROTOCOL_VERSION)
+                .contains(&version) =>
+        {
             let welcome = Response::Welcome {
                 version,
                 server: server_name(),
@@ -61,9 +64,9 @@ where
         }
         Request::Hello { version, .. } => {
             let msg = format!(
-                "不支持的协议版本 {version}，本服务为 {} / protocol version {version} is not supported; this broker speaks {}",
-                yibao_proto::PROTOCOL_VERSION,
-                yibao_proto::PROTOCOL_VERSION
+                "不支持的协议版本 {version}，本服务支持 {min}–{max} / protocol version {version} is not supported; this broker speaks {min} to {max}",
+                min = yibao_proto::MIN_PROTOCOL_VERSION,
+                max = yibao_proto::PROTOCOL_VERSION
             );
             return reply_error(wr, format, ErrorCode::UnsupportedVersion, msg).await;
         }
@@ -129,7 +132,10 @@ fn clamp_wait(ms: u64) -> Duration {
 
 /// Maps one request to the broker's operation.
 async fn handle(broker: &Arc<Broker>, req: Request) -> Response {
-    let starts_work = matches!(req, Request::Call { .. } | Request::Run { .. });
+    let starts_work = matches!(
+        req,
+        Request::Call { .. } | Request::Run { .. } | Request::Reverse { .. }
+    );
     if starts_work && broker.is_shutting_down() {
         return Response::Error {
             code: ErrorCode::ShuttingDown,
@@ -168,6 +174,10 @@ async fn handle(broker: &Arc<Broker>, req: Request) -> Response {
             timeout_ms,
         } => broker.wait(request_id, clamp_wait(timeout_ms)).await,
         Request::Status {} => broker.status().await,
+        Request::Reverse {
+            request_id,
+            wait_ms,
+        } => broker.reverse(request_id, clamp_wait(wait_ms)).await,
         Request::Hello { .. } => bad_request("重复的 Hello / Hello was already sent"),
     }
 }

@@ -8,6 +8,7 @@
 //! * [`process`](crate::process) — one request from claim to terminal state;
 //! * [`retry`](crate::retry) — which failures may be resent, and when;
 //! * [`recovery`](crate::recovery) — rows left behind by a dead broker (expired leases);
+//! * [`reversal`](crate::reversal) — 2601 冲正 of uncertain requests;
 //! * [`signin`] — 9001 sessions per operator;
 //! * [`shutdown`] — broadcast-based graceful stop;
 //! * [`demo`] — the one-command demonstration.
@@ -20,6 +21,7 @@ mod listener;
 mod process;
 mod recovery;
 mod retry;
+mod reversal;
 pub mod service;
 pub mod shutdown;
 mod signin;

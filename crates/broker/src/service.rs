@@ -130,7 +130,12 @@ impl Broker {
         let broker = self.clone();
         broker.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
+            let id = claimed.request_id;
+            let policy = broker.catalog.get(&claimed.interface_code).on_uncertain;
             broker.process(claimed).await;
+            if policy == yibao_core::UncertainPolicy::Reverse {
+                broker.clone().reverse_if_uncertain(id);
+            }
             broker.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
             // A slot is free: let the dispatcher look for more work at once.
@@ -154,6 +159,19 @@ impl Broker {
             Ok(Ok(_permits)) => 0,
             _ => self.stats.in_flight.load(Ordering::Relaxed),
         }
+    }
+
+    /// The `reverse` policy: a request that just ended UNCERTAIN gets its 2601 at once (in
+    /// its own task, so the worker slot is free for the 2601 itself).
+    fn reverse_if_uncertain(self: Arc<Self>, request_id: i64) {
+        tokio::spawn(async move {
+            if let Ok(Some(v)) = self.store.get(request_id).await {
+                if v.status == RequestStatus::Uncertain {
+                    let r = self.reverse(request_id, Duration::from_secs(120)).await;
+                    tracing::info!(request_id, "automatic reversal: {r:?}");
+                }
+            }
+        });
     }
 
     // ---- the pipe's operations -------------------------------------------------------

@@ -15,6 +15,8 @@ yibao-call — 医保代理服务的命令行接口 / command-line shim of the y
   yibao-call [--pipe NAME] result <request_id> [--json]
   yibao-call [--pipe NAME] call <infno> (--input-file FILE | -) [--wait SECONDS] [--async]
              [--opter X] [--opter-name X] [--opter-type X] [--insuplc-admdvs X] [--mdtrtarea-admvs X]
+  yibao-call [--pipe NAME] reverse <request_id> [--wait SECONDS]
+             冲正（2601）：成功时状态为 REVERSED，退出码 0 / 2601 reversal; exit 0 when REVERSED
   yibao-call [--pipe NAME] ping
   yibao-call [--pipe NAME] status
 
@@ -65,6 +67,10 @@ pub enum Command {
         wait: Duration,
         is_async: bool,
         overrides: Overrides,
+    },
+    Reverse {
+        id: i64,
+        wait: Duration,
     },
     Ping,
     Status,
@@ -132,6 +138,10 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
                 },
             }
         }
+        "reverse" => Command::Reverse {
+            id: opts.id()?,
+            wait: opts.wait()?,
+        },
         "ping" => Command::Ping,
         "status" => Command::Status,
         other => return Err(format!("未知命令 / unknown command: {other}")),

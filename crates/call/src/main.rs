@@ -36,6 +36,7 @@ fn run(inv: Invocation) -> ExitCode {
         inv.command,
         Command::Result { json: true, .. } | Command::Call { .. }
     );
+    let reversing = matches!(inv.command, Command::Reverse { .. });
     let (request, wait) = match to_request(inv.command) {
         Ok(Some(r)) => r,
         Ok(None) => {
@@ -50,7 +51,7 @@ fn run(inv: Invocation) -> ExitCode {
         c.request(&request)
     });
     match answer {
-        Ok(resp) => report(resp, json),
+        Ok(resp) => report(resp, json, reversing),
         Err(e) => {
             eprintln!("{e}");
             match e {
@@ -118,6 +119,13 @@ fn to_request(cmd: Command) -> Result<Option<(Request, Duration)>, ExitCode> {
                 wait,
             )
         }
+        Command::Reverse { id, wait } => (
+            Request::Reverse {
+                request_id: id,
+                wait_ms: millis(wait),
+            },
+            wait,
+        ),
         Command::Ping => (Request::Ping {}, quick),
         Command::Status => (Request::Status {}, quick),
     }))
@@ -159,7 +167,8 @@ fn guard_wall_clock(limit: Duration) {
 }
 
 /// Prints the answer; `json` prints the stored response envelope instead of the line.
-fn report(resp: Response, json: bool) -> ExitCode {
+/// `reversing`: REVERSED is the success of a `reverse` command.
+fn report(resp: Response, json: bool, reversing: bool) -> ExitCode {
     match resp {
         Response::Outcome(o) => {
             if let Some(msg) = &o.err_msg {
@@ -170,7 +179,11 @@ fn report(resp: Response, json: bool) -> ExitCode {
             } else {
                 println!("{}", outcome_line(&o));
             }
-            exit_code_for(&o)
+            if reversing && o.status == yibao_proto::RequestStatus::Reversed {
+                ExitCode::Done
+            } else {
+                exit_code_for(&o)
+            }
         }
         Response::Accepted { request_id } => {
             println!("id={request_id} status=ACCEPTED");

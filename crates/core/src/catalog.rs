@@ -16,6 +16,17 @@ pub enum InterfaceClass {
     StateChanging,
 }
 
+/// What to do when a state-changing call's outcome is unknown (design.md §4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UncertainPolicy {
+    /// Stay UNCERTAIN, visible in the view with the msgid that was sent.
+    #[default]
+    Mark,
+    /// Send 2601 冲正 for the uncertain attempt; REVERSED when the platform confirms.
+    Reverse,
+}
+
 /// What the broker knows about one interface code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterfaceInfo {
@@ -27,6 +38,8 @@ pub struct InterfaceInfo {
     pub needs_sign_no: bool,
     /// Whether 2601 冲正 can undo it.
     pub reversible: bool,
+    /// What to do when its outcome is unknown.
+    pub on_uncertain: UncertainPolicy,
     /// False for codes that are not in the catalog (defaults applied).
     pub known: bool,
 }
@@ -93,6 +106,8 @@ pub struct InterfaceOverride {
     pub class: Option<InterfaceClass>,
     pub needs_sign_no: Option<bool>,
     pub reversible: Option<bool>,
+    /// `mark` or `reverse` (only for reversible interfaces).
+    pub on_uncertain: Option<UncertainPolicy>,
 }
 
 /// Lookup table from code to [`InterfaceInfo`].
@@ -121,6 +136,7 @@ impl Catalog {
                         class,
                         needs_sign_no: code != "9001",
                         reversible,
+                        on_uncertain: UncertainPolicy::Mark,
                         known: true,
                     },
                 )
@@ -151,6 +167,9 @@ impl Catalog {
             if let Some(r) = o.reversible {
                 e.reversible = r;
             }
+            if let Some(p) = o.on_uncertain {
+                e.on_uncertain = p;
+            }
             e.known = true;
         }
         self
@@ -163,6 +182,7 @@ impl Catalog {
             class: InterfaceClass::StateChanging,
             needs_sign_no: true,
             reversible: false,
+            on_uncertain: UncertainPolicy::Mark,
             known: false,
         }
     }

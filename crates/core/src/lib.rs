@@ -11,7 +11,7 @@ pub mod profile;
 pub mod response;
 pub mod time;
 
-pub use catalog::{Catalog, InterfaceClass, InterfaceInfo};
+pub use catalog::{Catalog, InterfaceClass, InterfaceInfo, UncertainPolicy};
 pub use client::{PlatformClient, TransportError, TransportErrorKind};
 pub use envelope::{EnvelopeDefaults, RequestEnvelope};
 pub use msgid::MsgIdGenerator;

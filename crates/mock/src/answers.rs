@@ -90,7 +90,7 @@ pub fn handle(state: &MockState, body: &[u8]) -> Value {
         "2206" | "2206A" => settle(&e, false),
         "2207" | "2207A" => settle(&e, true),
         "2208" => cancel_settlement(&e),
-        "2601" => reversal(&e),
+        "2601" => reversal(state, &e),
         "5201" => Ok(json!({ "mdtrtinfo": [] })),
         other => Err(format!("交易编号[{other}]不存在或未开通")),
     };
@@ -276,8 +276,13 @@ fn cancel_settlement(e: &RequestEnvelope) -> Output {
     }}))
 }
 
-fn reversal(e: &RequestEnvelope) -> Output {
-    required(&e.input, "data", &["psn_no", "omsgid", "oinfno"])?;
+/// 2601 冲正: only a msgid this platform has received can be reversed.
+fn reversal(state: &MockState, e: &RequestEnvelope) -> Output {
+    let d = required(&e.input, "data", &["psn_no", "omsgid", "oinfno"])?;
+    let omsgid = str_of(d, "omsgid").unwrap_or_default();
+    if !state.msgid_seen(omsgid) {
+        return Err(format!("原交易报文ID[{omsgid}]不存在，无法冲正"));
+    }
     Ok(json!({}))
 }
 

@@ -73,6 +73,10 @@ impl MockState {
         fresh
     }
 
+    pub fn msgid_seen(&self, msgid: &str) -> bool {
+        lock(&self.msgids).contains(msgid)
+    }
+
     pub fn issue_sign_in(&self, operator: &str) -> String {
         let sign_no = format!(
             "{}{:06}",

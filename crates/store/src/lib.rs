@@ -83,6 +83,17 @@ pub trait Store: Send + Sync + 'static {
     /// `worker_id`.
     async fn finish(&self, finish: Finish) -> Result<bool, StoreError>;
 
+    /// Moves a request from `from` to `to` with `reason` (shown as err_msg when the platform
+    /// gave none), only if it is still in `from`. For operator actions such as 冲正 on a
+    /// terminal row; never used on rows a worker holds.
+    async fn transition(
+        &self,
+        request_id: i64,
+        from: RequestStatus,
+        to: RequestStatus,
+        reason: &str,
+    ) -> Result<bool, StoreError>;
+
     /// The request as the view shows it.
     async fn get(&self, request_id: i64) -> Result<Option<RequestView>, StoreError>;
 

@@ -108,6 +108,8 @@ pub struct Finish {
 pub struct RequestView {
     pub request_id: i64,
     pub interface_code: String,
+    /// The request's input JSON text as stored.
+    pub input_data: String,
     pub status: RequestStatus,
     pub retry_count: i64,
     pub msgid: Option<String>,

@@ -370,40 +370,60 @@ impl Store for SqliteStore {
         self.read(move |c| {
             let row = c
                 .prepare_cached(
-                    "SELECT request_id, interface_code, status, retry_count, msgid, \
+                    "SELECT request_id, interface_code, input_data, status, retry_count, msgid, \
                      response_data, infcode, err_msg \
                      FROM v_medical_insurance_result WHERE request_id = ?1",
                 )?
                 .query_row([request_id], |r| {
                     Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, Option<String>>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                        r.get::<_, Option<String>>(7)?,
+                        RequestView {
+                            request_id: r.get(0)?,
+                            interface_code: r.get(1)?,
+                            input_data: r.get(2)?,
+                            status: RequestStatus::Pending,
+                            retry_count: r.get(4)?,
+                            msgid: r.get(5)?,
+                            response_data: r.get(6)?,
+                            infcode: r.get(7)?,
+                            err_msg: r.get(8)?,
+                        },
+                        r.get::<_, String>(3)?,
                     ))
                 })
                 .optional()?;
-            let Some((request_id, interface_code, status, retry_count, msgid, resp, infcode, err)) =
-                row
-            else {
+            let Some((mut view, status)) = row else {
                 return Ok(None);
             };
-            Ok(Some(RequestView {
-                request_id,
-                interface_code,
-                status: parse_status(&status)?,
-                retry_count,
-                msgid,
-                response_data: resp,
-                infcode,
-                err_msg: err,
-            }))
+            view.status = parse_status(&status)?;
+            Ok(Some(view))
         })
         .await
+    }
+
+    async fn transition(
+        &self,
+        request_id: i64,
+        from: RequestStatus,
+        to: RequestStatus,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let reason = reason.to_string();
+        self.inner
+            .writer
+            .write(move |c| {
+                let sql = format!(
+                    "UPDATE medical_insurance_requests SET status = ?3, last_error = ?4, \
+                     update_time = {NOW} WHERE request_id = ?1 AND status = ?2"
+                );
+                let n = c.prepare_cached(&sql)?.execute(params![
+                    request_id,
+                    from.as_str(),
+                    to.as_str(),
+                    reason
+                ])?;
+                Ok(n == 1)
+            })
+            .await
     }
 
     async fn counts(&self) -> Result<Vec<StatusCount>, StoreError> {

@@ -1,0 +1,104 @@
+//! 2601 冲正 (reversal) of a request whose outcome is unknown (or that an operator wants
+//! undone): a new, audited 2601 request naming the original's msgid (`omsgid`) and
+//! interface (`oinfno`) is processed like any other; when the platform confirms it, the
+//! original becomes REVERSED; otherwise it stays as it was, with the reason.
+//!
+//! Triggered by `Reverse` on the pipe (`yibao-call reverse <id>`) and, for interfaces whose
+//! policy is `reverse`, automatically after a request ended UNCERTAIN.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use yibao_proto::{ErrorCode, Overrides, RequestStatus, Response};
+use yibao_store::NewRequest;
+
+use crate::service::{store_error, Broker};
+
+impl Broker {
+    /// Reverses `request_id` (see the module docs) and answers its outcome.
+    pub async fn reverse(self: &Arc<Self>, request_id: i64, wait: Duration) -> Response {
+        let original = match self.store.get(request_id).await {
+            Ok(Some(v)) => v,
+            Ok(None) => {
+                return refuse(
+                    ErrorCode::NotFound,
+                    format!("请求 {request_id} 不存在 / request {request_id} does not exist"),
+                )
+            }
+            Err(e) => return store_error(e),
+        };
+        let info = self.catalog.get(&original.interface_code);
+        if !info.reversible {
+            return refuse(
+                ErrorCode::BadRequest,
+                format!(
+                    "交易 {} 不可冲正 / interface {} cannot be reversed with 2601",
+                    info.code, info.code
+                ),
+            );
+        }
+        let from = original.status;
+        if !matches!(from, RequestStatus::Uncertain | RequestStatus::Completed) {
+            return refuse(
+                ErrorCode::BadRequest,
+                format!(
+                    "请求 {request_id} 状态为 {from}，只能冲正 UNCERTAIN 或 COMPLETED 的请求 / \
+                     request {request_id} is {from}; only UNCERTAIN or COMPLETED requests can be reversed"
+                ),
+            );
+        }
+        let Some(omsgid) = original.msgid.clone() else {
+            return refuse(
+                ErrorCode::BadRequest,
+                format!("请求 {request_id} 从未发出，无需冲正 / request {request_id} was never sent; nothing to reverse"),
+            );
+        };
+        let psn_no = serde_json::from_str::<Value>(&original.input_data)
+            .ok()
+            .and_then(|v| {
+                v.pointer("/data/psn_no")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        let input = json!({"data": {"psn_no": psn_no, "omsgid": omsgid, "oinfno": info.code}});
+        let new = NewRequest {
+            interface_code: "2601".into(),
+            input_data: input.to_string(),
+            overrides: Overrides::default(),
+        };
+        let reversal_id = match self.store.insert_request(new).await {
+            Ok(id) => id,
+            Err(e) => return store_error(e),
+        };
+        let verdict = match self.run(reversal_id, wait).await {
+            Response::Outcome(o) => o,
+            other => return other,
+        };
+        let (to, reason) = match verdict.status {
+            RequestStatus::Completed => (
+                RequestStatus::Reversed,
+                format!("已冲正（冲正请求 {reversal_id}）/ reversed by request {reversal_id}"),
+            ),
+            status => (
+                from,
+                format!(
+                    "冲正未成功（冲正请求 {reversal_id} 状态 {status}：{}）/ reversal not confirmed (request {reversal_id} is {status})",
+                    verdict.err_msg.as_deref().unwrap_or("-")
+                ),
+            ),
+        };
+        match self.store.transition(request_id, from, to, &reason).await {
+            Ok(_) => {
+                tracing::info!(request_id, reversal_id, %to, "reversal finished");
+                self.result(request_id).await
+            }
+            Err(e) => store_error(e),
+        }
+    }
+}
+
+fn refuse(code: ErrorCode, message: String) -> Response {
+    Response::Error { code, message }
+}
