@@ -68,6 +68,8 @@ pub struct Options {
     pub retry_base_delay_ms: u64,
     pub retry_max_delay_ms: u64,
     pub request_timeout_ms: u64,
+    pub lease_ms: u64,
+    pub recover_interval_ms: u64,
     /// Extra `[interfaces.<code>]` TOML appended to the config.
     pub interfaces_toml: String,
 }
@@ -82,6 +84,8 @@ impl Default for Options {
             retry_base_delay_ms: 50,
             retry_max_delay_ms: 500,
             request_timeout_ms: 10_000,
+            lease_ms: 300_000,
+            recover_interval_ms: 30_000,
             interfaces_toml: String::new(),
         }
     }
@@ -201,6 +205,19 @@ impl Env {
 
     pub fn broker_pid(&self) -> u32 {
         self.broker.as_ref().expect("broker running").id()
+    }
+
+    /// Kills the broker with SIGKILL (no chance to clean up) and waits for it to be gone.
+    #[cfg(unix)]
+    pub fn kill_broker_hard(&mut self) {
+        let pid = self.broker_pid().to_string();
+        let ok = Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+        self.wait_broker_exit(Duration::from_secs(10))
+            .expect("broker gone after SIGKILL");
     }
 
     /// Waits for the broker process to exit (after a signal), up to `limit`.
@@ -418,6 +435,8 @@ shutdown_grace_ms = 10000
 retry_max_attempts = {retry_max}
 retry_base_delay_ms = {retry_base}
 retry_max_delay_ms = {retry_cap}
+lease_ms = {lease}
+recover_interval_ms = {recover}
 
 [store]
 path = '{db}'
@@ -448,6 +467,8 @@ ip = "127.0.0.1"
         retry_base = o.retry_base_delay_ms,
         retry_cap = o.retry_max_delay_ms,
         timeout = o.request_timeout_ms,
+        lease = o.lease_ms,
+        recover = o.recover_interval_ms,
         interfaces = o.interfaces_toml,
         db = db.display()
     )
