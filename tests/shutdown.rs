@@ -34,3 +34,33 @@ fn sigterm_stops_cleanly_and_pending_work_survives_a_restart() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(env.view(id).status, "COMPLETED");
 }
+
+#[test]
+fn sign_out_on_shutdown_sends_one_9002_per_operator() {
+    let mut env = Env::start_with(Options {
+        sign_out_on_shutdown: true,
+        ..Options::default()
+    });
+    let id = env.insert("1101", &person_input(32));
+    assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(0));
+    let pid = env.broker_pid().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = env
+        .wait_broker_exit(Duration::from_secs(15))
+        .expect("exits");
+    assert!(status.success());
+    assert_eq!(env.mock_count("9002"), 1);
+    let signed_out: i64 = env
+        .db()
+        .query_row(
+            "SELECT COUNT(*) FROM v_medical_insurance_result WHERE interface_code = '9002' AND status = 'COMPLETED'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(signed_out, 1, "the sign-out is audited");
+}

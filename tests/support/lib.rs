@@ -70,6 +70,7 @@ pub struct Options {
     pub request_timeout_ms: u64,
     pub lease_ms: u64,
     pub recover_interval_ms: u64,
+    pub sign_out_on_shutdown: bool,
     /// Extra `[interfaces.<code>]` TOML appended to the config.
     pub interfaces_toml: String,
 }
@@ -86,6 +87,7 @@ impl Default for Options {
             request_timeout_ms: 10_000,
             lease_ms: 300_000,
             recover_interval_ms: 30_000,
+            sign_out_on_shutdown: false,
             interfaces_toml: String::new(),
         }
     }
@@ -437,6 +439,7 @@ retry_base_delay_ms = {retry_base}
 retry_max_delay_ms = {retry_cap}
 lease_ms = {lease}
 recover_interval_ms = {recover}
+sign_out_on_shutdown = {sign_out}
 
 [store]
 path = '{db}'
@@ -469,6 +472,7 @@ ip = "127.0.0.1"
         timeout = o.request_timeout_ms,
         lease = o.lease_ms,
         recover = o.recover_interval_ms,
+        sign_out = o.sign_out_on_shutdown,
         interfaces = o.interfaces_toml,
         db = db.display()
     )

@@ -80,6 +80,8 @@ pub struct BrokerSection {
     pub retry_max_delay_ms: u64,
     /// How often expired leases (a crashed or hung broker's rows) are recovered.
     pub recover_interval_ms: u64,
+    /// Send 9002 签退 for every signed-in operator on graceful shutdown.
+    pub sign_out_on_shutdown: bool,
 }
 
 impl Default for BrokerSection {
@@ -99,6 +101,7 @@ impl Default for BrokerSection {
             retry_base_delay_ms: 200,
             retry_max_delay_ms: 5_000,
             recover_interval_ms: 30_000,
+            sign_out_on_shutdown: false,
         }
     }
 }

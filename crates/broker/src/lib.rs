@@ -81,7 +81,11 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
     drop(notify_shutdown);
     let _ = dispatcher.await;
     let grace = Duration::from_millis(config.broker.shutdown_grace_ms);
-    match broker.wait_idle(grace).await {
+    let busy = broker.wait_idle(grace).await;
+    if config.broker.sign_out_on_shutdown && busy == 0 {
+        broker.sign_out_all().await;
+    }
+    match busy {
         0 => tracing::info!("all in-flight requests finished; bye"),
         n => tracing::warn!(
             "{n} request(s) still in flight after {grace:?}; they stay PROCESSING until their lease expires"

@@ -174,6 +174,32 @@ impl Broker {
         });
     }
 
+    /// 9002 签退 for every cached session, each an audited request like any other.
+    pub async fn sign_out_all(self: &Arc<Self>) {
+        for (operator, sign_no) in self.sessions.snapshot() {
+            let overrides = Overrides {
+                opter: Some(operator.clone()),
+                ..Overrides::default()
+            };
+            let input = serde_json::json!({"data": {"sign_no": sign_no, "opter_no": operator}});
+            let r = self
+                .call(
+                    "9002".into(),
+                    input.to_string(),
+                    overrides,
+                    Some(Duration::from_secs(10)),
+                )
+                .await;
+            self.sessions.invalidate(&operator, &sign_no);
+            match r {
+                Response::Outcome(o) if o.status == RequestStatus::Completed => {
+                    tracing::info!("signed out (9002)")
+                }
+                other => tracing::warn!("9002 sign-out failed: {other:?}"),
+            }
+        }
+    }
+
     // ---- the pipe's operations -------------------------------------------------------
 
     /// `Call`: record the request (audited like any other), then run it or queue it.
