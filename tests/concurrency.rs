@@ -46,3 +46,56 @@ fn two_hundred_concurrent_shims() {
     assert_eq!(env.mock_stats()["duplicate_msgids"], 0);
     assert_eq!(env.mock_count("9001"), 1, "single-flight sign-in");
 }
+
+/// Two broker processes on one SQLite file are competing consumers: every row is processed
+/// by exactly one of them, once.
+#[test]
+fn two_brokers_on_one_database_never_process_the_same_row() {
+    const ROWS: u32 = 300;
+    let mut env = Env::start_with(yibao::Options {
+        poll_interval_ms: 10,
+        ..yibao::Options::default()
+    });
+    env.start_another_broker();
+    env.add_fault(serde_json::json!({"infno": "*", "kind": "delay", "ms": 5}));
+    let ids: Vec<i64> = (0..ROWS)
+        .map(|i| env.insert("1101", &person_input(2000 + i)))
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let done: i64 = env
+            .db()
+            .query_row(
+                "SELECT COUNT(*) FROM medical_insurance_requests WHERE interface_code = '1101' AND status = 'COMPLETED'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if done == i64::from(ROWS) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {done} completed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let db = env.db();
+    let workers: HashSet<String> = ids
+        .iter()
+        .map(|id| {
+            let (n, w): (i64, String) = db
+                .query_row(
+                    "SELECT COUNT(*), MAX(worker_id) FROM medical_insurance_attempts WHERE request_id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!(n, 1, "request {id} was attempted {n} times");
+            w
+        })
+        .collect();
+    assert_eq!(workers.len(), 2, "both brokers took work: {workers:?}");
+    assert_eq!(env.mock_count("1101"), u64::from(ROWS));
+    assert_eq!(env.mock_stats()["duplicate_msgids"], 0);
+}

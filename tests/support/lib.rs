@@ -102,6 +102,9 @@ pub struct Env {
     pub mock_url: String,
     mock: Child,
     broker: Option<Child>,
+    opts: Options,
+    /// More brokers on the same database (competing consumers).
+    others: Vec<Child>,
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -137,6 +140,8 @@ impl Env {
             mock_url,
             mock,
             broker: None,
+            opts,
+            others: Vec::new(),
         };
         env.start_broker();
         env
@@ -175,6 +180,36 @@ impl Env {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Starts one more broker on the same database file with its own pipe; returns the pipe.
+    pub fn start_another_broker(&mut self) -> String {
+        let n = self.others.len();
+        let pipe = unique_pipe("other");
+        let config = self.dir.path().join(format!("other-{n}.toml"));
+        std::fs::write(
+            &config,
+            config_text(&pipe, &self.db_path, &self.mock_url, &self.opts),
+        )
+        .expect("write config");
+        let log =
+            std::fs::File::create(self.dir.path().join(format!("other-{n}.log"))).expect("log");
+        let child = Command::new(bin("yibao-broker"))
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .env("YIBAO_E2E_TIF_TOKEN", TIF_TOKEN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start another broker");
+        self.others.push(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while run_shim(&pipe, &["ping"], None).status.code() != Some(0) {
+            assert!(Instant::now() < deadline, "second broker did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        pipe
     }
 
     /// Stops the simulator: the platform is down from now on.
@@ -347,6 +382,10 @@ impl Drop for Env {
         if let Some(b) = self.broker.as_mut() {
             let _ = b.kill();
             let _ = b.wait();
+        }
+        for o in &mut self.others {
+            let _ = o.kill();
+            let _ = o.wait();
         }
         let _ = self.mock.kill();
         let _ = self.mock.wait();

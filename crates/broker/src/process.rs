@@ -23,6 +23,9 @@ use crate::retry::Failure;
 use crate::service::Broker;
 use crate::signin::{is_sign_in_rejection, sign_no_from_output};
 
+/// Fresh msgids tried before giving up when the database says each was already used.
+const MAX_MSGID_COLLISIONS: u32 = 50;
+
 /// One HTTP attempt, as far as it got.
 struct Attempt {
     attempt_id: i64,
@@ -238,21 +241,32 @@ impl Broker {
         sign_no: &str,
         input: Value,
     ) -> Result<Attempt, Abandon> {
-        let msgid = self.ids.next_id();
-        let attempt_id = self
-            .store
-            .begin_attempt(
-                c.request_id,
-                self.worker_id(),
-                &c.interface_code,
-                &msgid,
-                self.lease_until(),
-            )
-            .await
-            .map_err(|e| match e {
-                StoreError::LeaseLost(_) => Abandon::LeaseLost,
-                e => Abandon::Store(e),
-            })?;
+        // The attempts table's unique msgid is the last word on uniqueness: another broker
+        // on the same database may have issued the same id. Nothing was sent yet, so a
+        // collision just means "take the next one".
+        let mut collisions = 0;
+        let (msgid, attempt_id) = loop {
+            let msgid = self.ids.next_id();
+            let begun = self
+                .store
+                .begin_attempt(
+                    c.request_id,
+                    self.worker_id(),
+                    &c.interface_code,
+                    &msgid,
+                    self.lease_until(),
+                )
+                .await;
+            match begun {
+                Ok(id) => break (msgid, id),
+                Err(StoreError::DuplicateMsgid(m)) if collisions < MAX_MSGID_COLLISIONS => {
+                    collisions += 1;
+                    tracing::warn!("msgid {m} already used by another broker; set broker.msgid_node per broker");
+                }
+                Err(StoreError::LeaseLost(_)) => return Err(Abandon::LeaseLost),
+                Err(e) => return Err(Abandon::Store(e)),
+            }
+        };
         let envelope = self
             .defaults
             .build(&c.interface_code, msgid, sign_no, &c.overrides, input);

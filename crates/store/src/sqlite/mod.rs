@@ -283,7 +283,13 @@ impl Store for SqliteStore {
                     "INSERT INTO medical_insurance_attempts (request_id, attempt_no, infno, msgid, worker_id) \
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
-                .execute(params![request_id, attempt_no, infno, msgid, worker_id])?;
+                .execute(params![request_id, attempt_no, infno, msgid, worker_id])
+                .map_err(|e| match e.sqlite_error_code() {
+                    Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                        StoreError::DuplicateMsgid(msgid.clone())
+                    }
+                    _ => e.into(),
+                })?;
                 Ok(c.last_insert_rowid())
             })
             .await
