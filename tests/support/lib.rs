@@ -198,6 +198,7 @@ impl Env {
             .arg("run")
             .arg("--config")
             .arg(&config)
+            .env("YIBAO_LOG", "info")
             .env("YIBAO_E2E_TIF_TOKEN", TIF_TOKEN)
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -391,6 +392,11 @@ impl Drop for Env {
         let _ = self.mock.wait();
         if std::thread::panicking() {
             eprintln!("---- broker log ----\n{}", self.broker_log());
+            for n in 0..self.others.len() {
+                let log = std::fs::read_to_string(self.dir.path().join(format!("other-{n}.log")))
+                    .unwrap_or_default();
+                eprintln!("---- other broker {n} log ----\n{log}");
+            }
         }
     }
 }

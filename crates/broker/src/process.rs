@@ -15,7 +15,7 @@ use yibao_core::{
 };
 use yibao_proto::{Overrides, RequestStatus};
 use yibao_store::{
-    AttemptOutcome, ClaimOne, ClaimedRequest, Finish, NewRequest, Origin, ResponseRow, StoreError,
+    AttemptOutcome, ClaimedRequest, Finish, NewRequest, Origin, ResponseRow, StoreError,
 };
 
 use crate::config::UnknownInterfaces;
@@ -161,20 +161,13 @@ impl Broker {
             input_data: self.defaults.sign_in_input(operator).to_string(),
             overrides: overrides.clone(),
         };
-        let id = self
+        // Inserted already claimed: another broker polling the same table must not take it.
+        let claimed = self
             .store
-            .insert_request(new)
+            .insert_claimed(new, self.claim_spec(1))
             .await
             .map_err(Abandon::Store)?;
-        let claimed = match self.store.claim_one(id, self.claim_spec(1)).await {
-            Ok(ClaimOne::Claimed(c)) => c,
-            Ok(_) => {
-                return Ok(Err(
-                    "签到请求被其他进程认领 / sign-in row taken by another worker".into(),
-                ))
-            }
-            Err(e) => return Err(Abandon::Store(e)),
-        };
+        let id = claimed.request_id;
         let info = self.catalog.get("9001");
         let input = self.defaults.sign_in_input(operator);
         let attempt = self
@@ -261,6 +254,7 @@ impl Broker {
                 Ok(id) => break (msgid, id),
                 Err(StoreError::DuplicateMsgid(m)) if collisions < MAX_MSGID_COLLISIONS => {
                     collisions += 1;
+                    self.ids.skip_ahead();
                     tracing::warn!("msgid {m} already used by another broker; set broker.msgid_node per broker");
                 }
                 Err(StoreError::LeaseLost(_)) => return Err(Abandon::LeaseLost),

@@ -30,6 +30,14 @@ pub trait Store: Send + Sync + 'static {
     /// Records a new PENDING request (a pipe `Call`; the HIS inserts its rows with SQL).
     async fn insert_request(&self, new: NewRequest) -> Result<i64, StoreError>;
 
+    /// Records a new request already claimed by `spec.worker_id` (for requests the broker
+    /// makes itself, such as a 9001 sign-in, which no other broker may pick up first).
+    async fn insert_claimed(
+        &self,
+        new: NewRequest,
+        spec: ClaimSpec,
+    ) -> Result<ClaimedRequest, StoreError>;
+
     /// Atomically moves up to `spec.limit` due PENDING rows to PROCESSING under a lease
     /// held by `spec.worker_id`, oldest first.
     async fn claim_pending(&self, spec: ClaimSpec) -> Result<Vec<ClaimedRequest>, StoreError>;

@@ -192,6 +192,40 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn insert_claimed(
+        &self,
+        new: NewRequest,
+        spec: ClaimSpec,
+    ) -> Result<ClaimedRequest, StoreError> {
+        self.inner
+            .writer
+            .write(move |c| {
+                let o = &new.overrides;
+                let sql = format!(
+                    "INSERT INTO medical_insurance_requests (interface_code, input_data, \
+                     insuplc_admdvs, mdtrtarea_admvs, opter, opter_name, opter_type, \
+                     status, worker_id, lease_until, update_time) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'PROCESSING', ?8, ?9, {NOW}) \
+                     RETURNING {CLAIM_COLUMNS}"
+                );
+                Ok(c.prepare_cached(&sql)?.query_row(
+                    params![
+                        new.interface_code,
+                        new.input_data,
+                        opt_text(&o.insuplc_admdvs),
+                        opt_text(&o.mdtrtarea_admvs),
+                        opt_text(&o.opter),
+                        opt_text(&o.opter_name),
+                        opt_text(&o.opter_type),
+                        spec.worker_id,
+                        spec.lease_until_ms,
+                    ],
+                    claimed_from_row,
+                )?)
+            })
+            .await
+    }
+
     async fn claim_pending(&self, spec: ClaimSpec) -> Result<Vec<ClaimedRequest>, StoreError> {
         self.inner
             .writer

@@ -237,3 +237,19 @@ async fn expired_leases_are_found_and_moved_once() {
         .unwrap();
     assert!(s.expired_leases(2_000, 10).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_request_inserted_claimed_is_never_claimed_by_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let c = s.insert_claimed(new("9001"), spec("me", 1)).await.unwrap();
+    assert_eq!(c.interface_code, "9001");
+    assert!(s.claim_pending(spec("other", 10)).await.unwrap().is_empty());
+    assert_eq!(
+        s.get(c.request_id).await.unwrap().unwrap().status,
+        RequestStatus::Processing
+    );
+    s.begin_attempt(c.request_id, "me", "9001", "M-ME", i64::MAX)
+        .await
+        .unwrap();
+}
