@@ -175,3 +175,28 @@ fn reverse_policy_reverses_uncertain_settlements_automatically() {
     }
     assert_eq!(applied(&env, "2601"), 1);
 }
+
+/// A connection broken after the platform applied the call: read-only is retried, a
+/// settlement becomes UNCERTAIN and is not resent.
+#[test]
+fn a_reset_mid_reply_is_retried_or_uncertain_by_class() {
+    let env = Env::start();
+    warm(&env);
+    env.add_fault(json!({"infno": "1101", "kind": "reset", "times": 1}));
+    let id = env.insert("1101", &person_input(5));
+    assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(0));
+    assert_eq!(attempts(&env, id), vec!["TRANSPORT_ERROR", "SUCCESS"]);
+
+    env.add_fault(json!({"infno": "2207", "kind": "reset", "times": 1}));
+    let id = env.insert("2207", &settle_input(5));
+    let out = env.shim(&["run", &id.to_string()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert_eq!(attempts(&env, id), vec!["TRANSPORT_ERROR"]);
+    assert_eq!(applied(&env, "2207"), 1);
+
+    // Broken before the platform applied it: the broker cannot tell, so it is UNCERTAIN too.
+    env.add_fault(json!({"infno": "2207", "kind": "reset_before", "times": 1}));
+    let id = env.insert("2207", &settle_input(6));
+    assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(2));
+    assert_eq!(applied(&env, "2207"), 1, "nothing new applied");
+}

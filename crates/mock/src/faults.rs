@@ -24,6 +24,12 @@ pub enum FaultKind {
     Hang,
     /// Answer HTTP 500 without applying.
     Http500,
+    /// Apply the request, send the response headers, then break the connection in the
+    /// middle of the body (what a reset after the platform processed the call looks like).
+    Reset,
+    /// Break the connection without applying the request. To the client this looks the
+    /// same as `reset`, which is exactly why a state-changing call must become UNCERTAIN.
+    ResetBefore,
     /// Apply the request, then answer with a body that is not a response envelope.
     Garbage,
     /// Answer a business error (infcode -1) without applying.

@@ -170,6 +170,19 @@ async fn call(
             tokio::time::sleep(fault.pause()).await;
             Json(reply).into_response()
         }
+        FaultKind::Reset | FaultKind::ResetBefore => {
+            if fault.kind == FaultKind::Reset {
+                let _ = answers::handle(&state, &body);
+            }
+            let broken = futures_util::stream::iter([
+                Ok(Bytes::from_static(b"{\"infcode\":0,")),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "simulated reset",
+                )),
+            ]);
+            Response::new(axum::body::Body::from_stream(broken))
+        }
         FaultKind::Http500 => {
             (StatusCode::INTERNAL_SERVER_ERROR, "simulated failure").into_response()
         }
