@@ -200,3 +200,18 @@ fn a_reset_mid_reply_is_retried_or_uncertain_by_class() {
     assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(2));
     assert_eq!(applied(&env, "2207"), 1, "nothing new applied");
 }
+
+/// A site may reclassify an interface; the retry rule follows the configured class.
+#[test]
+fn configured_class_decides_the_retry_rule() {
+    let env = Env::start_with(Options {
+        interfaces_toml: "[interfaces.1101]\nclass = \"state-changing\"\n".into(),
+        ..Options::default()
+    });
+    warm(&env);
+    env.add_fault(json!({"infno": "1101", "kind": "http500", "times": 1}));
+    let id = env.insert("1101", &person_input(6));
+    assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(2));
+    assert_eq!(env.view(id).status, "UNCERTAIN");
+    assert_eq!(attempts(&env, id), vec!["TRANSPORT_ERROR"]);
+}
