@@ -1,25 +1,7 @@
 //! Faults injected into the real simulator; the broker must classify every one correctly.
 
 use serde_json::json;
-use yibao::{person_input, stdout, Env, Options};
-
-fn settle_input(n: u32) -> String {
-    json!({"data": {"psn_no": "43000000000000000001", "mdtrt_cert_type": "02",
-        "med_type": "11", "medfee_sumamt": "100.00", "mdtrt_id": format!("M{n}"),
-        "chrg_bchno": format!("C{n}"), "insutype": "310"}})
-    .to_string()
-}
-
-fn attempts(env: &Env, id: i64) -> Vec<String> {
-    let db = env.db();
-    let mut st = db
-        .prepare("SELECT outcome FROM medical_insurance_attempts WHERE request_id = ?1 ORDER BY attempt_no")
-        .unwrap();
-    st.query_map([id], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
+use yibao::{person_input, settle_input, stdout, Env, Options};
 
 fn applied(env: &Env, infno: &str) -> usize {
     env.mock_applied()
@@ -47,7 +29,7 @@ fn a_2207_timeout_is_uncertain_and_never_resent() {
     let row = env.view(id);
     assert_eq!(row.status, "UNCERTAIN");
     assert!(row.msgid.is_some(), "the msgid that was sent is visible");
-    assert_eq!(attempts(&env, id), vec!["TRANSPORT_ERROR"]);
+    assert_eq!(env.attempt_outcomes(id), vec!["TRANSPORT_ERROR"]);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert_eq!(applied(&env, "2207"), 1, "applied once, never resent");
 }
@@ -69,7 +51,7 @@ fn read_only_survives_thirty_percent_5xx() {
         let out = env.shim(&["run", &id.to_string(), "--wait", "20"]);
         assert_eq!(out.status.code(), Some(0), "{id}: {}", stdout(&out));
     }
-    let total: usize = ids.iter().map(|id| attempts(&env, *id).len()).sum();
+    let total: usize = ids.iter().map(|id| env.attempt_outcomes(*id).len()).sum();
     assert!(
         total > ids.len(),
         "some attempts failed and were retried ({total})"
@@ -84,7 +66,7 @@ fn invalid_sign_no_leads_to_one_new_sign_in() {
     let id = env.insert("1101", &person_input(1));
     let out = env.shim(&["run", &id.to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert_eq!(attempts(&env, id), vec!["BUSINESS_ERROR", "SUCCESS"]);
+    assert_eq!(env.attempt_outcomes(id), vec!["BUSINESS_ERROR", "SUCCESS"]);
     assert_eq!(env.mock_count("9001"), 2);
 }
 
@@ -95,7 +77,7 @@ fn garbage_replies_are_classified_and_the_broker_keeps_serving() {
     env.add_fault(json!({"infno": "1101", "kind": "garbage", "times": 1}));
     let id = env.insert("1101", &person_input(2));
     assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(0));
-    assert_eq!(attempts(&env, id), vec!["TRANSPORT_ERROR", "SUCCESS"]);
+    assert_eq!(env.attempt_outcomes(id), vec!["TRANSPORT_ERROR", "SUCCESS"]);
 
     env.add_fault(json!({"infno": "2207", "kind": "garbage", "times": 1}));
     let id = env.insert("2207", &settle_input(2));
@@ -185,13 +167,13 @@ fn a_reset_mid_reply_is_retried_or_uncertain_by_class() {
     env.add_fault(json!({"infno": "1101", "kind": "reset", "times": 1}));
     let id = env.insert("1101", &person_input(5));
     assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(0));
-    assert_eq!(attempts(&env, id), vec!["TRANSPORT_ERROR", "SUCCESS"]);
+    assert_eq!(env.attempt_outcomes(id), vec!["TRANSPORT_ERROR", "SUCCESS"]);
 
     env.add_fault(json!({"infno": "2207", "kind": "reset", "times": 1}));
     let id = env.insert("2207", &settle_input(5));
     let out = env.shim(&["run", &id.to_string()]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
-    assert_eq!(attempts(&env, id), vec!["TRANSPORT_ERROR"]);
+    assert_eq!(env.attempt_outcomes(id), vec!["TRANSPORT_ERROR"]);
     assert_eq!(applied(&env, "2207"), 1);
 
     // Broken before the platform applied it: the broker cannot tell, so it is UNCERTAIN too.
@@ -213,5 +195,5 @@ fn configured_class_decides_the_retry_rule() {
     let id = env.insert("1101", &person_input(6));
     assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(2));
     assert_eq!(env.view(id).status, "UNCERTAIN");
-    assert_eq!(attempts(&env, id), vec!["TRANSPORT_ERROR"]);
+    assert_eq!(env.attempt_outcomes(id), vec!["TRANSPORT_ERROR"]);
 }

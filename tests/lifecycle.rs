@@ -3,25 +3,7 @@
 
 use std::time::Duration;
 
-use yibao::{person_input, stdout, Env, Options};
-
-fn settle_input() -> String {
-    serde_json::json!({"data": {"psn_no": "43000000000000000001", "mdtrt_cert_type": "02",
-        "med_type": "11", "medfee_sumamt": "100.00", "mdtrt_id": "M1", "chrg_bchno": "C1",
-        "insutype": "310"}})
-    .to_string()
-}
-
-fn attempt_outcomes(env: &Env, id: i64) -> Vec<String> {
-    let db = env.db();
-    let mut st = db
-        .prepare("SELECT outcome FROM medical_insurance_attempts WHERE request_id = ?1 ORDER BY attempt_no")
-        .unwrap();
-    st.query_map([id], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
+use yibao::{person_input, settle_input, stdout, Env, Options};
 
 /// 2207 while the platform refuses connections: provably not sent, so it is retried; when
 /// the platform comes back (as a fresh process that forgot every sign-in) the broker signs
@@ -37,13 +19,13 @@ fn refused_2207_is_retried_and_completes_once_the_platform_is_back() {
     let warm = env.insert("1101", &person_input(50));
     assert_eq!(env.shim(&["run", &warm.to_string()]).status.code(), Some(0));
     env.stop_mock();
-    let id = env.insert("2207", &settle_input());
+    let id = env.insert("2207", &settle_input(1));
     let child = env.spawn_shim(&["run", &id.to_string(), "--wait", "30"]);
     std::thread::sleep(Duration::from_millis(400));
     env.restart_mock();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let outcomes = attempt_outcomes(&env, id);
+    let outcomes = env.attempt_outcomes(id);
     assert!(outcomes.len() >= 3, "{outcomes:?}");
     assert_eq!(outcomes.last().map(String::as_str), Some("SUCCESS"));
     assert!(
@@ -76,7 +58,7 @@ fn read_only_retries_are_bounded() {
     let id = env.insert("1101", &person_input(52));
     let out = env.shim(&["run", &id.to_string(), "--wait", "20"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    assert_eq!(attempt_outcomes(&env, id), vec!["TRANSPORT_ERROR"; 3]);
+    assert_eq!(env.attempt_outcomes(id), vec!["TRANSPORT_ERROR"; 3]);
     let attempts: std::collections::HashSet<String> = {
         let db = env.db();
         let mut st = db
@@ -104,8 +86,8 @@ fn expired_leases_are_recovered_at_start_by_class() {
     env.wait_broker_exit(Duration::from_secs(10))
         .expect("killed");
 
-    let unsent = env.insert("2207", &settle_input());
-    let sent = env.insert("2207", &settle_input());
+    let unsent = env.insert("2207", &settle_input(1));
+    let sent = env.insert("2207", &settle_input(1));
     let read = env.insert("1101", &person_input(53));
     let db = env.db();
     db.execute(

@@ -372,6 +372,20 @@ impl Env {
         self.mock_http("POST", "/__mock/faults", &fault.to_string());
     }
 
+    /// Outcomes of a request's attempts, in order (`SUCCESS`, `TRANSPORT_ERROR`, …).
+    pub fn attempt_outcomes(&self, id: i64) -> Vec<String> {
+        let db = self.db();
+        let mut st = db
+            .prepare(
+                "SELECT outcome FROM medical_insurance_attempts WHERE request_id = ?1 ORDER BY attempt_no",
+            )
+            .expect("prepare");
+        st.query_map([id], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
     /// Calls of `infno` the simulator received.
     pub fn mock_count(&self, infno: &str) -> u64 {
         self.mock_stats()["by_infno"][infno].as_u64().unwrap_or(0)
@@ -460,6 +474,14 @@ pub fn stdout(o: &Output) -> String {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).trim().to_string()
+}
+
+/// A 2207 settlement input the simulator accepts, a distinct business request per `n`.
+pub fn settle_input(n: u32) -> String {
+    serde_json::json!({"data": {"psn_no": "43000000000000000001", "mdtrt_cert_type": "02",
+        "med_type": "11", "medfee_sumamt": "100.00", "mdtrt_id": format!("M{n}"),
+        "chrg_bchno": format!("C{n}"), "insutype": "310"}})
+    .to_string()
 }
 
 /// A 1101 input the simulator accepts, distinct per `n`.

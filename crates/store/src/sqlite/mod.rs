@@ -171,24 +171,7 @@ impl Store for SqliteStore {
     async fn insert_request(&self, new: NewRequest) -> Result<i64, StoreError> {
         self.inner
             .writer
-            .write(move |c| {
-                let o = &new.overrides;
-                c.execute(
-                    "INSERT INTO medical_insurance_requests (interface_code, input_data, \
-                     insuplc_admdvs, mdtrtarea_admvs, opter, opter_name, opter_type) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        new.interface_code,
-                        new.input_data,
-                        opt_text(&o.insuplc_admdvs),
-                        opt_text(&o.mdtrtarea_admvs),
-                        opt_text(&o.opter),
-                        opt_text(&o.opter_name),
-                        opt_text(&o.opter_type),
-                    ],
-                )?;
-                Ok(c.last_insert_rowid())
-            })
+            .write(move |c| Ok(insert_row(c, &new, None)?.request_id))
             .await
     }
 
@@ -199,30 +182,7 @@ impl Store for SqliteStore {
     ) -> Result<ClaimedRequest, StoreError> {
         self.inner
             .writer
-            .write(move |c| {
-                let o = &new.overrides;
-                let sql = format!(
-                    "INSERT INTO medical_insurance_requests (interface_code, input_data, \
-                     insuplc_admdvs, mdtrtarea_admvs, opter, opter_name, opter_type, \
-                     status, worker_id, lease_until, update_time) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'PROCESSING', ?8, ?9, {NOW}) \
-                     RETURNING {CLAIM_COLUMNS}"
-                );
-                Ok(c.prepare_cached(&sql)?.query_row(
-                    params![
-                        new.interface_code,
-                        new.input_data,
-                        opt_text(&o.insuplc_admdvs),
-                        opt_text(&o.mdtrtarea_admvs),
-                        opt_text(&o.opter),
-                        opt_text(&o.opter_name),
-                        opt_text(&o.opter_type),
-                        spec.worker_id,
-                        spec.lease_until_ms,
-                    ],
-                    claimed_from_row,
-                )?)
-            })
+            .write(move |c| insert_row(c, &new, Some(&spec)))
             .await
     }
 
@@ -500,6 +460,43 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// Inserts a request: PENDING, or PROCESSING under `claim` when the broker makes the
+/// request itself and must hold it from the first moment.
+fn insert_row(
+    c: &Connection,
+    new: &NewRequest,
+    claim: Option<&ClaimSpec>,
+) -> Result<ClaimedRequest, StoreError> {
+    let o = &new.overrides;
+    let sql = format!(
+        "INSERT INTO medical_insurance_requests (interface_code, input_data, \
+         insuplc_admdvs, mdtrtarea_admvs, opter, opter_name, opter_type, \
+         status, worker_id, lease_until) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+         RETURNING {CLAIM_COLUMNS}"
+    );
+    let status = if claim.is_some() {
+        RequestStatus::Processing
+    } else {
+        RequestStatus::Pending
+    };
+    Ok(c.prepare_cached(&sql)?.query_row(
+        params![
+            new.interface_code,
+            new.input_data,
+            opt_text(&o.insuplc_admdvs),
+            opt_text(&o.mdtrtarea_admvs),
+            opt_text(&o.opter),
+            opt_text(&o.opter_name),
+            opt_text(&o.opter_type),
+            status.as_str(),
+            claim.map(|s| s.worker_id.as_str()),
+            claim.map(|s| s.lease_until_ms),
+        ],
+        claimed_from_row,
+    )?)
 }
 
 /// Records how an attempt ended.
