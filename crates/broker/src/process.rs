@@ -78,24 +78,14 @@ impl Broker {
     async fn process_inner(&self, c: &ClaimedRequest) -> Result<Option<String>, Abandon> {
         let (info, input) = match self.check(c) {
             Ok(checked) => checked,
-            Err(reason) => {
-                return self
-                    .finish_broker(c, None, RequestStatus::Error, reason)
-                    .await
-                    .map(|_| None)
-            }
+            Err(reason) => return self.reject_unsent(c, reason).await.map(|_| None),
         };
         let operator = self.defaults.operator(&c.overrides).to_string();
         let mut sign_no = String::new();
         if info.needs_sign_no {
             match self.sign_no_for(&operator, &c.overrides).await? {
                 Ok(s) => sign_no = s,
-                Err(reason) => {
-                    return self
-                        .finish_broker(c, None, RequestStatus::Error, reason)
-                        .await
-                        .map(|_| None)
-                }
+                Err(reason) => return self.reject_unsent(c, reason).await.map(|_| None),
             }
         }
         let mut attempt = self
@@ -346,19 +336,14 @@ impl Broker {
         Ok(sign_no)
     }
 
-    /// Ends a request with the broker's own verdict (nothing was sent for it).
-    async fn finish_broker(
-        &self,
-        c: &ClaimedRequest,
-        attempt: Option<(i64, AttemptOutcome, u64)>,
-        status: RequestStatus,
-        reason: String,
-    ) -> Result<(), Abandon> {
+    /// Ends a request as ERROR with the broker's own reason (nothing was sent for it).
+    async fn reject_unsent(&self, c: &ClaimedRequest, reason: String) -> Result<(), Abandon> {
         tracing::info!(
             request_id = c.request_id,
             "rejected before sending: {reason}"
         );
-        self.write_finish(c, status, attempt, Some(broker_row(&reason)), Some(reason))
+        let row = Some(broker_row(&reason));
+        self.write_finish(c, RequestStatus::Error, None, row, Some(reason))
             .await
     }
 
