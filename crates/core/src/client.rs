@@ -38,6 +38,13 @@ pub struct TransportError {
     pub message: String,
 }
 
+/// reqwest is built without a bundled crypto provider: install ring once per process before
+/// building any reqwest client (an error only means a provider is already installed). Any
+/// code that builds its own `reqwest::Client` must call this first, or reqwest panics.
+pub fn ensure_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Settings of the HTTP pool.
 #[derive(Debug, Clone)]
 pub struct ClientSettings {
@@ -58,9 +65,7 @@ pub struct PlatformClient {
 
 impl PlatformClient {
     pub fn new(settings: &ClientSettings, profile: Arc<dyn Profile>) -> Result<Self, String> {
-        // reqwest is built without a bundled crypto provider; install ring once per process
-        // (an error only means a provider is already installed).
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        ensure_tls_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)

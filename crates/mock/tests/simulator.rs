@@ -206,6 +206,7 @@ async fn tif_headers_are_verified() {
 #[tokio::test]
 async fn garbage_bodies_get_the_error_shape() {
     let m = mock(MockConfig::default()).await;
+    yibao_core::client::ensure_tls_provider();
     let http = reqwest::Client::new();
     for body in ["not json", "{}", "[1]", r#"{"infno":"1101"}"#] {
         let bytes = http
