@@ -330,26 +330,9 @@ impl Config {
     }
 }
 
-/// `env:NAME` → the variable, `file:PATH` → the file's first line, else the value itself.
-/// Errors name the source but never the secret.
+/// `env:NAME`, `file:PATH` or the value itself (see [`yibao_core::secret`]).
 pub fn resolve_secret(spec: &str) -> Result<String, String> {
-    let value = if let Some(name) = spec.strip_prefix("env:") {
-        std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?
-    } else if let Some(path) = spec.strip_prefix("file:") {
-        std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read secret file {path}: {e}"))?
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string()
-    } else {
-        spec.to_string()
-    };
-    let value = value.trim().to_string();
-    if value.is_empty() {
-        return Err("the secret is empty".into());
-    }
-    Ok(value)
+    yibao_core::secret::resolve_text(spec)
 }
 
 #[cfg(test)]
@@ -373,18 +356,5 @@ mod tests {
         let bad = EXAMPLE.replace("workers = 16", "workers = 0");
         let err = Config::parse(&bad).unwrap_err().to_string();
         assert!(err.contains("broker.workers"), "{err}");
-    }
-
-    #[test]
-    fn secrets_come_from_env_or_file() {
-        std::env::set_var("YIBAO_TEST_SECRET_X", " s3cret \n");
-        assert_eq!(resolve_secret("env:YIBAO_TEST_SECRET_X").unwrap(), "s3cret");
-        let err = resolve_secret("env:YIBAO_TEST_SECRET_MISSING").unwrap_err();
-        assert!(err.contains("YIBAO_TEST_SECRET_MISSING"));
-        let f = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(f.path(), "tok\nignored").unwrap();
-        let spec = format!("file:{}", f.path().display());
-        assert_eq!(resolve_secret(&spec).unwrap(), "tok");
-        assert!(resolve_secret("").is_err());
     }
 }

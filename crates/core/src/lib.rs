@@ -9,6 +9,8 @@ pub mod envelope;
 pub mod msgid;
 pub mod profile;
 pub mod response;
+pub mod secret;
+pub mod sm;
 pub mod time;
 
 pub use catalog::{Catalog, InterfaceClass, InterfaceInfo, UncertainPolicy};

@@ -2,7 +2,7 @@
 //! is opened. One trait, one implementation per gateway kind (design.md §6):
 //! * `plain`: the envelope as is (intranet front-end processors);
 //! * `tif`: the national gateway's `x-tif-*` headers;
-//! * `sm` (国密, SM2/SM4) comes with its own issue and slots in behind the same trait.
+//! * `sm` (国密, SM2/SM4): [`crate::sm::SmProfile`], in its own module.
 
 use sha2::{Digest, Sha256};
 
