@@ -73,7 +73,21 @@ pub struct Options {
     pub sign_out_on_shutdown: bool,
     /// Extra `[interfaces.<code>]` TOML appended to the config.
     pub interfaces_toml: String,
+    /// Speak the 国密 `sm` profile instead of `tif` (keys made by `yibao-broker keys generate`).
+    pub sm: Option<SmKeys>,
 }
+
+/// Which platform public key the broker is given under the `sm` profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmKeys {
+    /// The simulator's real key.
+    Right,
+    /// Another valid key: every reply fails verification.
+    WrongPlatformKey,
+}
+
+const SM_APP_ID: &str = "E2EAPPID00000000SM";
+const SM_APP_SECRET: &str = "e2e-app-secret-not-a-secret";
 
 impl Default for Options {
     fn default() -> Self {
@@ -89,6 +103,7 @@ impl Default for Options {
             recover_interval_ms: 30_000,
             sign_out_on_shutdown: false,
             interfaces_toml: String::new(),
+            sm: None,
         }
     }
 }
@@ -101,6 +116,7 @@ pub struct Env {
     pub config_path: PathBuf,
     pub mock_url: String,
     mock: Child,
+    mock_args: Vec<String>,
     broker: Option<Child>,
     opts: Options,
     /// More brokers on the same database (competing consumers).
@@ -125,7 +141,8 @@ impl Env {
 
     pub fn start_with(opts: Options) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (mock, mock_url) = start_mock("127.0.0.1:0");
+        let mock_args = mock_args(dir.path(), &opts);
+        let (mock, mock_url) = start_mock("127.0.0.1:0", &mock_args);
 
         let pipe = unique_pipe("b");
         let db_path = dir.path().join("yibao.db");
@@ -139,6 +156,7 @@ impl Env {
             config_path,
             mock_url,
             mock,
+            mock_args,
             broker: None,
             opts,
             others: Vec::new(),
@@ -223,7 +241,7 @@ impl Env {
     pub fn restart_mock(&mut self) {
         self.stop_mock();
         let addr = self.mock_addr();
-        let (mock, url) = start_mock(&addr);
+        let (mock, url) = start_mock(&addr, &self.mock_args);
         assert_eq!(url, self.mock_url);
         self.mock = mock;
     }
@@ -424,11 +442,61 @@ pub struct ViewRow {
     pub msgid: Option<String>,
 }
 
+/// The simulator's arguments: tif headers, or under `sm` the platform's key pair made with
+/// the real `yibao-broker keys generate` (one pair for the institution, one for the
+/// platform, and a stranger's for the wrong-key case).
+fn mock_args(dir: &Path, o: &Options) -> Vec<String> {
+    if o.sm.is_none() {
+        return vec!["--tif-paasid".into(), TIF_PAASID.into()];
+    }
+    let keys = dir.join("keys");
+    for name in ["institution", "platform", "stranger"] {
+        let out = Command::new(bin("yibao-broker"))
+            .args(["keys", "generate", "--name", name, "--out"])
+            .arg(&keys)
+            .output()
+            .expect("run yibao-broker keys generate");
+        assert!(out.status.success(), "keys generate: {out:?}");
+    }
+    vec![
+        "--sm-app-id".into(),
+        SM_APP_ID.into(),
+        "--sm-app-secret".into(),
+        SM_APP_SECRET.into(),
+        "--sm-private-key".into(),
+        format!("file:{}", keys.join("platform.key.pem").display()),
+        "--sm-institution-public-key".into(),
+        format!("file:{}", keys.join("institution.pub.pem").display()),
+    ]
+}
+
+/// The broker's `[platform]` profile lines.
+fn profile_toml(dir: &Path, o: &Options) -> String {
+    let keys = dir.join("keys");
+    match o.sm {
+        None => format!(
+            "profile = \"tif\"\ntif_paasid = \"{TIF_PAASID}\"\ntif_token = \"env:YIBAO_E2E_TIF_TOKEN\"\n"
+        ),
+        Some(which) => {
+            let platform = match which {
+                SmKeys::Right => "platform.pub.pem",
+                SmKeys::WrongPlatformKey => "stranger.pub.pem",
+            };
+            format!(
+                "profile = \"sm\"\n[platform.sm]\napp_id = \"{SM_APP_ID}\"\napp_secret = \"{SM_APP_SECRET}\"\n\
+                 private_key = 'file:{}'\nplatform_public_key = 'file:{}'\n",
+                keys.join("institution.key.pem").display(),
+                keys.join(platform).display()
+            )
+        }
+    }
+}
+
 /// Starts the real simulator on `listen`; returns it with its URL.
-fn start_mock(listen: &str) -> (Child, String) {
+fn start_mock(listen: &str, extra: &[String]) -> (Child, String) {
     let mut mock = Command::new(bin("yibao-mock"))
         .args(["--listen", listen, "--fixmedins-code", FIXMEDINS])
-        .args(["--tif-paasid", TIF_PAASID])
+        .args(extra)
         .env("YIBAO_MOCK_TIF_TOKEN", TIF_TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -513,10 +581,8 @@ path = '{db}'
 
 [platform]
 url = '{url}'
-profile = "tif"
-tif_paasid = "{TIF_PAASID}"
-tif_token = "env:YIBAO_E2E_TIF_TOKEN"
 request_timeout_ms = {timeout}
+{profile}
 
 [institution]
 fixmedins_code = "{FIXMEDINS}"
@@ -531,6 +597,7 @@ ip = "127.0.0.1"
 {interfaces}
 "#,
         workers = o.workers,
+        profile = profile_toml(db.parent().expect("db dir"), o),
         max_frame = o.max_frame_bytes,
         poll = o.poll_interval_ms,
         retry_max = o.retry_max_attempts,

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use yibao_core::catalog::InterfaceOverride;
 use yibao_core::client::ClientSettings;
 use yibao_core::profile::{PlainProfile, TifProfile};
+use yibao_core::sm::{SmCodec, SmProfile};
 use yibao_core::{EnvelopeDefaults, Profile};
 
 /// Configuration errors, worded for the operator who edits the file.
@@ -130,9 +131,12 @@ fn default_synchronous() -> String {
 #[serde(deny_unknown_fields)]
 pub struct PlatformSection {
     pub url: String,
-    /// `plain` or `tif`.
+    /// `plain`, `tif` or `sm`.
     #[serde(default = "default_profile")]
     pub profile: String,
+    /// The 国密 profile's keys and message shape (`[platform.sm]`, docs/config.md).
+    #[serde(default)]
+    pub sm: Option<yibao_core::sm::SmConfig>,
     #[serde(default)]
     pub tif_paasid: Option<String>,
     /// The tif token: `env:NAME`, `file:PATH` or the literal value.
@@ -284,7 +288,15 @@ impl Config {
                 "platform.tif_paasid / tif_token",
                 "the tif profile needs both",
             )),
-            _ => Err(invalid("platform.profile", "must be \"plain\" or \"tif\"")),
+            "sm" if self.platform.sm.is_some() => Ok(()),
+            "sm" => Err(invalid(
+                "platform.sm",
+                "profile = \"sm\" 需要 [platform.sm] 段 / the sm profile needs a [platform.sm] table",
+            )),
+            _ => Err(invalid(
+                "platform.profile",
+                "must be \"plain\", \"tif\" or \"sm\"",
+            )),
         }
     }
 
@@ -315,6 +327,17 @@ impl Config {
                     token,
                     p.tif_service_id.clone(),
                 ))
+            }
+            "sm" => {
+                let sm = p.sm.as_ref().ok_or_else(|| ConfigError::Invalid {
+                    key: "platform.sm",
+                    message: "missing".into(),
+                })?;
+                let codec = SmCodec::from_config(sm).map_err(|e| ConfigError::Invalid {
+                    key: "platform.sm",
+                    message: e.to_string(),
+                })?;
+                std::sync::Arc::new(SmProfile::new(codec))
             }
             _ => std::sync::Arc::new(PlainProfile),
         })

@@ -27,32 +27,54 @@ struct Row {
     ms: f64,
 }
 
-pub async fn run(dir: &Path, async_calls: u32) -> anyhow::Result<()> {
+/// Which signing profile the demo's broker and simulator speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoProfile {
+    /// National gateway headers (x-tif-*).
+    Tif,
+    /// 国密: SM4-encrypted, SM2-signed messages both ways, with fresh demo keys.
+    Sm,
+}
+
+pub async fn run(dir: &Path, async_calls: u32, profile: DemoProfile) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let db = dir.join("demo.db");
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
     let token = format!("demo-token-{:08x}", rand::random::<u32>());
+    let (platform_section, sm, checks) = match profile {
+        DemoProfile::Tif => (
+            format!("profile = \"tif\"\ntif_paasid = \"yibao-demo\"\ntif_token = '{token}'\n"),
+            None,
+            "tif 签名校验开启 / tif checks on",
+        ),
+        DemoProfile::Sm => {
+            let (section, codec) = sm_keys(dir)?;
+            (
+                section,
+                Some(codec),
+                "国密 SM2 验签 + SM4 加密 / SM2 signatures + SM4 encryption",
+            )
+        }
+    };
     let mock = MockServer::start(
         "127.0.0.1:0".parse()?,
         MockConfig {
-            tif: Some(TifCredentials {
+            tif: (profile == DemoProfile::Tif).then(|| TifCredentials {
                 paasid: "yibao-demo".into(),
                 token: token.clone(),
             }),
             fixmedins_code: Some(FIXMEDINS.into()),
+            sm,
         },
     )
     .await?;
     let pipe = format!("yibao-demo-{}", std::process::id());
-    let config = Config::parse(&demo_config(&pipe, &db, &mock.url(), &token))?;
+    let config = Config::parse(&demo_config(&pipe, &db, &mock.url(), &platform_section))?;
 
     println!("yibao 演示 / demo");
-    println!(
-        "  模拟平台 / simulator : {} (tif 签名校验开启 / tif checks on)",
-        mock.url()
-    );
+    println!("  模拟平台 / simulator : {} ({checks})", mock.url());
     println!(
         "  管道 / pipe          : {}",
         yibao_proto::resolve_endpoint(&pipe)
@@ -92,7 +114,36 @@ pub async fn run(dir: &Path, async_calls: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn demo_config(pipe: &str, db: &Path, url: &str, token: &str) -> String {
+/// Fresh key pairs for the institution and the simulated platform under `dir/keys`, the
+/// broker's `[platform]` lines that use them, and the simulator's codec.
+fn sm_keys(dir: &Path) -> anyhow::Result<(String, std::sync::Arc<yibao_core::sm::SmCodec>)> {
+    use yibao_core::sm::keys::{generate_pem, parse_private_key, parse_public_key};
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys)?;
+    let (inst_private, inst_public) = generate_pem()?;
+    let (plat_private, plat_public) = generate_pem()?;
+    let inst_path = keys.join("institution.key.pem");
+    let plat_path = keys.join("platform.pub.pem");
+    std::fs::write(&inst_path, &inst_private)?;
+    std::fs::write(&plat_path, &plat_public)?;
+    let app_id = "YIBAODEMO0000000APPID";
+    let app_secret = format!("demo-secret-{:08x}", rand::random::<u32>());
+    let section = format!(
+        "profile = \"sm\"\n\n[platform.sm]\napp_id = \"{app_id}\"\napp_secret = '{app_secret}'\n\
+         private_key = 'file:{}'\nplatform_public_key = 'file:{}'\n",
+        inst_path.display(),
+        plat_path.display()
+    );
+    let cfg = yibao_core::sm::SmConfig::new(app_id, &app_secret, "", "");
+    let codec = yibao_core::sm::SmCodec::new(
+        &cfg,
+        &parse_private_key(plat_private.as_bytes())?,
+        &parse_public_key(inst_public.as_bytes())?,
+    )?;
+    Ok((section, std::sync::Arc::new(codec)))
+}
+
+fn demo_config(pipe: &str, db: &Path, url: &str, profile: &str) -> String {
     format!(
         r#"
 [broker]
@@ -107,10 +158,8 @@ synchronous = "NORMAL"
 
 [platform]
 url = '{url}'
-profile = "tif"
-tif_paasid = "yibao-demo"
-tif_token = '{token}'
 request_timeout_ms = 10000
+{profile}
 
 [institution]
 fixmedins_code = "{FIXMEDINS}"

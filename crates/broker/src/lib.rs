@@ -10,6 +10,7 @@
 //! * [`recovery`](crate::recovery) — rows left behind by a dead broker (expired leases);
 //! * [`reversal`](crate::reversal) — 2601 冲正 of uncertain requests;
 //! * [`signin`] — 9001 sessions per operator;
+//! * [`keys`] — `keys generate|check` for the 国密 profile;
 //! * [`shutdown`] — broadcast-based graceful stop;
 //! * [`demo`] — the one-command demonstration.
 
@@ -17,6 +18,7 @@ pub mod config;
 mod connection;
 pub mod demo;
 mod dispatcher;
+pub mod keys;
 mod listener;
 mod process;
 mod recovery;

@@ -1,6 +1,7 @@
 //! `yibao-broker run --config yibao.toml` — the resident service.
 //! `yibao-broker demo` — simulator + broker + sample calls, with a printed summary.
 //! `yibao-broker check-config --config yibao.toml` — validate a config file and exit.
+//! `yibao-broker keys generate|check` — 国密 key chores.
 
 use std::path::PathBuf;
 
@@ -34,9 +35,35 @@ enum Cmd {
         /// 异步调用数量 / number of async calls.
         #[arg(long, default_value_t = 100)]
         async_calls: u32,
+        /// 签名方式 / signing profile the broker and simulator speak
+        #[arg(long, value_enum, default_value = "tif")]
+        profile: demo::DemoProfile,
     },
     /// 检查配置文件 / validate a config file.
     CheckConfig {
+        #[arg(long, short, env = "YIBAO_CONFIG")]
+        config: PathBuf,
+    },
+    /// 国密密钥：生成测试密钥、检查配置的密钥 / SM2 keys: generate, check the configured pair.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// 生成 SM2 密钥对（PEM）/ write a new SM2 key pair as PEM files.
+    Generate {
+        /// 输出目录 / directory for the files
+        #[arg(long, default_value = "keys")]
+        out: PathBuf,
+        /// 文件名前缀 / file name prefix (<name>.key.pem, <name>.pub.pem)
+        #[arg(long, default_value = "institution")]
+        name: String,
+    },
+    /// 用配置的密钥签名并验签 / sign and verify with the configured pair.
+    Check {
         #[arg(long, short, env = "YIBAO_CONFIG")]
         config: PathBuf,
     },
@@ -66,9 +93,13 @@ fn main() -> anyhow::Result<()> {
             let cfg = Config::load(&config)?;
             rt.block_on(yibao_broker::serve(cfg, shutdown::signal()))
         }
-        Cmd::Demo { dir, async_calls } => {
+        Cmd::Demo {
+            dir,
+            async_calls,
+            profile,
+        } => {
             init_logging("warn");
-            rt.block_on(demo::run(&dir, async_calls))
+            rt.block_on(demo::run(&dir, async_calls, profile))
         }
         Cmd::CheckConfig { config } => {
             let cfg = Config::load(&config)?;
@@ -79,6 +110,38 @@ fn main() -> anyhow::Result<()> {
                 cfg.store.path.display(),
                 cfg.platform.url,
                 cfg.platform.profile
+            );
+            Ok(())
+        }
+        Cmd::Keys {
+            command: KeysCmd::Generate { out, name },
+        } => {
+            let (private, public) = yibao_broker::keys::generate(&out, &name)?;
+            println!("私钥 / private key: {}", private.display());
+            println!("公钥 / public key:  {}", public.display());
+            Ok(())
+        }
+        Cmd::Keys {
+            command: KeysCmd::Check { config },
+        } => {
+            let cfg = Config::load(&config)?;
+            let r = yibao_broker::keys::check(&cfg)?;
+            println!("密钥可用 / keys OK: signed and verified with the configured pair");
+            println!(
+                "本机构公钥 / institution public key (hex):    {}",
+                r.institution_public_key_hex
+            );
+            println!(
+                "本机构公钥 / institution public key (base64): {}",
+                r.institution_public_key_base64
+            );
+            println!(
+                "本机构公钥指纹 / institution key fingerprint (SM3): {}",
+                r.institution_fingerprint
+            );
+            println!(
+                "平台公钥指纹 / platform key fingerprint (SM3):     {}",
+                r.platform_fingerprint
             );
             Ok(())
         }

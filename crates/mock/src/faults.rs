@@ -32,6 +32,9 @@ pub enum FaultKind {
     ResetBefore,
     /// Apply the request, then answer with a body that is not a response envelope.
     Garbage,
+    /// Apply the request, then answer with a reply whose signature does not verify (under
+    /// the `sm` profile: the platform's signature damaged after sealing).
+    BadSignature,
     /// Answer a business error (infcode -1) without applying.
     BusinessError,
     /// Forget every sign-in first (as after a platform restart), then answer normally.

@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::net::TcpListener;
+use yibao_core::sm::SmCodec;
 
 pub use faults::{Fault, FaultKind};
 pub use state::{Applied, MockState, Stats};
@@ -32,6 +33,10 @@ pub struct MockConfig {
     pub tif: Option<TifCredentials>,
     /// When set, msgids and `fixmedins_code` must name this institution.
     pub fixmedins_code: Option<String>,
+    /// When set, requests must be 国密-sealed (`sm` profile) and replies are sealed with the
+    /// platform's key: this codec holds the platform's private key and the institution's
+    /// public key.
+    pub sm: Option<Arc<SmCodec>>,
 }
 
 #[derive(Clone)]
@@ -155,20 +160,34 @@ async fn call(
                 .into_response();
         }
     }
+    let body = match &state.config.sm {
+        None => body.to_vec(),
+        Some(codec) => match codec.open(&body) {
+            Ok((data, _)) => data.to_string().into_bytes(),
+            Err(e) => {
+                // What a gateway does with a message it cannot verify: a plain error, no
+                // encrypted data, nothing applied.
+                state.count_rejected(None);
+                let reply =
+                    serde_json::json!({"code": 401, "message": format!("验签或解密失败 / {e}")});
+                return (StatusCode::OK, Json(reply)).into_response();
+            }
+        },
+    };
     let fault = state::lock(&state.faults).pick(&peek_infno(&body));
     let Some(fault) = fault else {
-        return Json(answers::handle(&state, &body)).into_response();
+        return reply(&state, answers::handle(&state, &body), false);
     };
     tracing::info!("injecting fault {:?}", fault.kind);
     match fault.kind {
         FaultKind::Delay => {
             tokio::time::sleep(fault.pause()).await;
-            Json(answers::handle(&state, &body)).into_response()
+            reply(&state, answers::handle(&state, &body), false)
         }
         FaultKind::Hang => {
-            let reply = answers::handle(&state, &body);
+            let answer = answers::handle(&state, &body);
             tokio::time::sleep(fault.pause()).await;
-            Json(reply).into_response()
+            reply(&state, answer, false)
         }
         FaultKind::Reset | FaultKind::ResetBefore => {
             if fault.kind == FaultKind::Reset {
@@ -190,14 +209,69 @@ async fn call(
             let _ = answers::handle(&state, &body);
             (StatusCode::OK, "<html>502 Bad Gateway</html>").into_response()
         }
-        FaultKind::BusinessError => Json(answers::error_reply(
-            "",
-            "模拟的业务错误 / simulated business error",
-        ))
-        .into_response(),
+        FaultKind::BadSignature => reply(&state, answers::handle(&state, &body), true),
+        FaultKind::BusinessError => reply(
+            &state,
+            answers::error_reply("", "模拟的业务错误 / simulated business error"),
+            false,
+        ),
         FaultKind::InvalidSignNo => {
             state.forget_sign_ins();
-            Json(answers::error_reply("", "签到信息无效或已过期，请重新签到")).into_response()
+            reply(
+                &state,
+                answers::error_reply("", "签到信息无效或已过期，请重新签到"),
+                false,
+            )
         }
     }
+}
+
+/// Sends a response envelope: as is, or sealed with the platform's key under `sm`. With
+/// `forge`, the signature is damaged after sealing (the `bad_signature` fault).
+fn reply(state: &MockState, answer: serde_json::Value, forge: bool) -> Response {
+    let Some(codec) = &state.config.sm else {
+        let mut answer = answer;
+        if forge {
+            // Without the sm profile there is no signature to damage; answer with one that
+            // cannot be right, so a profile that checked would notice.
+            answer["signData"] = "forged".into();
+        }
+        return Json(answer).into_response();
+    };
+    let mut extra = serde_json::Map::new();
+    extra.insert("code".into(), 0.into());
+    extra.insert("message".into(), "成功".into());
+    let sealed = match codec.seal(&answer, extra) {
+        Ok(b) => b,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    let sealed = if forge {
+        forge_signature(sealed, codec.sign_field())
+    } else {
+        sealed
+    };
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/json;charset=utf-8",
+        )],
+        sealed,
+    )
+        .into_response()
+}
+
+/// Changes the signature's first character, keeping the body well-formed: the signature
+/// still decodes, it just is not the platform's.
+fn forge_signature(body: Vec<u8>, field: &str) -> Vec<u8> {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return body;
+    };
+    if let Some(sig) = v.get(field).and_then(|s| s.as_str()) {
+        let mut chars: Vec<char> = sig.chars().collect();
+        if let Some(c) = chars.first_mut() {
+            *c = if *c == 'A' { 'B' } else { 'A' };
+        }
+        v[field] = chars.into_iter().collect::<String>().into();
+    }
+    serde_json::to_vec(&v).unwrap_or(body)
 }

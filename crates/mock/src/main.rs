@@ -24,6 +24,18 @@ struct Args {
     /// 只接受该定点机构编号 / accept only this fixmedins_code
     #[arg(long)]
     fixmedins_code: Option<String>,
+    /// 国密：应用 ID（启用 sm 模式需同时给出四项）/ sm profile: appId (all four sm options enable it)
+    #[arg(long, requires_all = ["sm_app_secret", "sm_private_key", "sm_institution_public_key"])]
+    sm_app_id: Option<String>,
+    /// 国密：appSecret（env:/file:/值）/ sm profile: appSecret (env:, file: or the value)
+    #[arg(long)]
+    sm_app_secret: Option<String>,
+    /// 国密：平台私钥 / sm profile: the platform's private key (file:PATH, env:NAME or inline)
+    #[arg(long)]
+    sm_private_key: Option<String>,
+    /// 国密：机构公钥 / sm profile: the institution's public key (file:PATH, env:NAME or inline)
+    #[arg(long)]
+    sm_institution_public_key: Option<String>,
     /// 故障注入配置（JSON 数组）/ faults to inject: a JSON array of faults (see docs)
     #[arg(long)]
     faults: Option<std::path::PathBuf>,
@@ -42,11 +54,26 @@ async fn main() -> anyhow::Result<()> {
         (Some(paasid), Some(token)) => Some(TifCredentials { paasid, token }),
         _ => None,
     };
+    let sm = match (
+        args.sm_app_id,
+        args.sm_app_secret,
+        args.sm_private_key,
+        args.sm_institution_public_key,
+    ) {
+        (Some(id), Some(secret), Some(private), Some(public)) => {
+            let cfg = yibao_core::sm::SmConfig::new(&id, &secret, &private, &public);
+            Some(std::sync::Arc::new(yibao_core::sm::SmCodec::from_config(
+                &cfg,
+            )?))
+        }
+        _ => None,
+    };
     let server = MockServer::start(
         args.listen,
         MockConfig {
             tif,
             fixmedins_code: args.fixmedins_code,
+            sm,
         },
     )
     .await?;

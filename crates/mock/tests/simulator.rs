@@ -223,3 +223,58 @@ async fn garbage_bodies_get_the_error_shape() {
         assert!(!r["err_msg"].as_str().unwrap().is_empty());
     }
 }
+
+/// Under `sm` the simulator verifies the institution's signature before anything else: a
+/// request signed with another key is refused and applies nothing; a genuine one is answered
+/// with a reply the institution can verify.
+#[tokio::test]
+async fn sm_requests_are_verified_and_replies_sealed() {
+    use yibao_core::sm::keys::{generate_pem, parse_private_key, parse_public_key};
+    use yibao_core::sm::{SmCodec, SmConfig, SmProfile};
+    let pair = || {
+        let (sk, pk) = generate_pem().unwrap();
+        (
+            parse_private_key(sk.as_bytes()).unwrap(),
+            parse_public_key(pk.as_bytes()).unwrap(),
+        )
+    };
+    let (inst_sk, inst_pk) = pair();
+    let (plat_sk, plat_pk) = pair();
+    let (stranger_sk, _) = pair();
+    let cfg = SmConfig::new("SIMULATORAPPID0001", "s3cret", "", "");
+    let m = mock(MockConfig {
+        sm: Some(Arc::new(SmCodec::new(&cfg, &plat_sk, &inst_pk).unwrap())),
+        ..Default::default()
+    })
+    .await;
+    let good = Caller::new(
+        m.url(),
+        Arc::new(SmProfile::new(
+            SmCodec::new(&cfg, &inst_sk, &plat_pk).unwrap(),
+        )),
+    );
+    good.sign_in().await;
+
+    let forger = Caller::new(
+        m.url(),
+        Arc::new(SmProfile::new(
+            SmCodec::new(&cfg, &stranger_sk, &plat_pk).unwrap(),
+        )),
+    );
+    let env = forger.d.build(
+        "9001",
+        forger.ids.next_id(),
+        "",
+        &Overrides::default(),
+        forger.d.sign_in_input("001"),
+    );
+    let err = forger
+        .client
+        .send(serde_json::to_vec(&env).unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("code=401"), "{}", err.message);
+    let stats = m.stats();
+    assert_eq!(stats.rejected, 1);
+    assert_eq!(stats.by_infno.get("9001"), Some(&1));
+}

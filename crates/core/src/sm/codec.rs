@@ -235,6 +235,11 @@ impl SmCodec {
         self.signer.verifier().public_key_bytes()
     }
 
+    /// The body field that carries the signature.
+    pub fn sign_field(&self) -> &str {
+        &self.cfg.fields.sign_data
+    }
+
     fn sign_fields(&self) -> SignFields<'_> {
         SignFields {
             data: &self.cfg.fields.data,
