@@ -117,11 +117,13 @@ pub async fn run(dir: &Path, async_calls: u32, profile: DemoProfile) -> anyhow::
 /// Fresh key pairs for the institution and the simulated platform under `dir/keys`, the
 /// broker's `[platform]` lines that use them, and the simulator's codec.
 fn sm_keys(dir: &Path) -> anyhow::Result<(String, std::sync::Arc<yibao_core::sm::SmCodec>)> {
-    use yibao_core::sm::keys::{generate_pem, parse_private_key, parse_public_key};
+    use yibao_core::sm::keys::{generate, to_pem};
     let keys = dir.join("keys");
     std::fs::create_dir_all(&keys)?;
-    let (inst_private, inst_public) = generate_pem()?;
-    let (plat_private, plat_public) = generate_pem()?;
+    let (inst_sk, inst_pk) = generate()?;
+    let (plat_sk, _) = generate()?;
+    let (inst_private, _) = to_pem(&inst_sk)?;
+    let (_, plat_public) = to_pem(&plat_sk)?;
     let inst_path = keys.join("institution.key.pem");
     let plat_path = keys.join("platform.pub.pem");
     std::fs::write(&inst_path, &inst_private)?;
@@ -135,11 +137,7 @@ fn sm_keys(dir: &Path) -> anyhow::Result<(String, std::sync::Arc<yibao_core::sm:
         plat_path.display()
     );
     let cfg = yibao_core::sm::SmConfig::new(app_id, &app_secret, "", "");
-    let codec = yibao_core::sm::SmCodec::new(
-        &cfg,
-        &parse_private_key(plat_private.as_bytes())?,
-        &parse_public_key(inst_public.as_bytes())?,
-    )?;
+    let codec = yibao_core::sm::SmCodec::new(&cfg, &plat_sk, &inst_pk)?;
     Ok((section, std::sync::Arc::new(codec)))
 }
 

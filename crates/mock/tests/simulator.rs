@@ -229,15 +229,9 @@ async fn garbage_bodies_get_the_error_shape() {
 /// with a reply the institution can verify.
 #[tokio::test]
 async fn sm_requests_are_verified_and_replies_sealed() {
-    use yibao_core::sm::keys::{generate_pem, parse_private_key, parse_public_key};
+    use yibao_core::sm::keys::generate;
     use yibao_core::sm::{SmCodec, SmConfig, SmProfile};
-    let pair = || {
-        let (sk, pk) = generate_pem().unwrap();
-        (
-            parse_private_key(sk.as_bytes()).unwrap(),
-            parse_public_key(pk.as_bytes()).unwrap(),
-        )
-    };
+    let pair = || generate().unwrap();
     let (inst_sk, inst_pk) = pair();
     let (plat_sk, plat_pk) = pair();
     let (stranger_sk, _) = pair();

@@ -1,5 +1,5 @@
 use super::*;
-use crate::sm::keys::{generate_pem, parse_private_key, parse_public_key};
+use crate::sm::keys::{parse_private_key, parse_public_key};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -14,11 +14,7 @@ struct Pair {
 }
 
 fn keypair() -> (sm2::SecretKey, sm2::PublicKey) {
-    let (sk, pk) = generate_pem().unwrap();
-    (
-        parse_private_key(sk.as_bytes()).unwrap(),
-        parse_public_key(pk.as_bytes()).unwrap(),
-    )
+    crate::sm::keys::generate().unwrap()
 }
 
 fn pair_with(cfg: &SmConfig) -> Pair {

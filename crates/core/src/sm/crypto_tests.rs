@@ -256,10 +256,29 @@ fn malformed_inputs_are_errors() {
     let ecb = Sm4Cipher::new(b"0123456789abcdef", Sm4Mode::Ecb, None).unwrap();
     assert_eq!(ecb.decrypt(&[]), Err(CryptoError::Sm4Decrypt));
     assert_eq!(ecb.decrypt(&[1u8; 15]), Err(CryptoError::Sm4Decrypt));
-    // A wrong key almost always shows up as bad padding.
-    let ct = ecb.encrypt(b"{\"a\":1}");
-    let other = Sm4Cipher::new(b"fedcba9876543210", Sm4Mode::Ecb, None).unwrap();
-    assert!(other.decrypt(&ct).is_err() || other.decrypt(&ct).unwrap() != b"{\"a\":1}");
+    // Bad padding: a block whose plaintext ends in 0x00 is not PKCS#7.
+    use sm4::cipher::{BlockCipherEncrypt, KeyInit};
+    let raw = sm4::Sm4::new(b"0123456789abcdef".into());
+    let mut block = sm4::cipher::Block::<sm4::Sm4>::default();
+    raw.encrypt_block(&mut block);
+    assert_eq!(ecb.decrypt(&block), Err(CryptoError::Sm4Decrypt));
+    // SM2: a ciphertext for someone else's key fails its C3 check.
+    let stranger = sm2::SecretKey::from_slice(&[7u8; 32]).unwrap();
+    let stranger = Sm2Signer::new(&stranger, DEFAULT_USER_ID).unwrap();
+    let ct = stranger
+        .verifier()
+        .encrypt(b"secret", CipherOrder::C1C3C2)
+        .unwrap();
+    assert_eq!(
+        signer.decrypt(&ct, CipherOrder::C1C3C2),
+        Err(CryptoError::Sm2Decrypt)
+    );
+    // A signature by another key.
+    let sig = stranger.sign(b"m", SignatureLayout::Raw).unwrap();
+    assert_eq!(
+        verifier.verify(b"m", &sig, SignatureLayout::Raw),
+        Err(CryptoError::BadSignature)
+    );
     assert_eq!(
         Sm4Cipher::new(b"short", Sm4Mode::Ecb, None).unwrap_err(),
         CryptoError::Sm4KeyLength(5)

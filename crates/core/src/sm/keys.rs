@@ -139,9 +139,8 @@ fn as_pem(bytes: &[u8]) -> Option<&str> {
     text.contains("-----BEGIN ").then_some(text.trim())
 }
 
-/// A new key pair as (PKCS#8 private PEM, SPKI public PEM), for tests and for
-/// `yibao-broker keys generate`.
-pub fn generate_pem() -> Result<(String, String), KeyError> {
+/// A new random key pair (system randomness), for tests and `keys generate`.
+pub fn generate() -> Result<(SecretKey, PublicKey), KeyError> {
     let mut seed = [0u8; 32];
     loop {
         getrandom::fill(&mut seed).map_err(|e| KeyError::Source {
@@ -151,9 +150,15 @@ pub fn generate_pem() -> Result<(String, String), KeyError> {
         // Rejection sampling: fewer than 1 in 2^32 seeds are not a valid scalar.
         if let Ok(secret) = SecretKey::from_slice(&seed) {
             seed.fill(0);
-            return to_pem(&secret);
+            let public = secret.public_key();
+            return Ok((secret, public));
         }
     }
+}
+
+/// A new key pair as (PKCS#8 private PEM, SPKI public PEM).
+pub fn generate_pem() -> Result<(String, String), KeyError> {
+    to_pem(&generate()?.0)
 }
 
 /// PEM texts of a key pair.
