@@ -33,23 +33,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast;
-use yibao_store::{SqliteOptions, SqliteStore, Store};
+use yibao_store::Store;
 
 pub use config::Config;
 pub use service::Broker;
 
-/// Opens the store the config names.
-pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let mut opts = SqliteOptions::new(&config.store.path);
-    opts.synchronous = config.store.synchronous.to_ascii_uppercase();
-    Ok(Arc::new(SqliteStore::open(opts)?))
+/// Opens the store the config names (SQL Server: connects and checks the installed schema).
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(config.store.open().await?)
 }
 
 /// Runs the broker until `stop` resolves, then shuts down gracefully: stop accepting, stop
 /// claiming, let in-flight requests finish (up to `shutdown_grace_ms`), leave the rest
 /// PENDING for the next start.
 pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     let broker = Broker::new(&config, store.clone()).await?;
     let listener = listener::bind(&config.broker.pipe)?;
     tracing::info!(

@@ -104,10 +104,15 @@ fn main() -> anyhow::Result<()> {
         Cmd::CheckConfig { config } => {
             let cfg = Config::load(&config)?;
             cfg.profile()?;
+            // Open the store as `run` would: for SQL Server this logs in and checks that
+            // sql/install.sql has been run, and the error says which of those failed.
+            let store = rt
+                .block_on(yibao_broker::open_store(&cfg))
+                .with_context(|| format!("store {}", cfg.store.describe()))?;
             println!(
                 "配置有效 / config OK: pipe={} store={} platform={} ({})",
                 yibao_proto::resolve_endpoint(&cfg.broker.pipe),
-                cfg.store.path.display(),
+                store.describe(),
                 cfg.platform.url,
                 cfg.platform.profile
             );

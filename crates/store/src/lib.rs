@@ -3,14 +3,18 @@
 //! `medical_insurance_requests`, `medical_insurance_responses`, `v_medical_insurance_result`,
 //! plus `medical_insurance_attempts` (one row per HTTP attempt and msgid).
 //!
-//! One trait, [`Store`], so the broker is the same on the embedded SQLite file and (later)
-//! on the HIS's SQL Server. Every method is one atomic step of the lifecycle in design.md §4.
+//! One trait, [`Store`], so the broker is the same on the embedded SQLite file and on the
+//! HIS's SQL Server. Every method is one atomic step of the lifecycle in design.md §4.
 
+#[doc(hidden)]
+pub mod conformance;
 mod error;
+pub mod mssql;
 pub mod sqlite;
 mod types;
 
 pub use error::StoreError;
+pub use mssql::{MssqlAuth, MssqlEncryption, MssqlOptions, MssqlStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use types::{
     AttemptOutcome, ClaimOne, ClaimSpec, ClaimedRequest, ExpiredLease, Finish, NewRequest, Origin,

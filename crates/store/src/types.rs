@@ -1,6 +1,6 @@
 //! The values that cross the [`crate::Store`] boundary.
 
-use yibao_proto::{Outcome, Overrides, RequestStatus};
+use yibao_proto::{Outcome, Overrides, RequestStatus, StatusCount};
 
 /// A request to record.
 #[derive(Debug, Clone)]
@@ -146,4 +146,20 @@ pub struct ExpiredLease {
     pub attempts: i64,
     /// The msgid of the last attempt, for the UNCERTAIN reason and 冲正.
     pub last_msgid: Option<String>,
+}
+
+/// `SELECT status, COUNT(*) … GROUP BY status` rows as the broker reports them: statuses it
+/// does not know (a row edited by hand) are left out rather than failing the report.
+pub(crate) fn status_counts(rows: impl IntoIterator<Item = (String, i64)>) -> Vec<StatusCount> {
+    let mut out: Vec<StatusCount> = rows
+        .into_iter()
+        .filter_map(|(s, n)| {
+            RequestStatus::parse(&s).map(|status| StatusCount {
+                status,
+                count: u64::try_from(n).unwrap_or(0),
+            })
+        })
+        .collect();
+    out.sort_by_key(|c| c.status);
+    out
 }

@@ -432,19 +432,7 @@ impl Store for SqliteStore {
                 "SELECT status, COUNT(*) FROM medical_insurance_requests GROUP BY status",
             )?;
             let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (s, n) = row?;
-                // Rows with a status the broker does not know are left out, not fatal.
-                if let Some(status) = RequestStatus::parse(&s) {
-                    out.push(StatusCount {
-                        status,
-                        count: n.max(0) as u64,
-                    });
-                }
-            }
-            out.sort_by_key(|c| c.status);
-            Ok(out)
+            Ok(status_counts(rows.collect::<Result<Vec<_>, _>>()?))
         })
         .await
     }

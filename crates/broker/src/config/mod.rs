@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+mod store;
+pub use store::{MssqlSection, StoreSection};
 use yibao_core::catalog::InterfaceOverride;
 use yibao_core::client::ClientSettings;
 use yibao_core::profile::{PlainProfile, TifProfile};
@@ -109,26 +112,6 @@ impl Default for BrokerSection {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StoreSection {
-    /// `sqlite` (SQL Server comes with its own issue).
-    #[serde(default = "default_store_kind")]
-    pub kind: String,
-    /// SQLite file; relative paths are relative to the config file.
-    pub path: PathBuf,
-    /// `FULL` (default) or `NORMAL`.
-    #[serde(default = "default_synchronous")]
-    pub synchronous: String,
-}
-
-fn default_store_kind() -> String {
-    "sqlite".into()
-}
-fn default_synchronous() -> String {
-    "FULL".into()
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PlatformSection {
     pub url: String,
     /// `plain`, `tif` or `sm`.
@@ -184,9 +167,9 @@ impl Config {
             },
             other => other,
         })?;
-        if cfg.store.path.is_relative() {
-            if let Some(dir) = path.parent() {
-                cfg.store.path = dir.join(&cfg.store.path);
+        if let (Some(p), Some(dir)) = (cfg.store.path.as_ref(), path.parent()) {
+            if p.is_relative() {
+                cfg.store.path = Some(dir.join(p));
             }
         }
         Ok(cfg)
@@ -241,15 +224,7 @@ impl Config {
         if b.msgid_node.is_some_and(|n| n > 9) {
             return Err(invalid("broker.msgid_node", "must be 0..=9"));
         }
-        if self.store.kind != "sqlite" {
-            return Err(invalid("store.kind", "only \"sqlite\" is supported so far"));
-        }
-        if !matches!(
-            self.store.synchronous.to_ascii_uppercase().as_str(),
-            "FULL" | "NORMAL"
-        ) {
-            return Err(invalid("store.synchronous", "must be FULL or NORMAL"));
-        }
+        self.store.validate()?;
         let code = &self.institution.fixmedins_code;
         if code.is_empty() || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(invalid(
@@ -362,7 +337,7 @@ pub fn resolve_secret(spec: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    const EXAMPLE: &str = include_str!("../../../examples/yibao.toml");
+    const EXAMPLE: &str = include_str!("../../../../examples/yibao.toml");
 
     #[test]
     fn the_documented_example_parses() {

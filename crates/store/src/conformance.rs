@@ -1,0 +1,248 @@
+//! The [`Store`] contract as executable checks, run against every implementation: SQLite
+//! always (`sqlite/tests.rs`), SQL Server when `YIBAO_MSSQL_URL` names one
+//! (`tests/mssql.rs`). Each check expects an empty store and panics on a violation — this
+//! module is test support, compiled into the library only so both test suites can share it.
+
+use std::collections::HashSet;
+
+use yibao_proto::{Overrides, RequestStatus};
+
+use crate::types::*;
+use crate::{Store, StoreError};
+
+pub fn spec(worker: &str, limit: u32) -> ClaimSpec {
+    ClaimSpec {
+        worker_id: worker.into(),
+        limit,
+        lease_until_ms: i64::MAX,
+        now_ms: 0,
+    }
+}
+
+pub fn new(code: &str) -> NewRequest {
+    NewRequest {
+        interface_code: code.into(),
+        input_data: r#"{"data":{"psn_no":"1","psn_name":"张三"}}"#.into(),
+        overrides: Overrides {
+            opter: Some("007".into()),
+            ..Default::default()
+        },
+    }
+}
+
+/// PENDING → PROCESSING → COMPLETED, only the holder may act, the view shows the result.
+pub async fn lifecycle_through_the_view(s: &impl Store) {
+    let id = s.insert_request(new("1101")).await.unwrap();
+    let v = s.get(id).await.unwrap().unwrap();
+    assert_eq!(v.status, RequestStatus::Pending);
+    assert!(
+        v.input_data.contains("张三"),
+        "text survives: {}",
+        v.input_data
+    );
+
+    let claimed = s.claim_pending(spec("w1", 10)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].overrides.opter.as_deref(), Some("007"));
+    assert!(s.claim_pending(spec("w2", 10)).await.unwrap().is_empty());
+
+    assert!(matches!(
+        s.begin_attempt(id, "w2", "1101", "M0", i64::MAX).await,
+        Err(StoreError::LeaseLost(_))
+    ));
+    let a = s
+        .begin_attempt(id, "w1", "1101", "M1", i64::MAX)
+        .await
+        .unwrap();
+    let finish = |worker: &str| Finish {
+        request_id: id,
+        worker_id: worker.into(),
+        status: RequestStatus::Completed,
+        attempt: Some((a, AttemptOutcome::Success, 12)),
+        response: Some(ResponseRow {
+            response_data: r#"{"infcode":0,"output":{"name":"李四"}}"#.into(),
+            infcode: Some("0".into()),
+            err_msg: None,
+            origin: Origin::Platform,
+        }),
+        error: None,
+    };
+    assert!(!s.finish(finish("w2")).await.unwrap());
+    assert!(s.finish(finish("w1")).await.unwrap());
+    let v = s.get(id).await.unwrap().unwrap();
+    assert_eq!(v.status, RequestStatus::Completed);
+    assert_eq!(v.infcode.as_deref(), Some("0"));
+    assert_eq!(v.msgid.as_deref(), Some("M1"));
+    assert!(v.response_data.unwrap().contains("李四"));
+    assert_eq!(s.last_msgid().await.unwrap().as_deref(), Some("M1"));
+    let counts = s.counts().await.unwrap();
+    assert_eq!(counts.len(), 1);
+    assert_eq!(counts[0].count, 1);
+
+    // An operator transition only from the stated state.
+    assert!(!s
+        .transition(id, RequestStatus::Uncertain, RequestStatus::Reversed, "x")
+        .await
+        .unwrap());
+    assert!(s
+        .transition(
+            id,
+            RequestStatus::Completed,
+            RequestStatus::Reversed,
+            "冲正成功"
+        )
+        .await
+        .unwrap());
+    assert_eq!(
+        s.get(id).await.unwrap().unwrap().status,
+        RequestStatus::Reversed
+    );
+}
+
+/// `Run` on a row: claimed, or why not.
+pub async fn claim_one_reports_why_not(s: &impl Store) {
+    let id = s.insert_request(new("2207")).await.unwrap();
+    assert!(matches!(
+        s.claim_one(id, spec("w", 1)).await.unwrap(),
+        ClaimOne::Claimed(_)
+    ));
+    assert!(matches!(
+        s.claim_one(id, spec("w", 1)).await.unwrap(),
+        ClaimOne::NotPending(RequestStatus::Processing)
+    ));
+    assert!(matches!(
+        s.claim_one(id + 100, spec("w", 1)).await.unwrap(),
+        ClaimOne::NotFound
+    ));
+}
+
+/// A msgid is used once, ever; the second use is told apart from other errors.
+pub async fn a_msgid_is_used_once(s: &impl Store) {
+    let id = s.insert_request(new("1101")).await.unwrap();
+    s.claim_pending(spec("w", 1)).await.unwrap();
+    s.begin_attempt(id, "w", "1101", "DUP", i64::MAX)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.begin_attempt(id, "w", "1101", "DUP", i64::MAX).await,
+        Err(StoreError::DuplicateMsgid(_))
+    ));
+    // The failed attempt left nothing behind: the next one is attempt 2 of this request.
+    s.begin_attempt(id, "w", "1101", "DUP2", i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(s.get(id).await.unwrap().unwrap().retry_count, 1);
+}
+
+/// Two store handles (two brokers) claiming concurrently never take the same row.
+pub async fn competing_stores_never_claim_the_same_row<S: Store + Clone>(
+    a: &S,
+    b: &S,
+    rows: usize,
+) {
+    for _ in 0..rows {
+        a.insert_request(new("1101")).await.unwrap();
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, s) in [a.clone(), b.clone(), a.clone(), b.clone()]
+        .into_iter()
+        .enumerate()
+    {
+        tasks.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = s.claim_pending(spec(&format!("w{i}"), 7)).await.unwrap();
+                if got.is_empty() {
+                    break;
+                }
+                mine.extend(got.into_iter().map(|r| r.request_id));
+            }
+            mine
+        });
+    }
+    let mut seen = HashSet::new();
+    while let Some(r) = tasks.join_next().await {
+        for id in r.unwrap() {
+            assert!(seen.insert(id), "row {id} claimed twice");
+        }
+    }
+    assert_eq!(seen.len(), rows);
+}
+
+/// Expired leases are found with their attempts and moved exactly once.
+pub async fn expired_leases_are_found_and_moved_once(s: &impl Store) {
+    let sent = s.insert_request(new("2207")).await.unwrap();
+    let idle = s.insert_request(new("1101")).await.unwrap();
+    let spec = |lease| ClaimSpec {
+        worker_id: "dead".into(),
+        limit: 10,
+        lease_until_ms: lease,
+        now_ms: 0,
+    };
+    assert_eq!(s.claim_pending(spec(1_000)).await.unwrap().len(), 2);
+    s.begin_attempt(sent, "dead", "2207", "MSG-SENT", 1_000)
+        .await
+        .unwrap();
+    assert!(s.expired_leases(500, 10).await.unwrap().is_empty());
+    let found = s.expired_leases(2_000, 10).await.unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].request_id, sent);
+    assert_eq!(found[0].attempts, 1);
+    assert_eq!(found[0].last_msgid.as_deref(), Some("MSG-SENT"));
+    assert_eq!(found[1].attempts, 0);
+    assert!(s
+        .recover(&found[0], 2_000, RequestStatus::Uncertain, "why")
+        .await
+        .unwrap());
+    assert!(!s
+        .recover(&found[0], 2_000, RequestStatus::Pending, "again")
+        .await
+        .unwrap());
+    assert!(s
+        .recover(&found[1], 2_000, RequestStatus::Pending, "requeued")
+        .await
+        .unwrap());
+    let v = s.get(sent).await.unwrap().unwrap();
+    assert_eq!(v.status, RequestStatus::Uncertain);
+    assert_eq!(v.err_msg.as_deref(), Some("why"));
+    assert_eq!(
+        s.get(idle).await.unwrap().unwrap().status,
+        RequestStatus::Pending
+    );
+    let c = s.claim_pending(spec(1_000)).await.unwrap();
+    assert_eq!(c.len(), 1);
+    s.begin_attempt(idle, "dead", "1101", "MSG-2", 9_000)
+        .await
+        .unwrap();
+    assert!(s.expired_leases(2_000, 10).await.unwrap().is_empty());
+}
+
+/// A row the broker inserts already claimed (its own 9001) is never claimed by another.
+pub async fn inserted_claimed_is_never_claimed_by_others(s: &impl Store) {
+    let c = s.insert_claimed(new("9001"), spec("me", 1)).await.unwrap();
+    assert_eq!(c.interface_code, "9001");
+    assert!(s.claim_pending(spec("other", 10)).await.unwrap().is_empty());
+    assert_eq!(
+        s.get(c.request_id).await.unwrap().unwrap().status,
+        RequestStatus::Processing
+    );
+    s.begin_attempt(c.request_id, "me", "9001", "M-ME", i64::MAX)
+        .await
+        .unwrap();
+}
+
+/// Every check above, each on an empty store made by `fresh`.
+pub async fn all<S, F, Fut>(fresh: F)
+where
+    S: Store + Clone,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = (S, S)>,
+{
+    lifecycle_through_the_view(&fresh().await.0).await;
+    claim_one_reports_why_not(&fresh().await.0).await;
+    a_msgid_is_used_once(&fresh().await.0).await;
+    expired_leases_are_found_and_moved_once(&fresh().await.0).await;
+    inserted_claimed_is_never_claimed_by_others(&fresh().await.0).await;
+    let (a, b) = fresh().await;
+    competing_stores_never_claim_the_same_row(&a, &b, 300).await;
+}

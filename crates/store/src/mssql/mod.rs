@@ -1,0 +1,467 @@
+//! The SQL Server store: the queue lives in the HIS database, next to the tables the HIS
+//! already reads. Same [`Store`] contract as SQLite; each method is one parameterised batch
+//! (one round trip), transactional where it writes more than one row. The tables come from
+//! `sql/install.sql` (run by the DBA): the broker never creates or alters schema here, it
+//! only checks the installed version at start-up.
+//!
+//! Concurrency between brokers is SQL Server's: the claim takes rows `WITH (ROWLOCK,
+//! READPAST, UPDLOCK)`, so competing brokers skip each other's rows instead of waiting or
+//! taking the same one.
+
+mod options;
+mod pool;
+mod statements;
+
+use async_trait::async_trait;
+use tiberius::Row;
+use yibao_proto::{Overrides, RequestStatus, StatusCount};
+
+pub use options::{MssqlAuth, MssqlEncryption, MssqlOptions};
+
+use crate::types::*;
+use crate::{Store, StoreError};
+use pool::{run, Pool};
+use statements::sql;
+
+/// The schema version this build expects in `medical_insurance_settings`.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// The SQL Server implementation of [`Store`].
+#[derive(Clone)]
+pub struct MssqlStore {
+    pool: Pool,
+    opts: std::sync::Arc<MssqlOptions>,
+}
+
+impl MssqlStore {
+    /// Connects and checks that `sql/install.sql` has been run (at the right version).
+    pub async fn open(opts: MssqlOptions) -> Result<Self, StoreError> {
+        let store = Self::connect_unchecked(opts).await?;
+        store.check_schema().await?;
+        Ok(store)
+    }
+
+    /// A handle without the schema check, for running `sql/install.sql` itself.
+    pub async fn connect_unchecked(opts: MssqlOptions) -> Result<Self, StoreError> {
+        let pool = pool::build(&opts).await?;
+        Ok(Self {
+            pool,
+            opts: std::sync::Arc::new(opts),
+        })
+    }
+
+    /// Runs a T-SQL script whose batches are separated by `GO` lines (as `sqlcmd` does).
+    pub async fn run_script(&self, script: &str) -> Result<(), StoreError> {
+        for batch in split_batches(script) {
+            self.execute(&batch, &[]).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs one parameterised batch and returns its result sets (tests and tools).
+    pub async fn execute(
+        &self,
+        batch: &str,
+        params: &[&dyn tiberius::ToSql],
+    ) -> Result<Vec<Vec<Row>>, StoreError> {
+        Ok(run(&self.pool, self.opts.command_timeout, batch, params).await?)
+    }
+
+    async fn check_schema(&self) -> Result<(), StoreError> {
+        let sets = self.query("schema_version", &[]).await?;
+        let installed = first_row(&sets, 0)
+            .and_then(|r| r.try_get::<&str, _>(0).ok().flatten())
+            .and_then(|v| v.trim().parse::<i32>().ok());
+        match installed {
+            Some(v) if v >= SCHEMA_VERSION => Ok(()),
+            Some(v) => Err(StoreError::Unavailable(format!(
+                "数据库中的 yibao 版本 {v} 低于 {SCHEMA_VERSION}：请执行新版 sql/install.sql / the database has yibao schema {v}, older than {SCHEMA_VERSION}: run the new sql/install.sql"
+            ))),
+            None => Err(StoreError::Unavailable(
+                "medical_insurance_settings 中没有 schema_version：请执行 sql/install.sql / no schema_version in medical_insurance_settings: run sql/install.sql".into(),
+            )),
+        }
+    }
+
+    async fn query(
+        &self,
+        name: &str,
+        params: &[&dyn tiberius::ToSql],
+    ) -> Result<Vec<Vec<Row>>, StoreError> {
+        self.execute(sql(name), params).await
+    }
+}
+
+/// Splits a script at lines that are only `GO`, dropping empty batches.
+pub fn split_batches(script: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in script.lines() {
+        if line.trim().eq_ignore_ascii_case("go") {
+            if !current.trim().is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            current.clear();
+        } else {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+fn first_row(sets: &[Vec<Row>], set: usize) -> Option<&Row> {
+    sets.get(set).and_then(|rows| rows.first())
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn req_i32(row: &Row, i: usize) -> Result<i32, StoreError> {
+    row.try_get::<i32, _>(i)
+        .map_err(corrupt)?
+        .ok_or_else(|| corrupt(format!("column {i} is NULL")))
+}
+
+fn req_str(row: &Row, i: usize) -> Result<String, StoreError> {
+    row.try_get::<&str, _>(i)
+        .map_err(corrupt)?
+        .map(str::to_string)
+        .ok_or_else(|| corrupt(format!("column {i} is NULL")))
+}
+
+fn opt_str(row: &Row, i: usize) -> Result<Option<String>, StoreError> {
+    Ok(row
+        .try_get::<&str, _>(i)
+        .map_err(corrupt)?
+        .map(str::to_string))
+}
+
+fn claimed(row: &Row) -> Result<ClaimedRequest, StoreError> {
+    Ok(ClaimedRequest {
+        request_id: i64::from(req_i32(row, 0)?),
+        interface_code: req_str(row, 1)?,
+        input_data: req_str(row, 2)?,
+        retry_count: i64::from(row.try_get::<i32, _>(3).map_err(corrupt)?.unwrap_or(0)),
+        overrides: Overrides {
+            insuplc_admdvs: opt_str(row, 4)?,
+            mdtrtarea_admvs: opt_str(row, 5)?,
+            opter: opt_str(row, 6)?,
+            opter_name: opt_str(row, 7)?,
+            opter_type: opt_str(row, 8)?,
+        },
+    })
+}
+
+fn parse_status(s: &str) -> Result<RequestStatus, StoreError> {
+    RequestStatus::parse(s).ok_or_else(|| corrupt(format!("unknown status {s:?}")))
+}
+
+/// Request ids are INT in the seed's table; a larger id cannot exist.
+fn row_id(request_id: i64) -> Option<i32> {
+    i32::try_from(request_id).ok()
+}
+
+/// NVARCHAR(2000) columns: the broker's reasons are short, but never fail a write on length.
+fn clip(s: &Option<String>) -> Option<String> {
+    s.as_ref().map(|s| s.chars().take(2000).collect())
+}
+
+#[async_trait]
+impl Store for MssqlStore {
+    fn describe(&self) -> String {
+        self.opts.describe()
+    }
+
+    async fn insert_request(&self, new: NewRequest) -> Result<i64, StoreError> {
+        Ok(self.insert(&new, None).await?.request_id)
+    }
+
+    async fn insert_claimed(
+        &self,
+        new: NewRequest,
+        spec: ClaimSpec,
+    ) -> Result<ClaimedRequest, StoreError> {
+        self.insert(&new, Some(&spec)).await
+    }
+
+    async fn claim_pending(&self, spec: ClaimSpec) -> Result<Vec<ClaimedRequest>, StoreError> {
+        let limit = i32::try_from(spec.limit).unwrap_or(i32::MAX);
+        let sets = self
+            .query(
+                "claim_pending",
+                &[&spec.worker_id, &spec.lease_until_ms, &spec.now_ms, &limit],
+            )
+            .await?;
+        sets.last()
+            .map(|rows| rows.iter().map(claimed).collect())
+            .unwrap_or_else(|| Ok(Vec::new()))
+    }
+
+    async fn claim_one(&self, request_id: i64, spec: ClaimSpec) -> Result<ClaimOne, StoreError> {
+        let Some(id) = row_id(request_id) else {
+            return Ok(ClaimOne::NotFound);
+        };
+        let sets = self
+            .query("claim_one", &[&id, &spec.worker_id, &spec.lease_until_ms])
+            .await?;
+        if let Some(row) = first_row(&sets, 0) {
+            return Ok(ClaimOne::Claimed(claimed(row)?));
+        }
+        match first_row(&sets, 1) {
+            None => Ok(ClaimOne::NotFound),
+            Some(row) => Ok(ClaimOne::NotPending(parse_status(&req_str(row, 0)?)?)),
+        }
+    }
+
+    async fn begin_attempt(
+        &self,
+        request_id: i64,
+        worker_id: &str,
+        infno: &str,
+        msgid: &str,
+        lease_until_ms: i64,
+    ) -> Result<i64, StoreError> {
+        let id = row_id(request_id).ok_or(StoreError::LeaseLost(request_id))?;
+        let result = run(
+            &self.pool,
+            self.opts.command_timeout,
+            sql("begin_attempt"),
+            &[&id, &worker_id, &infno, &msgid, &lease_until_ms],
+        )
+        .await;
+        let sets = match result {
+            Ok(sets) => sets,
+            Err(f) if matches!(f.server_code, Some(2627 | 2601)) => {
+                return Err(StoreError::DuplicateMsgid(msgid.to_string()))
+            }
+            Err(f) => return Err(f.into()),
+        };
+        let attempt_id = first_row(&sets, 0)
+            .and_then(|r| r.try_get::<i64, _>(0).ok().flatten())
+            .ok_or_else(|| corrupt("begin_attempt returned no id"))?;
+        if attempt_id < 0 {
+            return Err(StoreError::LeaseLost(request_id));
+        }
+        Ok(attempt_id)
+    }
+
+    async fn expired_leases(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ExpiredLease>, StoreError> {
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let sets = self.query("expired_leases", &[&now_ms, &limit]).await?;
+        let Some(rows) = sets.first() else {
+            return Ok(Vec::new());
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(ExpiredLease {
+                    request_id: i64::from(req_i32(r, 0)?),
+                    interface_code: req_str(r, 1)?,
+                    worker_id: opt_str(r, 2)?,
+                    lease_until_ms: r.try_get::<i64, _>(3).map_err(corrupt)?,
+                    attempts: i64::from(r.try_get::<i32, _>(4).map_err(corrupt)?.unwrap_or(0)),
+                    last_msgid: opt_str(r, 5)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn recover(
+        &self,
+        lease: &ExpiredLease,
+        now_ms: i64,
+        status: RequestStatus,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let Some(id) = row_id(lease.request_id) else {
+            return Ok(false);
+        };
+        let reason = clip(&Some(reason.to_string()));
+        let sets = self
+            .query(
+                "recover",
+                &[
+                    &id,
+                    &status.as_str(),
+                    &reason,
+                    &lease.worker_id,
+                    &lease.lease_until_ms,
+                    &now_ms,
+                ],
+            )
+            .await?;
+        Ok(first_row(&sets, 0).and_then(|r| r.try_get::<i32, _>(0).ok().flatten()) == Some(1))
+    }
+
+    async fn end_attempt(
+        &self,
+        attempt_id: i64,
+        outcome: AttemptOutcome,
+        duration_ms: u64,
+    ) -> Result<(), StoreError> {
+        let ms = i64::try_from(duration_ms).unwrap_or(i64::MAX);
+        self.query("end_attempt", &[&attempt_id, &ms, &outcome.as_str()])
+            .await?;
+        Ok(())
+    }
+
+    async fn finish(&self, f: Finish) -> Result<bool, StoreError> {
+        let Some(id) = row_id(f.request_id) else {
+            return Ok(false);
+        };
+        let (attempt_id, ms, outcome) = match f.attempt {
+            Some((a, o, ms)) => (
+                Some(a),
+                Some(i64::try_from(ms).unwrap_or(i64::MAX)),
+                Some(o.as_str()),
+            ),
+            None => (None, None, None),
+        };
+        let has_response: i32 = f.response.is_some().into();
+        let r = f.response.as_ref();
+        let response_data = r.map(|r| r.response_data.as_str());
+        let infcode = r.and_then(|r| r.infcode.as_deref());
+        let err_msg = clip(&r.and_then(|r| r.err_msg.clone()));
+        let origin = r.map(|r| r.origin.as_str());
+        let error = clip(&f.error);
+        let sets = self
+            .query(
+                "finish",
+                &[
+                    &id,
+                    &f.worker_id,
+                    &f.status.as_str(),
+                    &error,
+                    &attempt_id,
+                    &ms,
+                    &outcome,
+                    &has_response,
+                    &response_data,
+                    &infcode,
+                    &err_msg,
+                    &origin,
+                ],
+            )
+            .await?;
+        Ok(first_row(&sets, 0).and_then(|r| r.try_get::<i32, _>(0).ok().flatten()) == Some(1))
+    }
+
+    async fn transition(
+        &self,
+        request_id: i64,
+        from: RequestStatus,
+        to: RequestStatus,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let Some(id) = row_id(request_id) else {
+            return Ok(false);
+        };
+        let reason = clip(&Some(reason.to_string()));
+        let sets = self
+            .query("transition", &[&id, &from.as_str(), &to.as_str(), &reason])
+            .await?;
+        Ok(first_row(&sets, 0).and_then(|r| r.try_get::<i32, _>(0).ok().flatten()) == Some(1))
+    }
+
+    async fn get(&self, request_id: i64) -> Result<Option<RequestView>, StoreError> {
+        let Some(id) = row_id(request_id) else {
+            return Ok(None);
+        };
+        let sets = self.query("get", &[&id]).await?;
+        let Some(r) = first_row(&sets, 0) else {
+            return Ok(None);
+        };
+        Ok(Some(RequestView {
+            request_id: i64::from(req_i32(r, 0)?),
+            interface_code: req_str(r, 1)?,
+            input_data: req_str(r, 2)?,
+            status: parse_status(&req_str(r, 3)?)?,
+            retry_count: i64::from(r.try_get::<i32, _>(4).map_err(corrupt)?.unwrap_or(0)),
+            msgid: opt_str(r, 5)?,
+            response_data: opt_str(r, 6)?,
+            infcode: opt_str(r, 7)?,
+            err_msg: opt_str(r, 8)?,
+        }))
+    }
+
+    async fn counts(&self) -> Result<Vec<StatusCount>, StoreError> {
+        let sets = self.query("counts", &[]).await?;
+        let rows = sets.first().map(Vec::as_slice).unwrap_or_default();
+        let mut pairs = Vec::with_capacity(rows.len());
+        for r in rows {
+            let n = r.try_get::<i32, _>(1).map_err(corrupt)?.unwrap_or(0);
+            pairs.push((req_str(r, 0)?, i64::from(n)));
+        }
+        Ok(status_counts(pairs))
+    }
+
+    async fn last_msgid(&self) -> Result<Option<String>, StoreError> {
+        let sets = self.query("last_msgid", &[]).await?;
+        match first_row(&sets, 0) {
+            Some(r) => opt_str(r, 0),
+            None => Ok(None),
+        }
+    }
+}
+
+impl MssqlStore {
+    async fn insert(
+        &self,
+        new: &NewRequest,
+        claim: Option<&ClaimSpec>,
+    ) -> Result<ClaimedRequest, StoreError> {
+        let o = &new.overrides;
+        let status = if claim.is_some() {
+            RequestStatus::Processing
+        } else {
+            RequestStatus::Pending
+        };
+        let worker = claim.map(|c| c.worker_id.as_str());
+        let lease = claim.map(|c| c.lease_until_ms);
+        let sets = self
+            .query(
+                "insert_request",
+                &[
+                    &new.interface_code,
+                    &new.input_data,
+                    &o.insuplc_admdvs,
+                    &o.mdtrtarea_admvs,
+                    &o.opter,
+                    &o.opter_name,
+                    &o.opter_type,
+                    &status.as_str(),
+                    &worker,
+                    &lease,
+                ],
+            )
+            .await?;
+        let row = sets
+            .last()
+            .and_then(|rows| rows.first())
+            .ok_or_else(|| corrupt("insert returned no row"))?;
+        claimed(row)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn install_script_splits_into_batches() {
+        let install = include_str!("../../../../sql/install.sql");
+        let batches = super::split_batches(install);
+        assert!(batches.len() > 20);
+        assert!(batches.iter().all(|b| !b.lines().any(|l| l.trim() == "GO")));
+        assert!(batches.iter().any(|b| b
+            .trim_start()
+            .starts_with("ALTER PROCEDURE dbo.sp_medical_insurance_call")));
+        assert_eq!(super::split_batches("a\ngo\n\nGO\nb"), vec!["a\n", "b\n"]);
+    }
+}

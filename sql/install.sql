@@ -1,0 +1,483 @@
+/* =============================================================================
+   yibao 安装脚本 / install script
+   适用：SQL Server 2008 R2 及以上版本（不使用 CREATE OR ALTER、JSON 函数、THROW、CONCAT 等新语法）。
+   For SQL Server 2008 R2 and later (no CREATE OR ALTER, JSON functions, THROW, CONCAT, ...).
+
+   可重复执行：已存在的表只补充缺少的列和索引，已有数据不会丢失；视图和存储过程用
+   “先建空壳、再 ALTER” 的方式更新，已授予的权限保留。原设计（integration-design）建的旧表也会被升级。
+   Rerunnable: existing tables only gain missing columns and indexes, no row is lost; the
+   view and procedures are updated with "create a stub, then ALTER", so granted permissions
+   stay. Tables created by the original design are upgraded in place.
+
+   用法 / usage（在 HIS 数据库中执行 / run in the HIS database）:
+     sqlcmd -S <服务器/server> -d <HIS数据库/database> -E -i install.sql
+   ============================================================================= */
+SET NOCOUNT ON;
+SET ANSI_NULLS ON;
+SET QUOTED_IDENTIFIER ON;
+GO
+
+/* -----------------------------------------------------------------------------
+   1. 请求表：一行一个医保调用 / requests: one row per 医保 call
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.medical_insurance_requests', N'U') IS NULL
+BEGIN
+    CREATE TABLE dbo.medical_insurance_requests (
+        request_id INT IDENTITY (1, 1) NOT NULL
+        CONSTRAINT pk_medical_insurance_requests PRIMARY KEY,
+        interface_code VARCHAR(10) NOT NULL,
+        input_data NVARCHAR(MAX) NOT NULL,
+        status VARCHAR(20) NOT NULL
+        CONSTRAINT df_mir_status DEFAULT ('PENDING'),
+        create_time DATETIME NOT NULL
+        CONSTRAINT df_mir_create_time DEFAULT (GETDATE()),
+        update_time DATETIME NULL,
+        retry_count INT NULL
+        CONSTRAINT df_mir_retry_count DEFAULT (0)
+    );
+END;
+GO
+
+-- 原设计之后新增的列（缺少才加）/ columns added since the original design (only if missing)
+-- next_attempt_at, lease_until: 毫秒时间戳（代理服务比较用）/ epoch milliseconds the broker compares
+IF COL_LENGTH(N'dbo.medical_insurance_requests', N'next_attempt_at') IS NULL
+    ALTER TABLE dbo.medical_insurance_requests ADD next_attempt_at BIGINT NULL;
+IF COL_LENGTH(N'dbo.medical_insurance_requests', N'lease_until') IS NULL
+    ALTER TABLE dbo.medical_insurance_requests ADD lease_until BIGINT NULL;
+-- 持有该行的代理进程 / the broker process holding the row
+IF COL_LENGTH(N'dbo.medical_insurance_requests', N'worker_id') IS NULL
+    ALTER TABLE dbo.medical_insurance_requests ADD worker_id NVARCHAR(100) NULL;
+-- 最近一次发送的报文 ID / msgid of the latest attempt
+IF COL_LENGTH(N'dbo.medical_insurance_requests', N'msgid') IS NULL
+    ALTER TABLE dbo.medical_insurance_requests ADD msgid VARCHAR(40) NULL;
+-- 按次覆盖的报文字段 / per-call envelope overrides
+IF COL_LENGTH(N'dbo.medical_insurance_requests', N'insuplc_admdvs') IS NULL
+    ALTER TABLE dbo.medical_insurance_requests ADD insuplc_admdvs VARCHAR(10) NULL;
+IF COL_LENGTH(N'dbo.medical_insurance_requests', N'mdtrtarea_admvs') IS NULL
+    ALTER TABLE dbo.medical_insurance_requests ADD mdtrtarea_admvs VARCHAR(10) NULL;
+IF COL_LENGTH(N'dbo.medical_insurance_requests', N'opter') IS NULL
+    ALTER TABLE dbo.medical_insurance_requests ADD opter NVARCHAR(50) NULL;
+IF COL_LENGTH(N'dbo.medical_insurance_requests', N'opter_name') IS NULL
+    ALTER TABLE dbo.medical_insurance_requests ADD opter_name NVARCHAR(50) NULL;
+IF COL_LENGTH(N'dbo.medical_insurance_requests', N'opter_type') IS NULL
+    ALTER TABLE dbo.medical_insurance_requests ADD opter_type VARCHAR(4) NULL;
+-- 代理服务给出的原因（平台未给出 err_msg 时显示在视图中）/ the broker's reason, shown when the platform gave none
+IF COL_LENGTH(N'dbo.medical_insurance_requests', N'last_error') IS NULL
+    ALTER TABLE dbo.medical_insurance_requests ADD last_error NVARCHAR(2000) NULL;
+GO
+
+-- 认领与恢复用的索引（普通索引：筛选索引会让 QUOTED_IDENTIFIER OFF 的旧存储过程插入失败）
+-- Index for the claim and recovery (not filtered: a filtered index would make inserts from
+-- old procedures created with QUOTED_IDENTIFIER OFF fail).
+IF NOT EXISTS (
+    SELECT 1 FROM sys.indexes
+    WHERE
+        name = N'ix_mir_status'
+        AND object_id = OBJECT_ID(N'dbo.medical_insurance_requests')
+)
+    CREATE INDEX ix_mir_status
+    ON dbo.medical_insurance_requests (status, request_id)
+    INCLUDE (next_attempt_at, lease_until);
+GO
+
+/* -----------------------------------------------------------------------------
+   2. 应答表：每个请求一行（平台应答，或代理服务的结论）
+      responses: one row per request (the platform's reply, or the broker's verdict)
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.medical_insurance_responses', N'U') IS NULL
+BEGIN
+    CREATE TABLE dbo.medical_insurance_responses (
+        response_id INT IDENTITY (1, 1) NOT NULL
+        CONSTRAINT pk_medical_insurance_responses PRIMARY KEY,
+        request_id INT NOT NULL,
+        response_data NVARCHAR(MAX) NOT NULL,
+        infcode VARCHAR(10) NULL,
+        err_msg NVARCHAR(2000) NULL,
+        create_time DATETIME NOT NULL
+        CONSTRAINT df_mires_create_time DEFAULT (GETDATE())
+    );
+END;
+GO
+
+-- PLATFORM = 平台应答 / the platform's reply；BROKER = 代理服务的结论 / the broker's verdict
+IF COL_LENGTH(N'dbo.medical_insurance_responses', N'origin') IS NULL
+    ALTER TABLE dbo.medical_insurance_responses ADD origin VARCHAR(10) NOT NULL
+    CONSTRAINT df_mires_origin DEFAULT ('PLATFORM');
+-- 原设计的 err_msg 只有 500 字符，放宽 / the original err_msg held 500 characters: widen it
+IF COL_LENGTH(N'dbo.medical_insurance_responses', N'err_msg') < 4000
+    ALTER TABLE dbo.medical_insurance_responses ALTER COLUMN err_msg NVARCHAR(2000) NULL;
+GO
+
+-- 每个请求至多一行应答。旧数据若已有重复，则建普通索引并提示（代理服务写入时先更新后插入，两种都能工作）。
+-- At most one response per request. If old rows already repeat a request_id, a plain index
+-- is created instead, with a notice (the broker updates before it inserts, so both work).
+IF NOT EXISTS (
+    SELECT 1 FROM sys.indexes
+    WHERE
+        name IN (N'ux_mires_request', N'ix_mires_request')
+        AND object_id = OBJECT_ID(N'dbo.medical_insurance_responses')
+)
+BEGIN
+    IF EXISTS (
+        SELECT request_id FROM dbo.medical_insurance_responses
+        GROUP BY request_id HAVING COUNT(*) > 1
+    )
+    BEGIN
+        CREATE INDEX ix_mires_request
+        ON dbo.medical_insurance_responses (request_id);
+        PRINT N'注意：旧数据中有同一请求的多行应答，已建普通索引 / note: old rows repeat a request_id; created a non-unique index';
+    END
+    ELSE
+        CREATE UNIQUE INDEX ux_mires_request
+        ON dbo.medical_insurance_responses (request_id);
+END;
+GO
+
+/* -----------------------------------------------------------------------------
+   3. 发送记录：每次 HTTP 发送一行，发送前写入 msgid（用于冲正与审计）
+      attempts: one row per HTTP attempt, with its msgid recorded before sending
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.medical_insurance_attempts', N'U') IS NULL
+BEGIN
+    CREATE TABLE dbo.medical_insurance_attempts (
+        attempt_id BIGINT IDENTITY (1, 1) NOT NULL
+        CONSTRAINT pk_medical_insurance_attempts PRIMARY KEY,
+        request_id INT NOT NULL,
+        attempt_no INT NOT NULL,
+        infno VARCHAR(10) NOT NULL,
+        msgid VARCHAR(40) NOT NULL
+        CONSTRAINT uq_mia_msgid UNIQUE,
+        worker_id NVARCHAR(100) NOT NULL,
+        start_time DATETIME NOT NULL
+        CONSTRAINT df_mia_start_time DEFAULT (GETDATE()),
+        end_time DATETIME NULL,
+        duration_ms BIGINT NULL,
+        -- SENDING / SUCCESS / BUSINESS_ERROR / TRANSPORT_ERROR / ABANDONED
+        outcome VARCHAR(20) NOT NULL
+        CONSTRAINT df_mia_outcome DEFAULT ('SENDING')
+    );
+END;
+GO
+
+IF NOT EXISTS (
+    SELECT 1 FROM sys.indexes
+    WHERE
+        name = N'ix_mia_request'
+        AND object_id = OBJECT_ID(N'dbo.medical_insurance_attempts')
+)
+    CREATE INDEX ix_mia_request
+    ON dbo.medical_insurance_attempts (request_id, attempt_no);
+GO
+
+/* -----------------------------------------------------------------------------
+   4. 设置表（由 DBA 维护，存储过程读取）/ settings (kept by the DBA, read by the procedures)
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.medical_insurance_settings', N'U') IS NULL
+BEGIN
+    CREATE TABLE dbo.medical_insurance_settings (
+        name VARCHAR(50) NOT NULL
+        CONSTRAINT pk_medical_insurance_settings PRIMARY KEY,
+        value NVARCHAR(400) NULL,
+        note NVARCHAR(400) NULL
+    );
+END;
+GO
+
+-- 只补缺少的设置，不覆盖 DBA 改过的值 / insert missing settings only, never overwrite the DBA's values
+INSERT INTO dbo.medical_insurance_settings (name, value, note)
+SELECT
+    s.name,
+    s.value,
+    s.note
+FROM (
+    SELECT
+        'schema_version' AS name,
+        N'1' AS value,
+        N'安装脚本版本，代理服务启动时检查 / install script version, checked by the broker' AS note
+    UNION ALL
+    SELECT
+        'shim_path',
+        N'C:\yibao\yibao-call.exe',
+        N'shim 模式调用的程序完整路径 / full path of yibao-call.exe for mode shim'
+    UNION ALL
+    SELECT
+        'default_mode',
+        N'poll',
+        N'poll（纯 T-SQL 等待，无需 xp_cmdshell）或 shim / poll (pure T-SQL, no xp_cmdshell) or shim'
+    UNION ALL
+    SELECT
+        'default_timeout_s',
+        N'30',
+        N'同步调用默认等待秒数 / seconds a sync call waits by default'
+    UNION ALL
+    SELECT
+        'poll_delay',
+        N'00:00:00.050',
+        N'poll 模式每次查看之间的间隔 / pause between looks in mode poll (WAITFOR DELAY)'
+) AS s
+WHERE NOT EXISTS (
+    SELECT 1 FROM dbo.medical_insurance_settings AS t
+    WHERE t.name = s.name
+);
+GO
+
+/* -----------------------------------------------------------------------------
+   5. 结果视图（包含原设计的全部列）/ the result view (every column of the original design)
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.v_medical_insurance_result', N'V') IS NULL
+    EXEC (N'CREATE VIEW dbo.v_medical_insurance_result AS SELECT 1 AS request_id');
+GO
+
+ALTER VIEW dbo.v_medical_insurance_result
+AS
+SELECT
+    r.request_id,
+    r.interface_code,
+    r.input_data,
+    r.status,
+    r.create_time AS request_time,
+    r.retry_count,
+    resp.response_data,
+    resp.infcode,
+    COALESCE(resp.err_msg, r.last_error) AS err_msg,
+    resp.create_time AS response_time,
+    r.msgid,
+    r.update_time,
+    resp.origin AS response_origin
+FROM dbo.medical_insurance_requests AS r
+LEFT JOIN dbo.medical_insurance_responses AS resp
+    ON r.request_id = resp.request_id;
+GO
+
+/* -----------------------------------------------------------------------------
+   6. 内部：等待请求结束（不返回结果集）/ internal: wait for a request to end (no result set)
+      返回 / returns: 0 已结束 ended, 4 超时 timed out, 6 请求不存在 no such request
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.yibao_wait_for_status', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.yibao_wait_for_status AS RETURN 0');
+GO
+
+ALTER PROCEDURE dbo.yibao_wait_for_status
+    @request_id INT,
+    @timeout_s INT,
+    @status VARCHAR(20) OUTPUT
+AS
+BEGIN
+    SET NOCOUNT ON;
+    DECLARE @deadline DATETIME;
+    DECLARE @delay VARCHAR(12);
+    SET @deadline = DATEADD(SECOND, @timeout_s, GETDATE());
+    SELECT @delay = CONVERT(VARCHAR(12), value)
+    FROM dbo.medical_insurance_settings
+    WHERE name = 'poll_delay';
+    IF @delay IS NULL SET @delay = '00:00:00.050';
+    WHILE 1 = 1
+    BEGIN
+        SET @status = NULL;
+        SELECT @status = status
+        FROM dbo.medical_insurance_requests
+        WHERE request_id = @request_id;
+        IF @status IS NULL RETURN 6;
+        IF @status IN ('COMPLETED', 'ERROR', 'UNCERTAIN', 'REVERSED') RETURN 0;
+        IF GETDATE() >= @deadline RETURN 4;
+        WAITFOR DELAY @delay;
+    END;
+    RETURN 4;
+END;
+GO
+
+/* -----------------------------------------------------------------------------
+   7. sp_medical_insurance_result：读取一个请求的结果 / read one request's result
+      返回值与 yibao-call 退出码一致 / return value matches yibao-call's exit codes:
+      0 完成 COMPLETED, 1 业务错误 ERROR/REVERSED, 2 结果不确定 UNCERTAIN,
+      4 尚未结束 not finished yet, 6 请求不存在 no such request
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.sp_medical_insurance_result', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.sp_medical_insurance_result AS RETURN 0');
+GO
+
+ALTER PROCEDURE dbo.sp_medical_insurance_result
+    @request_id INT
+AS
+BEGIN
+    SET NOCOUNT ON;
+    DECLARE @status VARCHAR(20);
+    SELECT @status = status
+    FROM dbo.medical_insurance_requests
+    WHERE request_id = @request_id;
+    SELECT
+        request_id,
+        interface_code,
+        input_data,
+        status,
+        request_time,
+        retry_count,
+        response_data,
+        infcode,
+        err_msg,
+        response_time,
+        msgid,
+        update_time,
+        response_origin
+    FROM dbo.v_medical_insurance_result
+    WHERE request_id = @request_id;
+    RETURN CASE
+        WHEN @status IS NULL THEN 6
+        WHEN @status = 'COMPLETED' THEN 0
+        WHEN @status IN ('ERROR', 'REVERSED') THEN 1
+        WHEN @status = 'UNCERTAIN' THEN 2
+        ELSE 4
+    END;
+END;
+GO
+
+/* -----------------------------------------------------------------------------
+   8. sp_medical_insurance_wait：等待请求结束（最多 @timeout_s 秒）并返回结果行
+      wait up to @timeout_s seconds for a request to end, then return its row
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.sp_medical_insurance_wait', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.sp_medical_insurance_wait AS RETURN 0');
+GO
+
+ALTER PROCEDURE dbo.sp_medical_insurance_wait
+    @request_id INT,
+    @timeout_s INT = 30
+AS
+BEGIN
+    SET NOCOUNT ON;
+    DECLARE @status VARCHAR(20);
+    DECLARE @rc INT;
+    IF @timeout_s IS NULL OR @timeout_s < 0 SET @timeout_s = 30;
+    EXEC @rc = dbo.yibao_wait_for_status @request_id, @timeout_s, @status OUTPUT;
+    EXEC @rc = dbo.sp_medical_insurance_result @request_id;
+    RETURN @rc;
+END;
+GO
+
+/* -----------------------------------------------------------------------------
+   9. sp_medical_insurance_call：HIS 调用医保接口的入口（参数与原设计一致）
+      the HIS's entry point (the original design's parameters, plus optional ones)
+
+   先插入请求行，再：
+     @async = 1：立即返回 @result_id（shim 模式会顺便通知代理服务立即处理）；
+     @async = 0：等待结束（最多 @timeout_s 秒），@result_data 为应答 JSON。
+   @mode：'poll' = 纯 T-SQL 等待（不需要 xp_cmdshell）；'shim' = 经 xp_cmdshell 运行 yibao-call。
+   拼出的命令行只包含设置表中的程序路径和本过程生成的整数，从不包含调用方数据。
+   返回值与 yibao-call 退出码一致：0 完成，1 业务错误，2 结果不确定，3 代理服务未处理（可能未运行），
+   4 等待超时（请求仍在处理，之后用 sp_medical_insurance_wait 取结果），5 参数错误。
+
+   Inserts the row first, then: @async = 1 returns @result_id at once (mode shim also tells
+   the broker to start now); @async = 0 waits up to @timeout_s seconds and returns the
+   response JSON in @result_data. @mode 'poll' waits in pure T-SQL (no xp_cmdshell); 'shim'
+   runs yibao-call through xp_cmdshell. The command line holds only the path from the
+   settings table and integers this procedure produced, never caller data. Return value =
+   yibao-call's exit codes: 0 done, 1 business error, 2 uncertain, 3 not picked up (broker
+   not running?), 4 still running after @timeout_s, 5 bad arguments.
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.sp_medical_insurance_call', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.sp_medical_insurance_call AS RETURN 0');
+GO
+
+ALTER PROCEDURE dbo.sp_medical_insurance_call
+    @interface_code VARCHAR(10),
+    @input_data NVARCHAR(MAX),
+    @async BIT = 1,
+    @result_id INT = NULL OUTPUT,
+    @result_data NVARCHAR(MAX) = NULL OUTPUT,
+    @timeout_s INT = NULL,
+    @mode VARCHAR(10) = NULL,
+    @opter NVARCHAR(50) = NULL,
+    @opter_name NVARCHAR(50) = NULL,
+    @insuplc_admdvs VARCHAR(10) = NULL,
+    @mdtrtarea_admvs VARCHAR(10) = NULL
+AS
+BEGIN
+    SET NOCOUNT ON;
+    DECLARE @status VARCHAR(20);
+    DECLARE @rc INT;
+    DECLARE @shim NVARCHAR(400);
+    DECLARE @cmd VARCHAR(600);
+
+    SET @result_id = NULL;
+    SET @result_data = NULL;
+
+    IF @mode IS NULL
+        SELECT @mode = CONVERT(VARCHAR(10), value)
+        FROM dbo.medical_insurance_settings
+        WHERE name = 'default_mode';
+    IF @mode IS NULL SET @mode = 'poll';
+    IF @mode NOT IN ('poll', 'shim')
+    BEGIN
+        RAISERROR (N'@mode 只能是 poll 或 shim / @mode must be poll or shim', 16, 1);
+        RETURN 5;
+    END;
+    IF @timeout_s IS NULL
+        SELECT @timeout_s = CONVERT(INT, value)
+        FROM dbo.medical_insurance_settings
+        WHERE name = 'default_timeout_s';
+    IF @timeout_s IS NULL OR @timeout_s < 1 SET @timeout_s = 30;
+    IF @interface_code IS NULL OR LTRIM(RTRIM(@interface_code)) = '' OR @input_data IS NULL
+    BEGIN
+        RAISERROR (N'@interface_code 与 @input_data 不能为空 / @interface_code and @input_data are required', 16, 1);
+        RETURN 5;
+    END;
+    -- 未提交的请求行代理服务看不到，同步等待只会超时 / the broker cannot see an uncommitted row
+    IF @async = 0 AND @@TRANCOUNT > 0
+    BEGIN
+        RAISERROR (N'同步调用不能在未提交的事务中执行：请在事务外调用，或使用 @async = 1 / a sync call cannot run inside an open transaction: call it outside, or use @async = 1', 16, 1);
+        RETURN 5;
+    END;
+
+    INSERT INTO dbo.medical_insurance_requests (
+        interface_code, input_data, opter, opter_name, insuplc_admdvs, mdtrtarea_admvs
+    )
+    VALUES (
+        @interface_code, @input_data, @opter, @opter_name, @insuplc_admdvs, @mdtrtarea_admvs
+    );
+    SET @result_id = CONVERT(INT, SCOPE_IDENTITY());
+
+    IF @mode = 'shim'
+    BEGIN
+        SELECT @shim = value
+        FROM dbo.medical_insurance_settings
+        WHERE name = 'shim_path';
+        IF @shim IS NULL OR CHARINDEX('"', @shim) > 0
+        BEGIN
+            RAISERROR (N'设置 shim_path 缺失或含双引号 / setting shim_path is missing or contains a double quote', 16, 1);
+            RETURN 5;
+        END;
+        -- 只有路径和整数 / only the path and integers
+        IF @async = 1
+            SET @cmd = '"' + CONVERT(VARCHAR(400), @shim) + '" kick '
+            + CONVERT(VARCHAR(12), @result_id);
+        ELSE
+            SET @cmd = '"' + CONVERT(VARCHAR(400), @shim) + '" run '
+            + CONVERT(VARCHAR(12), @result_id)
+            + ' --wait ' + CONVERT(VARCHAR(12), @timeout_s);
+        EXEC @rc = master.dbo.xp_cmdshell @cmd, NO_OUTPUT;
+    END;
+
+    IF @async = 1 RETURN 0;
+
+    IF @mode = 'poll'
+        EXEC @rc = dbo.yibao_wait_for_status @result_id, @timeout_s, @status OUTPUT;
+
+    SELECT
+        @status = status,
+        @result_data = response_data
+    FROM dbo.v_medical_insurance_result
+    WHERE request_id = @result_id;
+
+    RETURN CASE
+        WHEN @status = 'COMPLETED' THEN 0
+        WHEN @status IN ('ERROR', 'REVERSED') THEN 1
+        WHEN @status = 'UNCERTAIN' THEN 2
+        -- 仍是 PENDING：没有代理服务认领 / still PENDING: no broker picked it up
+        WHEN @status = 'PENDING' THEN 3
+        ELSE 4
+    END;
+END;
+GO
+
+PRINT N'yibao 安装完成 / yibao installed (schema_version 1)';
+GO
