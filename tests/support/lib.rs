@@ -75,6 +75,9 @@ pub struct Options {
     pub interfaces_toml: String,
     /// Speak the 国密 `sm` profile instead of `tif` (keys made by `yibao-broker keys generate`).
     pub sm: Option<SmKeys>,
+    /// Keep the queue in this SQL Server (an ADO.NET connection string) instead of SQLite;
+    /// the helpers that read `db_path` do not apply then.
+    pub mssql: Option<String>,
 }
 
 /// Which platform public key the broker is given under the `sm` profile.
@@ -104,6 +107,7 @@ impl Default for Options {
             sign_out_on_shutdown: false,
             interfaces_toml: String::new(),
             sm: None,
+            mssql: None,
         }
     }
 }
@@ -174,6 +178,7 @@ impl Env {
             .arg(&self.config_path)
             .env("YIBAO_LOG", "info")
             .env("YIBAO_E2E_TIF_TOKEN", TIF_TOKEN)
+            .env("YIBAO_E2E_MSSQL", self.opts.mssql.as_deref().unwrap_or(""))
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -218,6 +223,7 @@ impl Env {
             .arg(&config)
             .env("YIBAO_LOG", "info")
             .env("YIBAO_E2E_TIF_TOKEN", TIF_TOKEN)
+            .env("YIBAO_E2E_MSSQL", self.opts.mssql.as_deref().unwrap_or(""))
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -576,8 +582,7 @@ lease_ms = {lease}
 recover_interval_ms = {recover}
 sign_out_on_shutdown = {sign_out}
 
-[store]
-path = '{db}'
+{store}
 
 [platform]
 url = '{url}'
@@ -598,6 +603,10 @@ ip = "127.0.0.1"
 "#,
         workers = o.workers,
         profile = profile_toml(db.parent().expect("db dir"), o),
+        store = match &o.mssql {
+            None => format!("[store]\npath = '{}'\n", db.display()),
+            Some(_) => "[store]\nkind = \"mssql\"\n[store.mssql]\nconnection_string = \"env:YIBAO_E2E_MSSQL\"\n".to_string(),
+        },
         max_frame = o.max_frame_bytes,
         poll = o.poll_interval_ms,
         retry_max = o.retry_max_attempts,
@@ -608,6 +617,5 @@ ip = "127.0.0.1"
         recover = o.recover_interval_ms,
         sign_out = o.sign_out_on_shutdown,
         interfaces = o.interfaces_toml,
-        db = db.display()
     )
 }

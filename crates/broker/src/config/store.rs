@@ -313,6 +313,27 @@ mod tests {
         .is_err());
     }
 
+    /// The commented `[store.mssql]` block in examples/yibao.toml is valid when uncommented.
+    #[test]
+    fn the_documented_mssql_example_parses() {
+        let example = include_str!("../../../../examples/yibao.toml");
+        let start = example
+            .find("# [store.mssql]")
+            .expect("the example documents [store.mssql]");
+        let block: Vec<&str> = example[start..]
+            .lines()
+            .take_while(|l| l.starts_with("# "))
+            .map(|l| l.trim_start_matches("# "))
+            .filter(|l| !l.starts_with("或整条"))
+            .collect();
+        let text = format!(
+            "kind = \"mssql\"\n{}",
+            block.join("\n").replace("[store.mssql]", "[mssql]")
+        );
+        let s = section(&text).unwrap();
+        assert!(s.mssql.unwrap().connection_string.is_some());
+    }
+
     #[tokio::test]
     async fn an_unreachable_sql_server_is_reported_not_hung() {
         // A port nothing listens on: the error names the cause within the connect timeout.
@@ -325,6 +346,9 @@ mod tests {
         ))
         .unwrap();
         let e = s.open().await.err().expect("must fail").to_string();
-        assert!(e.contains("cannot reach SQL Server"), "the cause, not a timeout: {e}");
+        assert!(
+            e.contains("cannot reach SQL Server"),
+            "the cause, not a timeout: {e}"
+        );
     }
 }

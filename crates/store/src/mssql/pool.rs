@@ -97,16 +97,19 @@ impl bb8::ErrorSink<TdsError> for LastError {
 /// builds the pool around that connection.
 pub(super) async fn build(opts: &MssqlOptions) -> Result<Pool, StoreError> {
     let manager = Manager::new(opts)?;
-    let first = tokio::time::timeout(opts.connect_timeout, bb8::ManageConnection::connect(&manager))
-        .await
-        .map_err(|_| {
-            StoreError::Unavailable(format!(
-                "连接 SQL Server 超时（{} ms）/ timed out connecting to SQL Server ({} ms)",
-                opts.connect_timeout.as_millis(),
-                opts.connect_timeout.as_millis()
-            ))
-        })?
-        .map_err(|e| describe(&e))?;
+    let first = tokio::time::timeout(
+        opts.connect_timeout,
+        bb8::ManageConnection::connect(&manager),
+    )
+    .await
+    .map_err(|_| {
+        StoreError::Unavailable(format!(
+            "连接 SQL Server 超时（{} ms）/ timed out connecting to SQL Server ({} ms)",
+            opts.connect_timeout.as_millis(),
+            opts.connect_timeout.as_millis()
+        ))
+    })?
+    .map_err(|e| describe(&e))?;
     let last_error = LastError::default();
     let inner = bb8::Pool::builder()
         .max_size(opts.pool_max.max(1))
