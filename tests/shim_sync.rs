@@ -130,6 +130,13 @@ fn bad_usage_exits_5_and_never_contacts_the_broker() {
     let out = run_shim(&pipe, &["--help"], None);
     assert_eq!(out.status.code(), Some(0));
     assert!(stdout(&out).contains("exit codes"));
+    let out = run_shim(&pipe, &["--version"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).starts_with("yibao-call 0."),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! One module per concern, after tokio-rs/mini-redis:
 //! * [`config`] — the TOML file;
 //! * [`listener`] / [`connection`] — the pipe: accept, handshake, frames;
+//! * [`pipe_security`] — who may open the pipe on Windows (SDDL);
 //! * [`service`] — shared state and the operations the pipe offers;
 //! * [`dispatcher`] — finds PENDING rows (kick or poll) and feeds the worker pool;
 //! * [`process`](crate::process) — one request from claim to terminal state;
@@ -20,6 +21,7 @@ pub mod demo;
 mod dispatcher;
 pub mod keys;
 mod listener;
+pub mod pipe_security;
 mod process;
 mod recovery;
 mod retry;
@@ -49,7 +51,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let broker = Broker::new(&config, store.clone()).await?;
-    let listener = listener::bind(&config.broker.pipe)?;
+    let listener = listener::bind(&config.broker)?;
     tracing::info!(
         pipe = %yibao_proto::resolve_endpoint(&config.broker.pipe),
         store = %store.describe(),

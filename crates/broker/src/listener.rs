@@ -14,12 +14,17 @@ use crate::connection;
 use crate::service::Broker;
 use crate::shutdown::Shutdown;
 
-/// Binds the endpoint for `pipe`. Refuses to start when another broker already answers on
-/// it; removes a stale socket file left by a crashed broker (Unix).
-pub fn bind(pipe: &str) -> io::Result<Listener> {
-    let endpoint = yibao_proto::resolve_endpoint(pipe);
+/// Binds the configured pipe. Refuses to start when another broker already answers on it
+/// (Windows would otherwise let a second server share the name and split the clients);
+/// removes a stale socket file left by a crashed broker (Unix); applies the pipe's
+/// security: mode 0660 on Unix, the descriptor from [`crate::pipe_security`] on Windows.
+pub fn bind(cfg: &crate::config::BrokerSection) -> io::Result<Listener> {
+    let endpoint = yibao_proto::resolve_endpoint(&cfg.pipe);
+    refuse_if_in_use(&endpoint)?;
     #[cfg(unix)]
-    clear_stale_socket(&endpoint)?;
+    if std::path::Path::new(&endpoint).exists() {
+        std::fs::remove_file(&endpoint)?;
+    }
     let name = endpoint.as_str().to_fs_name::<GenericFilePath>()?;
     let opts = ListenerOptions::new().name(name);
     #[cfg(unix)]
@@ -28,20 +33,38 @@ pub fn bind(pipe: &str) -> io::Result<Listener> {
         use interprocess::os::unix::local_socket::ListenerOptionsExt;
         opts.mode(0o660)
     };
+    #[cfg(windows)]
+    let opts = {
+        use crate::pipe_security::{sddl_for, windows};
+        use interprocess::os::windows::local_socket::ListenerOptionsExt;
+        let sddl = sddl_for(
+            cfg.pipe_sddl.as_deref(),
+            &cfg.pipe_allow,
+            windows::resolve_account,
+        )
+        .map_err(|m| io::Error::new(io::ErrorKind::InvalidInput, m))?;
+        tracing::info!(%sddl, "pipe security descriptor");
+        opts.security_descriptor(windows::descriptor(&sddl)?)
+    };
     opts.create_tokio().map_err(|e| {
+        let why = if e.kind() == io::ErrorKind::PermissionDenied {
+            " — 可能另一个 yibao-broker 正在使用该管道名 / another broker may hold this pipe name"
+        } else {
+            ""
+        };
         io::Error::new(
             e.kind(),
-            format!("无法监听管道 / cannot listen on {endpoint}: {e}"),
+            format!("无法监听管道 / cannot listen on {endpoint}: {e}{why}"),
         )
     })
 }
 
-#[cfg(unix)]
-fn clear_stale_socket(endpoint: &str) -> io::Result<()> {
+/// Fails when a server already answers on `endpoint`.
+fn refuse_if_in_use(endpoint: &str) -> io::Result<()> {
     use interprocess::local_socket::traits::Stream as _;
     use interprocess::local_socket::Stream;
-    use std::path::Path;
-    if !Path::new(endpoint).exists() {
+    #[cfg(unix)]
+    if !std::path::Path::new(endpoint).exists() {
         return Ok(());
     }
     let name = endpoint.to_fs_name::<GenericFilePath>()?;
@@ -50,7 +73,7 @@ fn clear_stale_socket(endpoint: &str) -> io::Result<()> {
             io::ErrorKind::AddrInUse,
             format!("另一个 yibao-broker 已在 {endpoint} 上运行 / another broker is already listening on {endpoint}"),
         )),
-        Err(_) => std::fs::remove_file(endpoint),
+        Err(_) => Ok(()),
     }
 }
 

@@ -19,6 +19,7 @@ yibao-call — 医保代理服务的命令行接口 / command-line shim of the y
              冲正（2601）：成功时状态为 REVERSED，退出码 0 / 2601 reversal; exit 0 when REVERSED
   yibao-call [--pipe NAME] ping
   yibao-call [--pipe NAME] status
+  yibao-call --version
 
   --pipe NAME   管道名，默认 yibao 或环境变量 YIBAO_PIPE / pipe name (default: $YIBAO_PIPE or yibao)
   --wait S      最长等待秒数，默认 30 / seconds to wait for a terminal state (default 30)
@@ -46,6 +47,8 @@ pub enum InputSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Help,
+    /// `--version`: the shim's version and the pipe protocol it speaks.
+    Version,
     Run {
         id: i64,
         wait: Duration,
@@ -94,6 +97,12 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
                 return Ok(Invocation {
                     pipe,
                     command: Command::Help,
+                })
+            }
+            "-V" | "--version" => {
+                return Ok(Invocation {
+                    pipe,
+                    command: Command::Version,
                 })
             }
             _ => rest.push(a),

@@ -39,10 +39,7 @@ fn run(inv: Invocation) -> ExitCode {
     let reversing = matches!(inv.command, Command::Reverse { .. });
     let (request, wait) = match to_request(inv.command) {
         Ok(Some(r)) => r,
-        Ok(None) => {
-            print!("{}", args::USAGE);
-            return ExitCode::Done;
-        }
+        Ok(None) => return ExitCode::Done,
         Err(code) => return code,
     };
     guard_wall_clock(wait + GRACE);
@@ -76,7 +73,18 @@ fn run(inv: Invocation) -> ExitCode {
 fn to_request(cmd: Command) -> Result<Option<(Request, Duration)>, ExitCode> {
     let quick = Duration::from_secs(5);
     Ok(Some(match cmd {
-        Command::Help => return Ok(None),
+        Command::Help => {
+            print!("{}", args::USAGE);
+            return Ok(None);
+        }
+        Command::Version => {
+            println!(
+                "yibao-call {} (protocol {})",
+                env!("CARGO_PKG_VERSION"),
+                yibao_proto::PROTOCOL_VERSION
+            );
+            return Ok(None);
+        }
         Command::Run { id, wait } => (
             Request::Run {
                 request_id: id,

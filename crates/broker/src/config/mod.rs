@@ -86,6 +86,11 @@ pub struct BrokerSection {
     pub recover_interval_ms: u64,
     /// Send 9002 签退 for every signed-in operator on graceful shutdown.
     pub sign_out_on_shutdown: bool,
+    /// Windows: accounts (or SIDs) that may open the pipe besides SYSTEM, Administrators and
+    /// the broker's own account — the SQL Server service or xp_cmdshell proxy account.
+    pub pipe_allow: Vec<String>,
+    /// Windows: a complete SDDL for the pipe instead of the default (experts only).
+    pub pipe_sddl: Option<String>,
 }
 
 impl Default for BrokerSection {
@@ -106,6 +111,8 @@ impl Default for BrokerSection {
             retry_max_delay_ms: 5_000,
             recover_interval_ms: 30_000,
             sign_out_on_shutdown: false,
+            pipe_allow: Vec::new(),
+            pipe_sddl: None,
         }
     }
 }
@@ -223,6 +230,19 @@ impl Config {
         }
         if b.msgid_node.is_some_and(|n| n > 9) {
             return Err(invalid("broker.msgid_node", "must be 0..=9"));
+        }
+        for entry in &b.pipe_allow {
+            crate::pipe_security::check_entry(entry)
+                .map_err(|m| invalid("broker.pipe_allow", &m))?;
+        }
+        if b.pipe_sddl
+            .as_deref()
+            .is_some_and(|s| !s.starts_with("D:") && !s.starts_with("O:"))
+        {
+            return Err(invalid(
+                "broker.pipe_sddl",
+                "must be an SDDL string (D:… or O:…)",
+            ));
         }
         self.store.validate()?;
         let code = &self.institution.fixmedins_code;
