@@ -301,3 +301,69 @@ fn an_invalid_pipe_descriptor_stops_the_broker_with_a_clear_error() {
         text(&out)
     );
 }
+
+/// The broker as a Windows service under Wine's Service Control Manager: install, start,
+/// serve, stop gracefully (logged to the file beside the config), uninstall.
+#[test]
+fn the_broker_runs_as_a_windows_service() {
+    let Some(bins) = bin_dir() else { return };
+    let env = WinEnv::start(bins.clone());
+    // The service gets its own pipe and database; the simulator is the one WinEnv started.
+    let pipe = unique_pipe("svc");
+    let config = env.dir.path().join("service.toml");
+    std::fs::write(
+        &config,
+        env.read("yibao.toml")
+            .replace(&env.pipe, &pipe)
+            .replace("yibao.db", "service.db"),
+    )
+    .unwrap();
+    let name = format!("yibao-test-{}", std::process::id());
+    let broker = |args: &[&str]| {
+        let out = wine(&bins.join("yibao-broker.exe"))
+            .arg("service")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "service {args:?}: {}", text(&out));
+    };
+    let ping = || {
+        wine(&bins.join("yibao-call.exe"))
+            .args(["--pipe", &pipe, "ping"])
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    broker(&["install", "--name", &name, "--config", &win_path(&config)]);
+    broker(&["start", "--name", &name]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ping() != Some(0) {
+        assert!(Instant::now() < deadline, "the service did not come up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    broker(&["stop", "--name", &name]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ping() != Some(3) {
+        assert!(Instant::now() < deadline, "the service did not stop");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = env.read("logs/yibao-broker.log");
+    assert!(log.contains("running as a Windows service"), "{log}");
+    assert!(
+        log.contains("stop requested by the Service Control Manager"),
+        "{log}"
+    );
+    assert!(log.contains("all in-flight requests finished"), "{log}");
+    broker(&["uninstall", "--name", &name]);
+    let query = Command::new("wine")
+        .env("WINEDEBUG", "-all")
+        .args(["sc", "query", &name])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&query.stdout).contains("SERVICE_NAME"),
+        "still registered: {}",
+        text(&query)
+    );
+}

@@ -11,6 +11,7 @@
 //! * [`recovery`](crate::recovery) — rows left behind by a dead broker (expired leases);
 //! * [`reversal`](crate::reversal) — 2601 冲正 of uncertain requests;
 //! * [`signin`] — 9001 sessions per operator;
+//! * [`winservice`] — running under the Windows Service Control Manager;
 //! * [`keys`] — `keys generate|check` for the 国密 profile;
 //! * [`shutdown`] — broadcast-based graceful stop;
 //! * [`demo`] — the one-command demonstration.
@@ -29,6 +30,7 @@ mod reversal;
 pub mod service;
 pub mod shutdown;
 mod signin;
+pub mod winservice;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 //! `yibao-broker demo` — simulator + broker + sample calls, with a printed summary.
 //! `yibao-broker check-config --config yibao.toml` — validate a config file and exit.
 //! `yibao-broker keys generate|check` — 国密 key chores.
+//! `yibao-broker service install|uninstall|start|stop|run` — the Windows service.
 
 use std::path::PathBuf;
 
@@ -48,6 +49,50 @@ enum Cmd {
     Keys {
         #[command(subcommand)]
         command: KeysCmd,
+    },
+    /// Windows 服务 / the Windows service (install, uninstall, start, stop; run = for the SCM).
+    Service {
+        #[command(subcommand)]
+        command: ServiceCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServiceCmd {
+    /// 安装为自动启动的服务（需管理员）/ register as an automatic service (administrator).
+    Install {
+        #[arg(long, short, env = "YIBAO_CONFIG")]
+        config: PathBuf,
+        #[arg(long, default_value = yibao_broker::winservice::DEFAULT_NAME)]
+        name: String,
+        /// 运行账户（默认 LocalSystem）/ account to run as (default LocalSystem)
+        #[arg(long)]
+        account: Option<String>,
+        /// 该账户的密码；也可用环境变量 / the account's password (or env YIBAO_SERVICE_PASSWORD)
+        #[arg(long, env = "YIBAO_SERVICE_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// 停止并删除服务 / stop and remove the service.
+    Uninstall {
+        #[arg(long, default_value = yibao_broker::winservice::DEFAULT_NAME)]
+        name: String,
+    },
+    /// 启动服务 / start the service.
+    Start {
+        #[arg(long, default_value = yibao_broker::winservice::DEFAULT_NAME)]
+        name: String,
+    },
+    /// 停止服务（处理中的请求按 shutdown_grace_ms 完成）/ stop the service (in-flight calls drain).
+    Stop {
+        #[arg(long, default_value = yibao_broker::winservice::DEFAULT_NAME)]
+        name: String,
+    },
+    /// 由服务控制管理器调用 / what the Service Control Manager runs.
+    Run {
+        #[arg(long, short, env = "YIBAO_CONFIG")]
+        config: PathBuf,
+        #[arg(long, default_value = yibao_broker::winservice::DEFAULT_NAME)]
+        name: String,
     },
 }
 
@@ -116,6 +161,34 @@ fn main() -> anyhow::Result<()> {
                 cfg.platform.url,
                 cfg.platform.profile
             );
+            Ok(())
+        }
+        Cmd::Service { command } => {
+            use yibao_broker::winservice;
+            match command {
+                ServiceCmd::Install {
+                    config,
+                    name,
+                    account,
+                    password,
+                } => {
+                    winservice::install(&name, &config, account.as_deref(), password.as_deref())?;
+                    println!("服务已安装 / service {name} installed (automatic start, restarts on failure)");
+                }
+                ServiceCmd::Uninstall { name } => {
+                    winservice::uninstall(&name)?;
+                    println!("服务已删除 / service {name} removed");
+                }
+                ServiceCmd::Start { name } => {
+                    winservice::start(&name)?;
+                    println!("服务已启动 / service {name} started");
+                }
+                ServiceCmd::Stop { name } => {
+                    winservice::stop(&name)?;
+                    println!("已请求停止 / stop requested for {name}");
+                }
+                ServiceCmd::Run { config, name } => winservice::run(&name, &config)?,
+            }
             Ok(())
         }
         Cmd::Keys {
