@@ -348,7 +348,13 @@ fn the_broker_runs_as_a_windows_service() {
         assert!(Instant::now() < deadline, "the service did not stop");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let log = env.read("logs/yibao-broker.log");
+    // Daily files yibao-broker.<date>.log in logs\ beside the config.
+    let log: String = std::fs::read_dir(env.dir.path().join("logs"))
+        .expect("the service wrote logs beside its config")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("yibao-broker"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
     assert!(log.contains("running as a Windows service"), "{log}");
     assert!(
         log.contains("stop requested by the Service Control Manager"),

@@ -73,6 +73,8 @@ pub struct Options {
     pub sign_out_on_shutdown: bool,
     /// Extra `[interfaces.<code>]` TOML appended to the config.
     pub interfaces_toml: String,
+    /// A `[log]` table appended to the config (the default logs to stderr → broker.log).
+    pub log_toml: String,
     /// Speak the 国密 `sm` profile instead of `tif` (keys made by `yibao-broker keys generate`).
     pub sm: Option<SmKeys>,
     /// Keep the queue in this SQL Server (an ADO.NET connection string) instead of SQLite;
@@ -106,6 +108,7 @@ impl Default for Options {
             recover_interval_ms: 30_000,
             sign_out_on_shutdown: false,
             interfaces_toml: String::new(),
+            log_toml: String::new(),
             sm: None,
             mssql: None,
         }
@@ -600,6 +603,7 @@ mac = "00-11-22-33-44-55"
 ip = "127.0.0.1"
 
 {interfaces}
+{log}
 "#,
         workers = o.workers,
         profile = profile_toml(db.parent().expect("db dir"), o),
@@ -617,5 +621,6 @@ ip = "127.0.0.1"
         recover = o.recover_interval_ms,
         sign_out = o.sign_out_on_shutdown,
         interfaces = o.interfaces_toml,
+        log = o.log_toml,
     )
 }

@@ -13,6 +13,7 @@
 //! * [`signin`] — 9001 sessions per operator;
 //! * [`winservice`] — running under the Windows Service Control Manager;
 //! * [`keys`] — `keys generate|check` for the 国密 profile;
+//! * [`logging`] — console or daily files, text or JSON, personal data masked;
 //! * [`shutdown`] — broadcast-based graceful stop;
 //! * [`demo`] — the one-command demonstration.
 
@@ -22,6 +23,7 @@ pub mod demo;
 mod dispatcher;
 pub mod keys;
 mod listener;
+pub mod logging;
 pub mod pipe_security;
 mod process;
 mod recovery;

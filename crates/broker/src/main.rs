@@ -114,18 +114,6 @@ enum KeysCmd {
     },
 }
 
-fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("YIBAO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colours only on a terminal: log files and service logs must stay plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -134,8 +122,8 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     match cli.command {
         Cmd::Run { config } => {
-            init_logging("info");
             let cfg = Config::load(&config)?;
+            yibao_broker::logging::init(&cfg.log, None)?;
             rt.block_on(yibao_broker::serve(cfg, shutdown::signal()))
         }
         Cmd::Demo {
@@ -143,7 +131,11 @@ fn main() -> anyhow::Result<()> {
             async_calls,
             profile,
         } => {
-            init_logging("warn");
+            let quiet = yibao_broker::logging::LogSection {
+                level: "warn".into(),
+                ..Default::default()
+            };
+            yibao_broker::logging::init(&quiet, None)?;
             rt.block_on(demo::run(&dir, async_calls, profile))
         }
         Cmd::CheckConfig { config } => {

@@ -9,6 +9,8 @@
 
 use std::time::Instant;
 
+use tracing::Instrument;
+
 use serde_json::{json, Value};
 use yibao_core::{
     InterfaceClass, InterfaceInfo, ResponseEnvelope, TransportError, TransportErrorKind,
@@ -23,12 +25,29 @@ use crate::retry::Failure;
 use crate::service::Broker;
 use crate::signin::{is_sign_in_rejection, sign_no_from_output};
 
+/// One span per request: every line logged while it is processed carries the request id
+/// and code; the deciding attempt's msgid and number and the final status are recorded
+/// once, when known.
+fn request_span(c: &ClaimedRequest) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        request_id = c.request_id,
+        infno = %c.interface_code,
+        msgid = tracing::field::Empty,
+        attempt = tracing::field::Empty,
+        status = tracing::field::Empty,
+    )
+}
+
 /// Fresh msgids tried before giving up when the database says each was already used.
 const MAX_MSGID_COLLISIONS: u32 = 50;
 
 /// One HTTP attempt, as far as it got.
 struct Attempt {
     attempt_id: i64,
+    /// 1 for the request's first attempt; counts resends after a refused sign-in too.
+    number: u32,
+    msgid: String,
     elapsed_ms: u64,
     result: AttemptResult,
 }
@@ -54,8 +73,16 @@ enum Abandon {
 impl Broker {
     /// Takes a claimed row to a terminal state (see the module docs).
     pub(crate) async fn process(&self, c: ClaimedRequest) {
+        let span = request_span(&c);
+        self.process_in_span(c).instrument(span).await
+    }
+
+    async fn process_in_span(&self, c: ClaimedRequest) {
         let id = c.request_id;
-        match self.process_inner(&c).await {
+        let started = Instant::now();
+        let result = self.process_inner(&c).await;
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match result {
             Ok(Some(sign_no)) if c.interface_code == "9001" => {
                 // A 9001 sent by the HIS itself also opens a session for its operator.
                 self.sessions
@@ -72,6 +99,7 @@ impl Broker {
                 tracing::error!(request_id = id, "database failed while processing: {e}")
             }
         }
+        tracing::info!(latency_ms, "processed");
     }
 
     /// Returns the sign_no when the request was a successful 9001.
@@ -89,7 +117,7 @@ impl Broker {
             }
         }
         let mut attempt = self
-            .attempt_with_retries(c, &info, &sign_no, &input)
+            .attempt_with_retries(c, &info, &sign_no, &input, 1)
             .await?;
         if info.needs_sign_no && rejects_sign_in(&attempt) {
             // The platform forgot the session (restart, expiry): sign in again and resend
@@ -98,7 +126,10 @@ impl Broker {
             self.sessions.invalidate(&operator, &sign_no);
             if let Ok(Ok(fresh)) = self.sign_no_for(&operator, &c.overrides).await {
                 self.close(&attempt).await?;
-                attempt = self.attempt_with_retries(c, &info, &fresh, &input).await?;
+                let next = attempt.number + 1;
+                attempt = self
+                    .attempt_with_retries(c, &info, &fresh, &input, next)
+                    .await?;
             }
         }
         self.conclude(c, &info, attempt).await
@@ -160,20 +191,27 @@ impl Broker {
         let id = claimed.request_id;
         let info = self.catalog.get("9001");
         let input = self.defaults.sign_in_input(operator);
-        let attempt = self
-            .attempt_with_retries(&claimed, &info, "", &input)
-            .await?;
-        let sign_no = match &attempt.result {
-            AttemptResult::Reply { envelope, .. } if envelope.is_success() => {
-                sign_no_from_output(&envelope.output)
-            }
-            _ => None,
-        };
-        let why = describe_failure(&attempt.result);
-        self.conclude(&claimed, &info, attempt).await?;
+        // The sign-in is its own request in the log too, nested in the one that needed it.
+        let span = request_span(&claimed);
+        let (sign_no, why) = async {
+            let attempt = self
+                .attempt_with_retries(&claimed, &info, "", &input, 1)
+                .await?;
+            let sign_no = match &attempt.result {
+                AttemptResult::Reply { envelope, .. } if envelope.is_success() => {
+                    sign_no_from_output(&envelope.output)
+                }
+                _ => None,
+            };
+            let why = describe_failure(&attempt.result);
+            self.conclude(&claimed, &info, attempt).await?;
+            Ok::<_, Abandon>((sign_no, why))
+        }
+        .instrument(span)
+        .await?;
         Ok(match sign_no {
             Some(s) => {
-                tracing::info!(operator = %mask(operator), "signed in (9001)");
+                tracing::info!(operator = %yibao_core::privacy::mask_operator(operator), "signed in (9001)");
                 self.sessions.put(operator, s.clone());
                 Ok(s)
             }
@@ -192,9 +230,12 @@ impl Broker {
         info: &InterfaceInfo,
         sign_no: &str,
         input: &Value,
+        first_number: u32,
     ) -> Result<Attempt, Abandon> {
         let mut done = 1;
-        let mut a = self.attempt(c, sign_no, input.clone()).await?;
+        let mut a = self
+            .attempt(c, sign_no, input.clone(), first_number)
+            .await?;
         loop {
             let failure = match &a.result {
                 AttemptResult::Reply { .. } => return Ok(a),
@@ -207,13 +248,15 @@ impl Broker {
             self.close(&a).await?;
             tokio::time::sleep(self.retry.delay(done)).await;
             tracing::info!(
-                request_id = c.request_id,
-                attempt = done + 1,
+                failed_msgid = %a.msgid,
+                next_attempt = a.number + 1,
                 "retrying: {}",
                 describe_failure(&a.result)
             );
             done += 1;
-            a = self.attempt(c, sign_no, input.clone()).await?;
+            a = self
+                .attempt(c, sign_no, input.clone(), a.number + 1)
+                .await?;
         }
     }
 
@@ -223,6 +266,7 @@ impl Broker {
         c: &ClaimedRequest,
         sign_no: &str,
         input: Value,
+        number: u32,
     ) -> Result<Attempt, Abandon> {
         // The attempts table's unique msgid is the last word on uniqueness: another broker
         // on the same database may have issued the same id. Nothing was sent yet, so a
@@ -251,9 +295,13 @@ impl Broker {
                 Err(e) => return Err(Abandon::Store(e)),
             }
         };
-        let envelope = self
-            .defaults
-            .build(&c.interface_code, msgid, sign_no, &c.overrides, input);
+        let envelope = self.defaults.build(
+            &c.interface_code,
+            msgid.clone(),
+            sign_no,
+            &c.overrides,
+            input,
+        );
         let started = Instant::now();
         let result = match serde_json::to_vec(&envelope) {
             Err(e) => AttemptResult::Transport(TransportError {
@@ -275,6 +323,8 @@ impl Broker {
         };
         Ok(Attempt {
             attempt_id,
+            number,
+            msgid,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             result,
         })
@@ -294,6 +344,10 @@ impl Broker {
         info: &InterfaceInfo,
         a: Attempt,
     ) -> Result<Option<String>, Abandon> {
+        // Recorded once, with the attempt that decided the request.
+        let span = tracing::Span::current();
+        span.record("msgid", tracing::field::display(&a.msgid));
+        span.record("attempt", a.number);
         let outcome = attempt_outcome(&a.result);
         let attempt = Some((a.attempt_id, outcome, a.elapsed_ms));
         let mut sign_no = None;
@@ -365,7 +419,7 @@ impl Broker {
         };
         match self.store.finish(finish).await {
             Ok(true) => {
-                tracing::debug!(request_id = c.request_id, %status, infno = %c.interface_code, "finished");
+                tracing::Span::current().record("status", tracing::field::display(status));
                 self.announce(c.request_id, status);
                 Ok(())
             }
@@ -419,10 +473,4 @@ fn broker_row(reason: &str) -> ResponseRow {
         err_msg: Some(reason.to_string()),
         origin: Origin::Broker,
     }
-}
-
-/// Operator codes are staff identifiers: keep the first two characters for debugging.
-fn mask(s: &str) -> String {
-    let head: String = s.chars().take(2).collect();
-    format!("{head}***")
 }

@@ -6,7 +6,8 @@
 //! (automatic start, restart on failure); the SCM later starts exactly that command line,
 //! whose `run` hands the process to the service dispatcher. A stop request resolves the same
 //! future Ctrl-C resolves in a console run, so draining in-flight calls works the same way.
-//! Under the SCM there is no console: logs go to `logs\yibao-broker.log` beside the config.
+//! Under the SCM there is no console: unless `[log] dir` says otherwise, logs go to daily
+//! files in `logs\` beside the config.
 //!
 //! Everything that talks to the SCM is Windows-only; elsewhere the commands explain that
 //! systemd is the way (`packaging/`).
@@ -16,13 +17,13 @@ use std::path::{Path, PathBuf};
 /// The service name used when none is given.
 pub const DEFAULT_NAME: &str = "yibao-broker";
 
-/// The log file used when the SCM runs the broker: `<config dir>\logs\yibao-broker.log`.
-pub fn service_log_path(config: &Path) -> PathBuf {
+/// Where logs go when the SCM runs the broker and `[log] dir` is unset: daily files
+/// `yibao-broker.<date>.log` in `<config dir>\logs`.
+pub fn service_log_dir(config: &Path) -> PathBuf {
     config
         .parent()
         .unwrap_or_else(|| Path::new("."))
         .join("logs")
-        .join("yibao-broker.log")
 }
 
 /// The command line the SCM will run (after the executable).
@@ -204,22 +205,8 @@ mod imp {
             .get()
             .cloned()
             .context("service started without its command line")?;
-        let log_path = super::service_log_path(&config_path);
-        if let Some(dir) = log_path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)?;
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_env("YIBAO_LOG")
-                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-            )
-            .with_ansi(false)
-            .with_writer(Mutex::new(file))
-            .try_init();
+        let cfg = Config::load(&config_path)?;
+        crate::logging::init(&cfg.log, Some(&super::service_log_dir(&config_path)))?;
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let stop_tx = Mutex::new(Some(stop_tx));
@@ -236,8 +223,7 @@ mod imp {
         let handle = service_control_handler::register(&name, handler)?;
         let accept = ServiceControlAccept::STOP | ServiceControlAccept::SHUTDOWN;
 
-        let outcome = (|| -> anyhow::Result<()> {
-            let cfg = Config::load(&config_path)?;
+        let outcome = (move || -> anyhow::Result<()> {
             let grace =
                 Duration::from_millis(cfg.broker.shutdown_grace_ms) + Duration::from_secs(5);
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -289,10 +275,7 @@ mod tests {
                 "C:/yibao/yibao.toml"
             ]
         );
-        assert_eq!(
-            service_log_path(config),
-            Path::new("C:/yibao/logs/yibao-broker.log")
-        );
+        assert_eq!(service_log_dir(config), Path::new("C:/yibao/logs"));
         #[cfg(not(windows))]
         assert!(install("x", config, None, None)
             .unwrap_err()

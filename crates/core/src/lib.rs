@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod client;
 pub mod envelope;
 pub mod msgid;
+pub mod privacy;
 pub mod profile;
 pub mod response;
 pub mod secret;

@@ -56,6 +56,9 @@ pub struct Fault {
     /// How many times it may fire (default: unlimited).
     #[serde(default)]
     pub times: Option<u64>,
+    /// For `garbage`: the body to send instead of the default HTML error page.
+    #[serde(default)]
+    pub body: Option<String>,
 }
 
 impl Fault {

@@ -207,7 +207,11 @@ async fn call(
         }
         FaultKind::Garbage => {
             let _ = answers::handle(&state, &body);
-            (StatusCode::OK, "<html>502 Bad Gateway</html>").into_response()
+            let text = fault
+                .body
+                .clone()
+                .unwrap_or_else(|| "<html>502 Bad Gateway</html>".into());
+            (StatusCode::OK, text).into_response()
         }
         FaultKind::BadSignature => reply(&state, answers::handle(&state, &body), true),
         FaultKind::BusinessError => reply(

@@ -43,6 +43,9 @@ pub struct Config {
     /// Site additions and corrections to the interface catalog, keyed by code.
     #[serde(default)]
     pub interfaces: HashMap<String, InterfaceOverride>,
+    /// Where logs go (console or daily files), text or JSON.
+    #[serde(default)]
+    pub log: crate::logging::LogSection,
 }
 
 /// What to do with an interface code the catalog does not know.
@@ -179,6 +182,9 @@ impl Config {
                 cfg.store.path = Some(dir.join(p));
             }
         }
+        if let Some(dir) = path.parent() {
+            cfg.log.anchor(dir);
+        }
         Ok(cfg)
     }
 
@@ -245,6 +251,7 @@ impl Config {
             ));
         }
         self.store.validate()?;
+        self.log.validate().map_err(|m| invalid("log", &m))?;
         let code = &self.institution.fixmedins_code;
         if code.is_empty() || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(invalid(
