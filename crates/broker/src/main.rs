@@ -146,6 +146,7 @@ fn main() -> anyhow::Result<()> {
             let store = rt
                 .block_on(yibao_broker::open_store(&cfg))
                 .with_context(|| format!("store {}", cfg.store.describe()))?;
+            let reach = rt.block_on(platform_reachable(&cfg));
             println!(
                 "配置有效 / config OK: pipe={} store={} platform={} ({})",
                 yibao_proto::resolve_endpoint(&cfg.broker.pipe),
@@ -153,7 +154,16 @@ fn main() -> anyhow::Result<()> {
                 cfg.platform.url,
                 cfg.platform.profile
             );
-            Ok(())
+            match reach {
+                Ok(addr) => {
+                    println!("平台可连接 / platform reachable: {addr}");
+                    Ok(())
+                }
+                Err(why) => anyhow::bail!(
+                    "平台不可连接 / platform not reachable: {why}\n\
+                     请检查 platform.url、网络、防火墙或前置机是否启动 / check platform.url, the network, firewalls, or whether the front-end processor is running"
+                ),
+            }
         }
         Cmd::Service { command } => {
             use yibao_broker::winservice;
@@ -215,5 +225,21 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+/// Opens a TCP connection to the platform's host and port within the connect timeout.
+async fn platform_reachable(cfg: &Config) -> Result<String, String> {
+    let addr = cfg
+        .platform_address()
+        .ok_or_else(|| format!("cannot read host and port from {}", cfg.platform.url))?;
+    let timeout = std::time::Duration::from_millis(cfg.platform.connect_timeout_ms);
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&addr)).await {
+        Ok(Ok(_)) => Ok(addr),
+        Ok(Err(e)) => Err(format!("{addr}: {e}")),
+        Err(_) => Err(format!(
+            "{addr}: no answer within {} ms",
+            timeout.as_millis()
+        )),
     }
 }

@@ -302,6 +302,29 @@ impl Config {
         }
     }
 
+    /// `host:port` of the platform URL, for the reachability check.
+    pub fn platform_address(&self) -> Option<String> {
+        let url = &self.platform.url;
+        let (rest, default_port) = if let Some(r) = url.strip_prefix("https://") {
+            (r, 443)
+        } else {
+            (url.strip_prefix("http://")?, 80)
+        };
+        let authority = rest.split(['/', '?', '#']).next()?;
+        let authority = authority.rsplit('@').next()?;
+        if authority.is_empty() {
+            return None;
+        }
+        let has_port = authority.rsplit_once(':').is_some_and(|(_, p)| {
+            !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) && !authority.ends_with(']')
+        });
+        Some(if has_port {
+            authority.to_string()
+        } else {
+            format!("{authority}:{default_port}")
+        })
+    }
+
     pub fn client_settings(&self) -> ClientSettings {
         let p = &self.platform;
         ClientSettings {
@@ -365,6 +388,27 @@ mod tests {
     use super::*;
 
     const EXAMPLE: &str = include_str!("../../../../examples/yibao.toml");
+
+    #[test]
+    fn the_platform_address_is_read_from_the_url() {
+        let with = |url: &str| {
+            let text = include_str!("../../../../examples/yibao.toml").replace(
+                "url = \"http://127.0.0.1:18080/fsi/api/rsfComIfsService/callService\"",
+                &format!("url = \"{url}\""),
+            );
+            Config::parse(&text).unwrap().platform_address()
+        };
+        assert_eq!(
+            with("http://10.1.2.3:8080/fsi/api").as_deref(),
+            Some("10.1.2.3:8080")
+        );
+        assert_eq!(
+            with("https://fsi.example.gov.cn/api").as_deref(),
+            Some("fsi.example.gov.cn:443")
+        );
+        assert_eq!(with("http://front").as_deref(), Some("front:80"));
+        assert_eq!(with("http://[::1]:9000/x").as_deref(), Some("[::1]:9000"));
+    }
 
     #[test]
     fn the_documented_example_parses() {

@@ -1,0 +1,74 @@
+//! What an operator runs: `check-config` explains each problem before the service starts.
+
+use std::process::Command;
+
+use yibao::{bin, Env};
+
+fn check_config(env: &Env) -> (bool, String) {
+    let out = Command::new(bin("yibao-broker"))
+        .args(["check-config", "--config"])
+        .arg(&env.config_path)
+        .env("YIBAO_E2E_TIF_TOKEN", "e2e-token-not-a-secret")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn check_config_checks_the_store_and_the_platform_and_never_prints_secrets() {
+    let mut env = Env::start();
+    let (ok, text) = check_config(&env);
+    assert!(ok, "{text}");
+    assert!(text.contains("platform reachable"), "{text}");
+    assert!(!text.contains("e2e-token-not-a-secret"), "{text}");
+
+    env.stop_mock();
+    let (ok, text) = check_config(&env);
+    assert!(!ok, "{text}");
+    assert!(text.contains("platform not reachable"), "{text}");
+    assert!(
+        text.contains("platform.url"),
+        "the message says what to check: {text}"
+    );
+}
+
+/// The stdlib-only Python client in examples/ speaks the JSON frames with the seed's API.
+#[test]
+fn the_python_example_client_works_against_the_broker() {
+    let env = Env::start();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python/yibao_client.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .args(["--pipe", &env.pipe, "demo"])
+        .output()
+        .expect("python3 is needed for this test (CI installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("call_sync 1101: request_id="), "{text}");
+    assert!(text.contains("status=COMPLETED psn_name=张三"), "{text}");
+    assert!(
+        text.contains("wait_for_result: status=COMPLETED infcode=0"),
+        "{text}"
+    );
+
+    // Without a broker: a clear error and exit code 3, like the shim.
+    let out = Command::new("python3")
+        .arg(&script)
+        .args(["--pipe", "yibao-no-such-broker", "demo"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the yibao broker"));
+}
