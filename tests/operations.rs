@@ -72,3 +72,41 @@ fn the_python_example_client_works_against_the_broker() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the yibao broker"));
 }
+
+/// `yibao-call status`: counts, latency percentiles per interface, store and platform health.
+#[test]
+fn status_shows_latency_per_interface_and_platform_health() {
+    let mut env = Env::start_with(yibao::Options {
+        retry_max_attempts: 2,
+        ..yibao::Options::default()
+    });
+    let out = env.shim(&["status"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("platform_ok=unknown"));
+    for n in 0..5 {
+        let id = env.insert("1101", &yibao::person_input(n));
+        assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(0));
+    }
+    let out = env.shim(&["status"]);
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{line}");
+    assert!(line.contains("latency[1101]=n:5,p50:"), "{line}");
+    assert!(
+        line.contains("platform_ok=yes") && line.contains("store_ok=yes"),
+        "{line}"
+    );
+    assert!(
+        line.contains("COMPLETED=6"),
+        "five calls and the sign-in: {line}"
+    );
+
+    env.stop_mock();
+    let id = env.insert("1101", &yibao::person_input(99));
+    env.shim(&["run", &id.to_string(), "--wait", "20"]);
+    let out = env.shim(&["status"]);
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(line.contains("platform_ok=no"), "{line}");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).is_empty(),
+        "the reason is on stderr"
+    );
+}

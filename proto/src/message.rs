@@ -223,6 +223,28 @@ pub struct StatusReport {
     pub store: String,
     /// The platform endpoint (no secrets).
     pub platform: String,
+    // --- protocol 3 ---
+    /// The window the latency figures cover, in seconds.
+    pub window_s: u32,
+    /// Per interface code: calls finished in the window and their latency percentiles.
+    pub latency: Vec<LatencyStat>,
+    /// Whether the platform answered the most recent attempt (`None`: nothing sent yet).
+    pub platform_ok: Option<bool>,
+    /// Why the most recent attempt got no answer (personal data masked).
+    pub platform_error: Option<String>,
+    /// Whether the store answered this status query.
+    pub store_ok: bool,
+    pub store_error: Option<String>,
+}
+
+/// Latency of one interface over the status window (milliseconds, claim to terminal state).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencyStat {
+    pub infno: String,
+    pub count: u32,
+    pub p50_ms: u32,
+    pub p95_ms: u32,
+    pub p99_ms: u32,
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ mod dispatcher;
 pub mod keys;
 mod listener;
 pub mod logging;
+mod metrics;
 pub mod pipe_security;
 mod process;
 mod recovery;

@@ -99,6 +99,7 @@ impl Broker {
                 tracing::error!(request_id = id, "database failed while processing: {e}")
             }
         }
+        self.metrics.record_latency(&c.interface_code, latency_ms);
         tracing::info!(latency_ms, "processed");
     }
 
@@ -309,7 +310,10 @@ impl Broker {
                 message: e.to_string(),
             }),
             Ok(bytes) => match self.client.send(bytes).await {
-                Err(e) => AttemptResult::Transport(e),
+                Err(e) => {
+                    self.metrics.record_platform(Some(e.message.clone()));
+                    AttemptResult::Transport(e)
+                }
                 Ok(body) => match ResponseEnvelope::parse(&body) {
                     Ok(envelope) => AttemptResult::Reply {
                         body: String::from_utf8_lossy(&body).into_owned(),
@@ -348,6 +352,9 @@ impl Broker {
         let span = tracing::Span::current();
         span.record("msgid", tracing::field::display(&a.msgid));
         span.record("attempt", a.number);
+        if !matches!(a.result, AttemptResult::Transport(_)) {
+            self.metrics.record_platform(None);
+        }
         let outcome = attempt_outcome(&a.result);
         let attempt = Some((a.attempt_id, outcome, a.elapsed_ms));
         let mut sign_no = None;

@@ -41,6 +41,7 @@ pub struct Broker {
     worker_count: u32,
     shutting_down: AtomicBool,
     stats: Stats,
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 #[derive(Default)]
@@ -81,6 +82,7 @@ impl Broker {
             finished,
             worker_count: u32::try_from(config.broker.workers).unwrap_or(u32::MAX),
             shutting_down: AtomicBool::new(false),
+            metrics: crate::metrics::Metrics::new(std::time::Duration::from_secs(300)),
             stats: Stats {
                 started: Some(Instant::now()),
                 ..Stats::default()
@@ -311,11 +313,13 @@ impl Broker {
 
     /// `Status`: queue depth and health.
     pub async fn status(&self) -> Response {
-        let counts = match self.store.counts().await {
-            Ok(c) => c,
-            Err(e) => return store_error(e),
+        // A store that does not answer is reported, not hidden behind an error.
+        let (counts, store_ok, store_error) = match self.store.counts().await {
+            Ok(c) => (c, true, None),
+            Err(e) => (Vec::new(), false, Some(e.to_string())),
         };
         let uptime = self.stats.started.map(|s| s.elapsed()).unwrap_or_default();
+        let (platform_ok, platform_error) = self.metrics.platform();
         Response::Status(StatusReport {
             server: server_name(),
             uptime_ms: u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX),
@@ -326,6 +330,12 @@ impl Broker {
             signed_in_operators: self.sessions.len(),
             store: self.store.describe(),
             platform: self.client.url().to_string(),
+            window_s: u32::try_from(self.metrics.window().as_secs()).unwrap_or(u32::MAX),
+            latency: self.metrics.latency(),
+            platform_ok,
+            platform_error,
+            store_ok,
+            store_error,
         })
     }
 }

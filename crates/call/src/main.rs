@@ -207,16 +207,42 @@ fn report(resp: Response, json: bool, reversing: bool) -> ExitCode {
                 .iter()
                 .map(|c| format!("{}={}", c.status, c.count))
                 .collect();
+            let latency: Vec<String> = s
+                .latency
+                .iter()
+                .map(|l| {
+                    format!(
+                        "latency[{}]=n:{},p50:{},p95:{},p99:{}",
+                        ascii(&l.infno),
+                        l.count,
+                        l.p50_ms,
+                        l.p95_ms,
+                        l.p99_ms
+                    )
+                })
+                .collect();
+            let platform_ok = match s.platform_ok {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "unknown",
+            };
             println!(
-                "server={} uptime_ms={} in_flight={} signed_in_operators={} {} store={} platform={}",
+                "server={} uptime_ms={} in_flight={} signed_in_operators={} {} store={} store_ok={} platform={} platform_ok={} window_s={} {}",
                 ascii(&s.server),
                 s.uptime_ms,
                 s.in_flight,
                 s.signed_in_operators,
                 counts.join(" "),
                 ascii(&s.store),
-                ascii(&s.platform)
+                if s.store_ok { "yes" } else { "no" },
+                ascii(&s.platform),
+                platform_ok,
+                s.window_s,
+                latency.join(" ")
             );
+            if let Some(e) = s.store_error.as_ref().or(s.platform_error.as_ref()) {
+                eprintln!("{e}");
+            }
             ExitCode::Done
         }
         Response::Error { code, message } => {

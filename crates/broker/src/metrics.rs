@@ -1,0 +1,120 @@
+//! What `status` reports beyond the store's counts: per-interface latency over the last
+//! minutes, and whether the platform answered the latest attempt. In memory, bounded, per
+//! broker process.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use yibao_proto::LatencyStat;
+
+/// Samples kept per interface code, whatever the window (memory bound under load).
+const MAX_SAMPLES: usize = 20_000;
+
+pub struct Metrics {
+    window: Duration,
+    latency: Mutex<HashMap<String, VecDeque<(Instant, u32)>>>,
+    platform: Mutex<Option<(bool, Option<String>)>>,
+}
+
+impl Metrics {
+    pub fn new(window: Duration) -> Self {
+        Self {
+            window,
+            latency: Mutex::new(HashMap::new()),
+            platform: Mutex::new(None),
+        }
+    }
+
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
+    /// A request of `infno` reached its terminal state `ms` after it was claimed.
+    pub fn record_latency(&self, infno: &str, ms: u64) {
+        let now = Instant::now();
+        let mut map = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        let q = map.entry(infno.to_string()).or_default();
+        q.push_back((now, u32::try_from(ms).unwrap_or(u32::MAX)));
+        while q.len() > MAX_SAMPLES {
+            q.pop_front();
+        }
+    }
+
+    /// The platform answered (anything readable or not) or did not (`error`).
+    pub fn record_platform(&self, error: Option<String>) {
+        let masked = error.map(|e| yibao_core::privacy::mask_pii(&e).into_owned());
+        *self.platform.lock().unwrap_or_else(|p| p.into_inner()) = Some((masked.is_none(), masked));
+    }
+
+    pub fn platform(&self) -> (Option<bool>, Option<String>) {
+        match &*self.platform.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((ok, e)) => (Some(*ok), e.clone()),
+            None => (None, None),
+        }
+    }
+
+    /// Percentiles per interface over the window, codes sorted.
+    pub fn latency(&self) -> Vec<LatencyStat> {
+        let cutoff = Instant::now().checked_sub(self.window);
+        let mut map = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        map.retain(|infno, q| {
+            if let Some(c) = cutoff {
+                while q.front().is_some_and(|(t, _)| *t < c) {
+                    q.pop_front();
+                }
+            }
+            if q.is_empty() {
+                return false;
+            }
+            let mut ms: Vec<u32> = q.iter().map(|(_, m)| *m).collect();
+            ms.sort_unstable();
+            let pick = |p: usize| ms[((ms.len() * p).div_ceil(100)).clamp(1, ms.len()) - 1];
+            out.push(LatencyStat {
+                infno: infno.clone(),
+                count: u32::try_from(ms.len()).unwrap_or(u32::MAX),
+                p50_ms: pick(50),
+                p95_ms: pick(95),
+                p99_ms: pick(99),
+            });
+            true
+        });
+        out.sort_by(|a, b| a.infno.cmp(&b.infno));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_per_interface_and_masked_platform_errors() {
+        let m = Metrics::new(Duration::from_secs(300));
+        for ms in 1..=100 {
+            m.record_latency("1101", ms);
+        }
+        m.record_latency("2207", 40);
+        let l = m.latency();
+        assert_eq!(l.len(), 2);
+        assert_eq!((l[0].infno.as_str(), l[0].count), ("1101", 100));
+        assert_eq!((l[0].p50_ms, l[0].p95_ms, l[0].p99_ms), (50, 95, 99));
+        assert_eq!((l[1].p50_ms, l[1].p99_ms), (40, 40));
+        assert_eq!(m.platform(), (None, None));
+        m.record_platform(Some("reply quoted 430102199003071234".into()));
+        let (ok, e) = m.platform();
+        assert_eq!(ok, Some(false));
+        assert!(!e.unwrap().contains("430102199003071234"));
+        m.record_platform(None);
+        assert_eq!(m.platform(), (Some(true), None));
+    }
+
+    #[test]
+    fn old_samples_leave_the_window() {
+        let m = Metrics::new(Duration::from_millis(30));
+        m.record_latency("1101", 5);
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(m.latency().is_empty());
+    }
+}
