@@ -67,7 +67,7 @@ fn the_text_log_masks_personal_data_and_carries_the_request_span() {
 #[test]
 fn daily_json_files_are_masked_too() {
     let env = Env::start_with(Options {
-        log_toml: "[log]\ndir = \"logs\"\nformat = \"json\"\nretention_days = 7\n".into(),
+        extra_toml: "[log]\ndir = \"logs\"\nformat = \"json\"\nretention_days = 7\n".into(),
         ..Options::default()
     });
     exercise(&env);

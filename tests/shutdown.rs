@@ -7,6 +7,20 @@ use std::time::Duration;
 
 use yibao::{person_input, Env, Options};
 
+/// Sends SIGTERM to the broker and waits for it to exit cleanly.
+fn terminate(env: &mut Env) {
+    let pid = env.broker_pid().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = env
+        .wait_broker_exit(Duration::from_secs(15))
+        .expect("broker exits after SIGTERM");
+    assert!(status.success(), "exit status {status}");
+}
+
 #[test]
 fn sigterm_stops_cleanly_and_pending_work_survives_a_restart() {
     let mut env = Env::start_with(Options {
@@ -15,13 +29,7 @@ fn sigterm_stops_cleanly_and_pending_work_survives_a_restart() {
     });
     // Left PENDING: the slow poller will not see it before the stop.
     let id = env.insert("1101", &person_input(31));
-    let pid = env.broker_pid().to_string();
-    let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(ok.success());
-    let status = env
-        .wait_broker_exit(Duration::from_secs(15))
-        .expect("broker exits after SIGTERM");
-    assert!(status.success(), "exit status {status}");
+    terminate(&mut env);
     assert!(
         !std::path::Path::new(&format!("/tmp/{}.sock", env.pipe)).exists(),
         "socket file removed"
@@ -43,16 +51,7 @@ fn sign_out_on_shutdown_sends_one_9002_per_operator() {
     });
     let id = env.insert("1101", &person_input(32));
     assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(0));
-    let pid = env.broker_pid().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = env
-        .wait_broker_exit(Duration::from_secs(15))
-        .expect("exits");
-    assert!(status.success());
+    terminate(&mut env);
     assert_eq!(env.mock_count("9002"), 1);
     let signed_out: i64 = env
         .db()
@@ -63,4 +62,37 @@ fn sign_out_on_shutdown_sends_one_9002_per_operator() {
         )
         .unwrap();
     assert_eq!(signed_out, 1, "the sign-out is audited");
+}
+
+/// A call in flight when SIGTERM arrives is finished (within shutdown_grace_ms) before the
+/// broker exits, and rows nobody claimed yet stay PENDING.
+#[test]
+fn sigterm_drains_in_flight_calls_and_leaves_the_rest_pending() {
+    let mut env = Env::start_with(Options {
+        poll_interval_ms: 600_000,
+        ..Options::default()
+    });
+    let warm = env.insert("1101", &person_input(50));
+    assert_eq!(env.shim(&["run", &warm.to_string()]).status.code(), Some(0));
+    env.add_fault(serde_json::json!({"infno": "1101", "kind": "delay", "ms": 1500, "times": 1}));
+    let busy = env.insert("1101", &person_input(51));
+    let untouched = env.insert("1101", &person_input(52));
+    let shim = env.spawn_shim(&["run", &busy.to_string(), "--wait", "20"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while env.view(busy).status != "PROCESSING" {
+        assert!(std::time::Instant::now() < deadline, "never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    terminate(&mut env);
+    assert_eq!(
+        env.view(busy).status,
+        "COMPLETED",
+        "the in-flight call was finished"
+    );
+    assert_eq!(
+        env.view(untouched).status,
+        "PENDING",
+        "unclaimed work waits for the next start"
+    );
+    let _ = shim.wait_with_output();
 }

@@ -73,8 +73,8 @@ pub struct Options {
     pub sign_out_on_shutdown: bool,
     /// Extra `[interfaces.<code>]` TOML appended to the config.
     pub interfaces_toml: String,
-    /// A `[log]` table appended to the config (the default logs to stderr → broker.log).
-    pub log_toml: String,
+    /// More TOML appended to the config (`[log]`, `[status_page]`, …).
+    pub extra_toml: String,
     /// Speak the 国密 `sm` profile instead of `tif` (keys made by `yibao-broker keys generate`).
     pub sm: Option<SmKeys>,
     /// Keep the queue in this SQL Server (an ADO.NET connection string) instead of SQLite;
@@ -108,7 +108,7 @@ impl Default for Options {
             recover_interval_ms: 30_000,
             sign_out_on_shutdown: false,
             interfaces_toml: String::new(),
-            log_toml: String::new(),
+            extra_toml: String::new(),
             sm: None,
             mssql: None,
         }
@@ -621,6 +621,6 @@ ip = "127.0.0.1"
         recover = o.recover_interval_ms,
         sign_out = o.sign_out_on_shutdown,
         interfaces = o.interfaces_toml,
-        log = o.log_toml,
+        log = o.extra_toml,
     )
 }

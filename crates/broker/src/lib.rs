@@ -15,6 +15,7 @@
 //! * [`keys`] — `keys generate|check` for the 国密 profile;
 //! * [`logging`] — console or daily files, text or JSON, personal data masked;
 //! * [`shutdown`] — broadcast-based graceful stop;
+//! * [`status_page`] — the optional read-only page on 127.0.0.1;
 //! * [`demo`] — the one-command demonstration.
 
 pub mod config;
@@ -33,6 +34,7 @@ mod reversal;
 pub mod service;
 pub mod shutdown;
 mod signin;
+pub mod status_page;
 pub mod winservice;
 
 use std::future::Future;
@@ -57,6 +59,11 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
     let store = open_store(&config).await?;
     let broker = Broker::new(&config, store.clone()).await?;
     let listener = listener::bind(&config.broker)?;
+    let page = if config.status_page.enabled {
+        Some(status_page::bind(&config.status_page).await?)
+    } else {
+        None
+    };
     tracing::info!(
         pipe = %yibao_proto::resolve_endpoint(&config.broker.pipe),
         store = %store.describe(),
@@ -73,6 +80,19 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
         Duration::from_millis(config.broker.recover_interval_ms),
         shutdown::Shutdown::new(notify_shutdown.subscribe()),
     ));
+    let page_task = page.map(|l| {
+        let mut stop = shutdown::Shutdown::new(notify_shutdown.subscribe());
+        let section = config.status_page.clone();
+        let broker = broker.clone();
+        tokio::spawn(async move {
+            tracing::info!(listen = %section.listen, "status page on");
+            if let Err(e) =
+                status_page::serve(l, &section, broker, async move { stop.recv().await }).await
+            {
+                tracing::error!("status page stopped: {e:#}");
+            }
+        })
+    });
     let accept = listener::run(
         listener,
         broker.clone(),
@@ -87,6 +107,9 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
     broker.begin_shutdown();
     drop(notify_shutdown);
     let _ = dispatcher.await;
+    if let Some(t) = page_task {
+        let _ = t.await;
+    }
     let grace = Duration::from_millis(config.broker.shutdown_grace_ms);
     let busy = broker.wait_idle(grace).await;
     if config.broker.sign_out_on_shutdown && busy == 0 {

@@ -97,6 +97,46 @@ pub async fn lifecycle_through_the_view(s: &impl Store) {
         s.get(id).await.unwrap().unwrap().status,
         RequestStatus::Reversed
     );
+    assert!(s.needs_action(10).await.unwrap().is_empty());
+}
+
+/// UNCERTAIN and ERROR rows, newest first, are what needs a human.
+pub async fn needs_action_lists_uncertain_and_error_newest_first(s: &impl Store) {
+    let mut ids = Vec::new();
+    for code in ["2207", "1101", "2201"] {
+        let id = s.insert_request(new(code)).await.unwrap();
+        s.claim_one(id, spec("w", 1)).await.unwrap();
+        ids.push(id);
+    }
+    for (id, status) in ids.iter().zip([
+        RequestStatus::Uncertain,
+        RequestStatus::Completed,
+        RequestStatus::Error,
+    ]) {
+        let f = Finish {
+            request_id: *id,
+            worker_id: "w".into(),
+            status,
+            attempt: None,
+            response: None,
+            error: Some(format!("reason {id}")),
+        };
+        assert!(s.finish(f).await.unwrap());
+    }
+    let found = s.needs_action(10).await.unwrap();
+    let got: Vec<(i64, RequestStatus)> = found.iter().map(|v| (v.request_id, v.status)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (ids[2], RequestStatus::Error),
+            (ids[0], RequestStatus::Uncertain)
+        ]
+    );
+    assert_eq!(
+        found[1].err_msg.as_deref(),
+        Some(format!("reason {}", ids[0]).as_str())
+    );
+    assert_eq!(s.needs_action(1).await.unwrap().len(), 1);
 }
 
 /// `Run` on a row: claimed, or why not.
@@ -243,6 +283,7 @@ where
     a_msgid_is_used_once(&fresh().await.0).await;
     expired_leases_are_found_and_moved_once(&fresh().await.0).await;
     inserted_claimed_is_never_claimed_by_others(&fresh().await.0).await;
+    needs_action_lists_uncertain_and_error_newest_first(&fresh().await.0).await;
     let (a, b) = fresh().await;
     competing_stores_never_claim_the_same_row(&a, &b, 300).await;
 }

@@ -109,6 +109,9 @@ pub trait Store: Send + Sync + 'static {
     /// The request as the view shows it.
     async fn get(&self, request_id: i64) -> Result<Option<RequestView>, StoreError>;
 
+    /// The newest requests that need a human (UNCERTAIN and ERROR), newest first.
+    async fn needs_action(&self, limit: u32) -> Result<Vec<RequestView>, StoreError>;
+
     /// Number of requests per state.
     async fn counts(&self) -> Result<Vec<StatusCount>, StoreError>;
 

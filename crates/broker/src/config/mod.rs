@@ -46,6 +46,9 @@ pub struct Config {
     /// Where logs go (console or daily files), text or JSON.
     #[serde(default)]
     pub log: crate::logging::LogSection,
+    /// The read-only status page (off by default).
+    #[serde(default)]
+    pub status_page: crate::status_page::StatusPageSection,
 }
 
 /// What to do with an interface code the catalog does not know.
@@ -252,6 +255,9 @@ impl Config {
         }
         self.store.validate()?;
         self.log.validate().map_err(|m| invalid("log", &m))?;
+        self.status_page
+            .validate()
+            .map_err(|m| invalid("status_page", &m))?;
         let code = &self.institution.fixmedins_code;
         if code.is_empty() || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(invalid(

@@ -157,6 +157,21 @@ fn claimed(row: &Row) -> Result<ClaimedRequest, StoreError> {
     })
 }
 
+/// A row of the view, in the column order of the `get` and `needs_action` statements.
+fn view(r: &Row) -> Result<RequestView, StoreError> {
+    Ok(RequestView {
+        request_id: i64::from(req_i32(r, 0)?),
+        interface_code: req_str(r, 1)?,
+        input_data: req_str(r, 2)?,
+        status: parse_status(&req_str(r, 3)?)?,
+        retry_count: i64::from(r.try_get::<i32, _>(4).map_err(corrupt)?.unwrap_or(0)),
+        msgid: opt_str(r, 5)?,
+        response_data: opt_str(r, 6)?,
+        infcode: opt_str(r, 7)?,
+        err_msg: opt_str(r, 8)?,
+    })
+}
+
 fn parse_status(s: &str) -> Result<RequestStatus, StoreError> {
     RequestStatus::parse(s).ok_or_else(|| corrupt(format!("unknown status {s:?}")))
 }
@@ -376,20 +391,18 @@ impl Store for MssqlStore {
             return Ok(None);
         };
         let sets = self.query("get", &[&id]).await?;
-        let Some(r) = first_row(&sets, 0) else {
-            return Ok(None);
-        };
-        Ok(Some(RequestView {
-            request_id: i64::from(req_i32(r, 0)?),
-            interface_code: req_str(r, 1)?,
-            input_data: req_str(r, 2)?,
-            status: parse_status(&req_str(r, 3)?)?,
-            retry_count: i64::from(r.try_get::<i32, _>(4).map_err(corrupt)?.unwrap_or(0)),
-            msgid: opt_str(r, 5)?,
-            response_data: opt_str(r, 6)?,
-            infcode: opt_str(r, 7)?,
-            err_msg: opt_str(r, 8)?,
-        }))
+        match first_row(&sets, 0) {
+            Some(r) => Ok(Some(view(r)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn needs_action(&self, limit: u32) -> Result<Vec<RequestView>, StoreError> {
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let sets = self.query("needs_action", &[&limit]).await?;
+        sets.first()
+            .map(|rows| rows.iter().map(view).collect())
+            .unwrap_or_else(|| Ok(Vec::new()))
     }
 
     async fn counts(&self) -> Result<Vec<StatusCount>, StoreError> {

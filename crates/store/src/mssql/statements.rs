@@ -54,6 +54,7 @@ mod tests {
         "finish",
         "transition",
         "get",
+        "needs_action",
         "counts",
         "last_msgid",
     ];

@@ -222,6 +222,16 @@ FROM dbo.v_medical_insurance_result
 WHERE request_id = @P1;
 GO
 
+-- name: needs_action
+-- @P1 limit
+SELECT TOP (@P1)
+    request_id, interface_code, input_data, status, retry_count, msgid, response_data,
+    infcode, err_msg
+FROM dbo.v_medical_insurance_result
+WHERE status IN ('UNCERTAIN', 'ERROR')
+ORDER BY request_id DESC;
+GO
+
 -- name: counts
 SELECT status, COUNT(*) AS n
 FROM dbo.medical_insurance_requests

@@ -158,6 +158,31 @@ fn claimed_from_row(row: &Row<'_>) -> rusqlite::Result<ClaimedRequest> {
     })
 }
 
+const VIEW_COLUMNS: &str = "request_id, interface_code, input_data, status, retry_count, msgid, \
+     response_data, infcode, err_msg";
+
+fn view_from_row(r: &Row<'_>) -> rusqlite::Result<(RequestView, String)> {
+    Ok((
+        RequestView {
+            request_id: r.get(0)?,
+            interface_code: r.get(1)?,
+            input_data: r.get(2)?,
+            status: RequestStatus::Pending,
+            retry_count: r.get(4)?,
+            msgid: r.get(5)?,
+            response_data: r.get(6)?,
+            infcode: r.get(7)?,
+            err_msg: r.get(8)?,
+        },
+        r.get::<_, String>(3)?,
+    ))
+}
+
+fn finish_view((mut view, status): (RequestView, String)) -> Result<RequestView, StoreError> {
+    view.status = parse_status(&status)?;
+    Ok(view)
+}
+
 fn parse_status(s: &str) -> Result<RequestStatus, StoreError> {
     RequestStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown status {s:?}")))
 }
@@ -369,33 +394,28 @@ impl Store for SqliteStore {
     async fn get(&self, request_id: i64) -> Result<Option<RequestView>, StoreError> {
         self.read(move |c| {
             let row = c
-                .prepare_cached(
-                    "SELECT request_id, interface_code, input_data, status, retry_count, msgid, \
-                     response_data, infcode, err_msg \
-                     FROM v_medical_insurance_result WHERE request_id = ?1",
-                )?
-                .query_row([request_id], |r| {
-                    Ok((
-                        RequestView {
-                            request_id: r.get(0)?,
-                            interface_code: r.get(1)?,
-                            input_data: r.get(2)?,
-                            status: RequestStatus::Pending,
-                            retry_count: r.get(4)?,
-                            msgid: r.get(5)?,
-                            response_data: r.get(6)?,
-                            infcode: r.get(7)?,
-                            err_msg: r.get(8)?,
-                        },
-                        r.get::<_, String>(3)?,
-                    ))
-                })
+                .prepare_cached(&format!(
+                    "SELECT {VIEW_COLUMNS} FROM v_medical_insurance_result WHERE request_id = ?1"
+                ))?
+                .query_row([request_id], view_from_row)
                 .optional()?;
-            let Some((mut view, status)) = row else {
-                return Ok(None);
-            };
-            view.status = parse_status(&status)?;
-            Ok(Some(view))
+            row.map(finish_view).transpose()
+        })
+        .await
+    }
+
+    async fn needs_action(&self, limit: u32) -> Result<Vec<RequestView>, StoreError> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {VIEW_COLUMNS} FROM v_medical_insurance_result \
+                 WHERE status IN ('UNCERTAIN', 'ERROR') ORDER BY request_id DESC LIMIT ?1"
+            ))?;
+            let rows = st.query_map([limit], view_from_row)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(finish_view(r?)?);
+            }
+            Ok(out)
         })
         .await
     }

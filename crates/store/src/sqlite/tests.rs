@@ -38,6 +38,12 @@ async fn conformance_inserted_claimed_is_never_claimed_by_others() {
     conformance::inserted_claimed_is_never_claimed_by_others(&store(&dir)).await;
 }
 
+#[tokio::test]
+async fn conformance_needs_action_lists_uncertain_and_error_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::needs_action_lists_uncertain_and_error_newest_first(&store(&dir)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn conformance_two_stores_on_one_file_never_claim_the_same_row() {
     let dir = tempfile::tempdir().unwrap();
