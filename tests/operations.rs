@@ -110,3 +110,65 @@ fn status_shows_latency_per_interface_and_platform_health() {
         "the reason is on stderr"
     );
 }
+
+/// The Rust SDK, blocking and async, with the seed's four calls.
+#[test]
+fn the_rust_client_library_offers_the_seed_api() {
+    use std::time::Duration;
+    use yibao_client::{AsyncYibaoClient, Overrides, RequestStatus, YibaoClient};
+
+    let env = Env::start();
+    let input = yibao::person_input(7);
+    let c = YibaoClient::new(env.pipe.clone());
+    let out = c
+        .call_sync(
+            "1101",
+            &input,
+            Duration::from_secs(20),
+            Overrides::default(),
+        )
+        .unwrap();
+    assert_eq!(out.status, RequestStatus::Completed);
+    assert!(out.response.unwrap().contains("baseinfo"));
+    let id = c.call_async("1101", &input, Overrides::default()).unwrap();
+    let done = c.wait_for_result(id, Duration::from_secs(20)).unwrap();
+    assert_eq!(done.status, RequestStatus::Completed);
+    assert_eq!(c.get_result(id).unwrap().msgid, done.msgid);
+    assert!(matches!(
+        c.get_result(987_654),
+        Err(yibao_client::Error::Refused { .. })
+    ));
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let a = AsyncYibaoClient::new(env.pipe.clone());
+        let out = a
+            .call_sync(
+                "1101",
+                &input,
+                Duration::from_secs(20),
+                Overrides::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.status, RequestStatus::Completed);
+        let id = a
+            .call_async("2207", &yibao::settle_input(7), Overrides::default())
+            .await
+            .unwrap();
+        let done = a
+            .wait_for_result(id, Duration::from_secs(20))
+            .await
+            .unwrap();
+        assert_eq!(done.status, RequestStatus::Completed);
+        assert_eq!(
+            a.get_result(id).await.unwrap().status,
+            RequestStatus::Completed
+        );
+        let absent = AsyncYibaoClient::new("yibao-no-such-broker");
+        assert!(matches!(
+            absent.get_result(1).await,
+            Err(yibao_client::Error::Unreachable { .. })
+        ));
+    });
+}

@@ -1,0 +1,153 @@
+//! `yibao-client`: the original design's SDK calls for local Rust programs, over the
+//! broker's pipe — [`YibaoClient`] (blocking, no runtime) and, with the default `async`
+//! feature, [`AsyncYibaoClient`] (tokio).
+//!
+//! | seed API | here | pipe request |
+//! |---|---|---|
+//! | `call_sync(code, data)` | [`YibaoClient::call_sync`] | `Call` (Sync) → `Outcome` |
+//! | `call_async(code, data)` | [`YibaoClient::call_async`] | `Call` (Async) → request id |
+//! | `get_result(id)` | [`YibaoClient::get_result`] | `Result` → `Outcome` |
+//! | `wait_for_result(id, t)` | [`YibaoClient::wait_for_result`] | `Wait` → `Outcome` |
+//!
+//! Every request and answer is also in the database (`v_medical_insurance_result`); the
+//! [`Outcome`] carries the status, infcode, err_msg, msgid and the platform's reply text.
+
+#[cfg(feature = "async")]
+mod nonblocking;
+
+use std::time::Duration;
+
+use yibao_proto::{CallMode, ErrorCode, Request, Response};
+pub use yibao_proto::{Outcome, Overrides, RequestStatus};
+
+#[cfg(feature = "async")]
+pub use nonblocking::AsyncYibaoClient;
+
+/// Why a call did not produce an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No broker on the pipe, the connection broke, or the handshake failed.
+    #[error(transparent)]
+    Connection(#[from] yibao_call::ClientError),
+    /// The broker answered with a refusal (unknown request id, database down, …).
+    #[error("医保代理服务拒绝 / the broker refused ({code:?}): {message}")]
+    Refused { code: ErrorCode, message: String },
+    /// An answer that does not fit the request (a protocol mismatch).
+    #[error("unexpected answer from the broker: {0}")]
+    Unexpected(String),
+    #[cfg(feature = "async")]
+    #[error("pipe: {0}")]
+    Pipe(#[from] yibao_proto::FrameError),
+    #[cfg(feature = "async")]
+    #[error("无法连接医保代理服务 / cannot reach the yibao broker at {endpoint}: {source}")]
+    Unreachable {
+        endpoint: String,
+        source: std::io::Error,
+    },
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+pub(crate) fn call_request(
+    interface: &str,
+    input_json: &str,
+    mode: CallMode,
+    wait: Duration,
+    overrides: Overrides,
+) -> Request {
+    Request::Call {
+        interface: interface.to_string(),
+        input: input_json.to_string(),
+        overrides,
+        mode,
+        wait_ms: (mode == CallMode::Sync).then(|| millis(wait)),
+    }
+}
+
+pub(crate) fn wait_request(request_id: i64, timeout: Duration) -> Request {
+    Request::Wait {
+        request_id,
+        timeout_ms: millis(timeout),
+    }
+}
+
+pub(crate) fn async_call(interface: &str, input_json: &str, overrides: Overrides) -> Request {
+    call_request(
+        interface,
+        input_json,
+        CallMode::Async,
+        Duration::ZERO,
+        overrides,
+    )
+}
+
+pub(crate) fn expect_outcome(r: Response) -> Result<Outcome, Error> {
+    match r {
+        Response::Outcome(o) => Ok(o),
+        Response::Error { code, message } => Err(Error::Refused { code, message }),
+        other => Err(Error::Unexpected(format!("{other:?}"))),
+    }
+}
+
+pub(crate) fn expect_accepted(r: Response) -> Result<i64, Error> {
+    match r {
+        Response::Accepted { request_id } => Ok(request_id),
+        Response::Error { code, message } => Err(Error::Refused { code, message }),
+        other => Err(Error::Unexpected(format!("{other:?}"))),
+    }
+}
+
+/// The blocking client: one short connection per call, like the shim.
+#[derive(Debug, Clone)]
+pub struct YibaoClient {
+    pipe: String,
+}
+
+impl YibaoClient {
+    /// A client of the broker on pipe `pipe` (`yibao` unless configured otherwise).
+    pub fn new(pipe: impl Into<String>) -> Self {
+        Self { pipe: pipe.into() }
+    }
+
+    fn request(&self, req: &Request, wait: Duration) -> Result<Response, Error> {
+        let mut c = yibao_call::Client::connect(&self.pipe)?;
+        c.set_read_timeout(Some(wait + Duration::from_secs(10)));
+        Ok(c.request(req)?)
+    }
+
+    /// Records and runs the call, waiting up to `timeout` for its terminal state
+    /// (`timed_out` is set when it is still running then).
+    pub fn call_sync(
+        &self,
+        interface: &str,
+        input_json: &str,
+        timeout: Duration,
+        overrides: Overrides,
+    ) -> Result<Outcome, Error> {
+        let req = call_request(interface, input_json, CallMode::Sync, timeout, overrides);
+        expect_outcome(self.request(&req, timeout)?)
+    }
+
+    /// Records the call and returns its request id at once.
+    pub fn call_async(
+        &self,
+        interface: &str,
+        input_json: &str,
+        overrides: Overrides,
+    ) -> Result<i64, Error> {
+        let req = async_call(interface, input_json, overrides);
+        expect_accepted(self.request(&req, Duration::from_secs(5))?)
+    }
+
+    /// The request as stored now; never waits.
+    pub fn get_result(&self, request_id: i64) -> Result<Outcome, Error> {
+        expect_outcome(self.request(&Request::Result { request_id }, Duration::from_secs(5))?)
+    }
+
+    /// Waits up to `timeout` for the request's terminal state.
+    pub fn wait_for_result(&self, request_id: i64, timeout: Duration) -> Result<Outcome, Error> {
+        expect_outcome(self.request(&wait_request(request_id, timeout), timeout)?)
+    }
+}
