@@ -57,7 +57,10 @@ fn two_brokers_on_one_database_never_process_the_same_row() {
         ..yibao::Options::default()
     });
     env.start_another_broker();
-    env.add_fault(serde_json::json!({"infno": "*", "kind": "delay", "ms": 5}));
+    // Each call takes at least 20 ms, so 300 rows keep one broker's 16 workers busy for
+    // ~400 ms: long enough that the other broker's 10 ms poll always finds work too, even on
+    // a loaded machine (with 5 ms one broker once took everything).
+    env.add_fault(serde_json::json!({"infno": "*", "kind": "delay", "ms": 20}));
     let ids: Vec<i64> = (0..ROWS)
         .map(|i| env.insert("1101", &person_input(2000 + i)))
         .collect();

@@ -14,20 +14,20 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub const FIXMEDINS: &str = "H43010000001";
-const TIF_PAASID: &str = "e2e-paasid";
-const TIF_TOKEN: &str = "e2e-token-not-a-secret";
+pub const TIF_PAASID: &str = "e2e-paasid";
+pub const TIF_TOKEN: &str = "e2e-token-not-a-secret";
 
 /// Directory holding the built binaries (`target/<profile>`).
 pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        // The test binary lives in target/<profile>/deps/.
+        // A test binary lives in target/<profile>/deps/, a program using this harness (the
+        // bench) in target/<profile>/.
         let exe = std::env::current_exe().expect("current_exe");
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target dir")
-            .to_path_buf();
+        let mut dir = exe.parent().expect("target dir").to_path_buf();
+        if dir.file_name().is_some_and(|n| n == "deps") {
+            dir.pop();
+        }
         // `cargo test` builds only this package's binaries; build the ones under test, in
         // the same target dir and profile, so they are never stale.
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
