@@ -44,7 +44,9 @@ def envelope(infno, n, sign_no, inp):
 s = requests.Session()
 r = s.post(url, data=json.dumps(envelope("9001", 0, "", {"signIn": {"opter_no": "001", "mac": "00-11-22-33-44-55", "ip": "127.0.0.1"}}), ensure_ascii=False).encode(), headers=headers()).json()
 sign_no = r["output"]["signinoutb"]["sign_no"]
-cert = "43010219800101%04d" % (seq % 10000)
+body = "43010219800101%03d" % (seq % 1000)
+weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+cert = body + "10X98765432"[sum(int(d) * w for d, w in zip(body, weights)) % 11]
 inp = {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": cert, "psn_cert_type": "01", "certno": cert}}
 r = s.post(url, data=json.dumps(envelope("1101", 1, sign_no, inp), ensure_ascii=False).encode(), headers=headers()).json()
 c = sqlite3.connect(db, timeout=10)

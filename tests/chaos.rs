@@ -7,27 +7,15 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use yibao::{person_input, Env, Options};
+use yibao::{person_input, register_input, settle_input, Env, Options};
 
 const N: u32 = 1_000;
 
 fn input(i: u32) -> (&'static str, String) {
     match i % 3 {
         0 => ("1101", person_input(i)),
-        1 => (
-            "2207",
-            json!({"data": {"psn_no": format!("4300{i:016}"), "mdtrt_cert_type": "02",
-                "med_type": "11", "medfee_sumamt": "88.00", "mdtrt_id": format!("M{i}"),
-                "chrg_bchno": format!("CB{i}"), "insutype": "310"}})
-            .to_string(),
-        ),
-        _ => (
-            "2201",
-            json!({"data": {"psn_no": format!("4300{i:016}"), "insutype": "310",
-                "begntime": "2026-11-24 09:00:00", "mdtrt_cert_type": "02",
-                "ipt_otp_no": format!("MZ{i}")}})
-            .to_string(),
-        ),
+        1 => ("2207", settle_input(i)),
+        _ => ("2201", register_input(i)),
     }
 }
 

@@ -87,12 +87,7 @@ fn garbage_replies_are_classified_and_the_broker_keeps_serving() {
     assert!(row.err_msg.unwrap().contains("502 Bad Gateway"));
 
     env.add_fault(json!({"infno": "2201", "kind": "http500", "times": 1}));
-    let id = env.insert(
-        "2201",
-        &json!({"data": {"psn_no": "1", "insutype": "310",
-        "begntime": "2026-11-24 09:00:00", "mdtrt_cert_type": "02", "ipt_otp_no": "X"}})
-        .to_string(),
-    );
+    let id = env.insert("2201", &yibao::register_input(1));
     assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(2));
     assert_eq!(applied(&env, "2201"), 0);
     assert_eq!(env.shim(&["ping"]).status.code(), Some(0));

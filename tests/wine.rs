@@ -194,7 +194,7 @@ fn windows_binaries_under_wine() {
     );
 
     // Sync: a row inserted by SQL, then `cmd /c yibao-call.exe run <id> --wait 10`.
-    let input = r#"{"data":{"mdtrt_cert_type":"02","mdtrt_cert_no":"430102198001010001","psn_cert_type":"01","certno":"430102198001010001","psn_name":"张三丰"}}"#;
+    let input = r#"{"data":{"mdtrt_cert_type":"02","mdtrt_cert_no":"430102198001010003","psn_cert_type":"01","certno":"430102198001010003","psn_name":"张三丰"}}"#;
     let id = env.insert("1101", input);
     let out = env
         .shim_via_cmd(&["run", &id.to_string(), "--wait", "10"])

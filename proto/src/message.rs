@@ -48,6 +48,10 @@ pub enum Request {
     /// `wait_ms` for the platform's verdict; answers the original request's `Outcome`
     /// (`REVERSED` on success). Since protocol version 2.
     Reverse { request_id: i64, wait_ms: u64 },
+    /// Check `input` (JSON text, as in `Call`) against the broker's catalog rules for
+    /// `interface` without recording or sending anything; answered with `Validation`.
+    /// Since protocol version 4.
+    Validate { interface: String, input: String },
 }
 
 /// A broker → client message.
@@ -71,6 +75,14 @@ pub enum Response {
     /// itself was unreadable (`BadFrame`, `FrameTooLarge`), after which the broker closes it.
     Error {
         code: ErrorCode,
+        message: String,
+    },
+    /// The answer to `Validate`: `problems` is empty when the input passes; otherwise one
+    /// line per broken rule (中文 / English), and `message` says it all in one line as the
+    /// HIS would see it in `err_msg`. Since protocol version 4.
+    Validation {
+        ok: bool,
+        problems: Vec<String>,
         message: String,
     },
 }

@@ -178,6 +178,7 @@ async fn handle(broker: &Arc<Broker>, req: Request) -> Response {
             request_id,
             wait_ms,
         } => broker.reverse(request_id, clamp_wait(wait_ms)).await,
+        Request::Validate { interface, input } => broker.validate_only(&interface, &input),
         Request::Hello { .. } => bad_request("重复的 Hello / Hello was already sent"),
     }
 }

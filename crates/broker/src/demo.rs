@@ -67,6 +67,7 @@ pub async fn run(dir: &Path, async_calls: u32, profile: DemoProfile) -> anyhow::
             }),
             fixmedins_code: Some(FIXMEDINS.into()),
             sm,
+            ..Default::default()
         },
     )
     .await?;
@@ -262,7 +263,10 @@ fn drive_blocking(pipe: &str, async_calls: u32) -> anyhow::Result<Driven> {
     let mut ids = Vec::new();
     let mut accept_ms = Vec::new();
     for i in 0..async_calls {
-        let cert = format!("43010219800101{:04}", i);
+        // A real-looking 身份证号 with a valid check digit: the catalog checks it.
+        let body = format!("43010219800101{:03}", i % 1000);
+        let check = yibao_core::catalog::certno_check_char(&body).unwrap_or('X');
+        let cert = format!("{body}{check}");
         let t = Instant::now();
         let resp = c.request(&call(
             "1101",

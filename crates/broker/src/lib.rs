@@ -35,6 +35,7 @@ pub mod service;
 pub mod shutdown;
 mod signin;
 pub mod status_page;
+mod validation;
 pub mod winservice;
 
 use std::future::Future;

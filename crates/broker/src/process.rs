@@ -20,7 +20,6 @@ use yibao_store::{
     AttemptOutcome, ClaimedRequest, Finish, NewRequest, Origin, ResponseRow, StoreError,
 };
 
-use crate::config::UnknownInterfaces;
 use crate::retry::Failure;
 use crate::service::Broker;
 use crate::signin::{is_sign_in_rejection, sign_no_from_output};
@@ -105,7 +104,7 @@ impl Broker {
 
     /// Returns the sign_no when the request was a successful 9001.
     async fn process_inner(&self, c: &ClaimedRequest) -> Result<Option<String>, Abandon> {
-        let (info, input) = match self.check(c) {
+        let (info, input) = match self.check(&c.interface_code, &c.input_data) {
             Ok(checked) => checked,
             Err(reason) => return self.reject_unsent(c, reason).await.map(|_| None),
         };
@@ -134,33 +133,6 @@ impl Broker {
             }
         }
         self.conclude(c, &info, attempt).await
-    }
-
-    /// Validates the row before anything is sent.
-    fn check(&self, c: &ClaimedRequest) -> Result<(InterfaceInfo, Value), String> {
-        let code = c.interface_code.as_str();
-        if !yibao_core::Catalog::is_well_formed(code) {
-            return Err(format!(
-                "交易编号格式错误：{code:?}（应为如 1101 的字母数字）/ malformed interface code {code:?}"
-            ));
-        }
-        let info = self.catalog.get(code);
-        if !info.known && self.unknown_interfaces == UnknownInterfaces::Reject {
-            return Err(format!(
-                "未知的交易编号 {code}，未发送；如确需调用，请在配置 [interfaces.{code}] 中登记 / \
-                 unknown interface code {code}, not sent; declare it under [interfaces.{code}] to allow it"
-            ));
-        }
-        let input: Value = serde_json::from_str(&c.input_data).map_err(|e| {
-            format!("input_data 不是合法的 JSON：{e} / input_data is not valid JSON: {e}")
-        })?;
-        if !input.is_object() {
-            return Err(
-                "input_data 必须是 JSON 对象，如 {\"data\":{…}} / input_data must be a JSON object such as {\"data\":{…}}"
-                    .to_string(),
-            );
-        }
-        Ok((info, input))
     }
 
     /// The cached sign_no of `operator`, signing in (single-flight) when there is none.
@@ -368,11 +340,17 @@ impl Broker {
                 } else {
                     RequestStatus::Error
                 };
+                let fields = if status == RequestStatus::Completed {
+                    self.output_fields(&c.interface_code, &envelope.output)
+                } else {
+                    Vec::new()
+                };
                 let row = ResponseRow {
                     response_data: body,
                     infcode: Some(envelope.infcode.to_string()),
                     err_msg: envelope.err_msg.filter(|m| !m.is_empty()),
                     origin: Origin::Platform,
+                    fields,
                 };
                 (status, Some(row), None)
             }
@@ -479,5 +457,6 @@ fn broker_row(reason: &str) -> ResponseRow {
         infcode: Some("-1".into()),
         err_msg: Some(reason.to_string()),
         origin: Origin::Broker,
+        fields: Vec::new(),
     }
 }

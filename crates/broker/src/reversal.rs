@@ -54,13 +54,10 @@ impl Broker {
                 format!("请求 {request_id} 从未发出，无需冲正 / request {request_id} was never sent; nothing to reverse"),
             );
         };
+        // Where the 人员编号 sits depends on the interface (data, mdtrtinfo, feedetail[*], …).
         let psn_no = serde_json::from_str::<Value>(&original.input_data)
             .ok()
-            .and_then(|v| {
-                v.pointer("/data/psn_no")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
+            .and_then(|v| self.catalog.psn_no(&original.interface_code, &v))
             .unwrap_or_default();
         let input = json!({"data": {"psn_no": psn_no, "omsgid": omsgid, "oinfno": info.code}});
         let new = NewRequest {

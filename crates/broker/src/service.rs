@@ -28,6 +28,8 @@ pub struct Broker {
     pub(crate) ids: MsgIdGenerator,
     pub(crate) sessions: Sessions,
     pub(crate) unknown_interfaces: UnknownInterfaces,
+    /// Whether broken catalog rules stop a request.
+    pub(crate) validation: crate::config::ValidationMode,
     pub(crate) retry: RetryPolicy,
     worker_id: String,
     lease: Duration,
@@ -63,7 +65,8 @@ impl Broker {
         }
         let (finished, _) = broadcast::channel(1024);
         let broker = Arc::new(Self {
-            catalog: Catalog::builtin().with_overrides(&config.interfaces),
+            catalog: config.catalog()?,
+            validation: config.catalog.validation,
             defaults: config.institution.clone(),
             client,
             ids,
@@ -183,7 +186,8 @@ impl Broker {
                 opter: Some(operator.clone()),
                 ..Overrides::default()
             };
-            let input = serde_json::json!({"data": {"sign_no": sign_no, "opter_no": operator}});
+            // 9002's input node is `signOut` (interface specification 9002).
+            let input = serde_json::json!({"signOut": {"sign_no": sign_no, "opter_no": operator}});
             let r = self
                 .call(
                     "9002".into(),

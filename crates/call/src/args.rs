@@ -17,6 +17,10 @@ yibao-call — 医保代理服务的命令行接口 / command-line shim of the y
              [--opter X] [--opter-name X] [--opter-type X] [--insuplc-admdvs X] [--mdtrtarea-admvs X]
   yibao-call [--pipe NAME] reverse <request_id> [--wait SECONDS]
              冲正（2601）：成功时状态为 REVERSED，退出码 0 / 2601 reversal; exit 0 when REVERSED
+  yibao-call [--pipe NAME] validate <infno> (--input-file FILE | -)
+             按接口目录校验入参，不记录、不发送；通过退出码 0，不通过 1（每个问题一行，输出到 stderr）
+             check an input against the catalog without recording or sending it; exit 0 if it
+             passes, 1 if not (one line per problem on stderr)
   yibao-call [--pipe NAME] ping
   yibao-call [--pipe NAME] status
   yibao-call --version
@@ -75,6 +79,10 @@ pub enum Command {
         id: i64,
         wait: Duration,
     },
+    Validate {
+        infno: String,
+        input: InputSource,
+    },
     Ping,
     Status,
 }
@@ -126,13 +134,13 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
             id: opts.id()?,
             json: opts.flag("--json"),
         },
+        "validate" => Command::Validate {
+            infno: opts.positional("infno")?,
+            input: opts.input("validate")?,
+        },
         "call" => {
             let infno = opts.positional("infno")?;
-            let input = match (opts.take("--input-file"), opts.flag("-")) {
-                (Some(f), false) => InputSource::File(f),
-                (None, true) => InputSource::Stdin,
-                _ => return Err("call 需要 --input-file FILE 或 - 之一 / call needs exactly one of --input-file FILE or -".into()),
-            };
+            let input = opts.input("call")?;
             Command::Call {
                 infno,
                 input,
@@ -207,6 +215,17 @@ impl Options {
             return Err(format!("缺少 {what} / missing {what}"));
         }
         Ok(self.positionals.remove(0))
+    }
+
+    /// `--input-file FILE` or `-` (stdin), exactly one.
+    fn input(&mut self, cmd: &str) -> Result<InputSource, String> {
+        match (self.take("--input-file"), self.flag("-")) {
+            (Some(f), false) => Ok(InputSource::File(f)),
+            (None, true) => Ok(InputSource::Stdin),
+            _ => Err(format!(
+                "{cmd} 需要 --input-file FILE 或 - 之一 / {cmd} needs exactly one of --input-file FILE or -"
+            )),
+        }
     }
 
     fn id(&mut self) -> Result<i64, String> {
@@ -308,6 +327,20 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn validate_takes_a_code_and_one_input() {
+        assert_eq!(
+            p("validate 2207 --input-file in.json").unwrap().command,
+            Command::Validate {
+                infno: "2207".into(),
+                input: InputSource::File("in.json".into())
+            }
+        );
+        assert!(p("validate 2207").is_err());
+        assert!(p("validate --input-file x").is_err());
+        assert!(p("validate 2207 - --wait 3").is_err());
     }
 
     #[test]

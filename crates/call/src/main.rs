@@ -134,6 +134,19 @@ fn to_request(cmd: Command) -> Result<Option<(Request, Duration)>, ExitCode> {
             },
             wait,
         ),
+        Command::Validate { infno, input } => {
+            let input = read_input(&input).map_err(|msg| {
+                eprintln!("{msg}");
+                ExitCode::Usage
+            })?;
+            (
+                Request::Validate {
+                    interface: infno,
+                    input,
+                },
+                quick,
+            )
+        }
         Command::Ping => (Request::Ping {}, quick),
         Command::Status => (Request::Status {}, quick),
     }))
@@ -249,6 +262,26 @@ fn report(resp: Response, json: bool, reversing: bool) -> ExitCode {
             eprintln!("{message}");
             println!("error {code:?}");
             ExitCode::Refused
+        }
+        Response::Validation {
+            ok,
+            problems,
+            message,
+        } => {
+            // Details (中文) on stderr, one per line; stdout keeps the one ASCII line.
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            if ok {
+                println!("valid");
+                ExitCode::Done
+            } else {
+                if problems.is_empty() {
+                    eprintln!("{message}");
+                }
+                println!("invalid problems={}", problems.len());
+                ExitCode::BusinessError
+            }
         }
         Response::Welcome { .. } => {
             eprintln!("unexpected Welcome from the broker");

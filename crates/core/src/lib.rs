@@ -14,7 +14,7 @@ pub mod secret;
 pub mod sm;
 pub mod time;
 
-pub use catalog::{Catalog, InterfaceClass, InterfaceInfo, UncertainPolicy};
+pub use catalog::{Catalog, InterfaceClass, InterfaceInfo, UncertainPolicy, Violations};
 pub use client::{PlatformClient, TransportError, TransportErrorKind};
 pub use envelope::{EnvelopeDefaults, RequestEnvelope};
 pub use msgid::MsgIdGenerator;

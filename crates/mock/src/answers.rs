@@ -81,6 +81,13 @@ pub fn handle(state: &MockState, body: &[u8]) -> Value {
         return error_reply(&e.msgid, "签到信息无效或已过期，请重新签到");
     }
     state.count_call(&e.infno);
+    if state.config.catalog.get(&e.infno).known {
+        // The platform validates the input before anything is applied.
+        let problems = state.config.catalog.validate(&e.infno, &e.input);
+        if !problems.is_empty() {
+            return error_reply(&e.msgid, &problems.zh_message());
+        }
+    }
     let out = match e.infno.as_str() {
         "9001" => sign_in(state, &e),
         "9002" => sign_out(state, &e),
@@ -92,6 +99,7 @@ pub fn handle(state: &MockState, body: &[u8]) -> Value {
         "2208" => cancel_settlement(&e),
         "2601" => reversal(state, &e),
         "5201" => Ok(json!({ "mdtrtinfo": [] })),
+        other if state.config.catalog.get(other).known => Ok(generic(state, &e)),
         other => Err(format!("交易编号[{other}]不存在或未开通")),
     };
     match out {
@@ -118,7 +126,7 @@ fn sign_in(state: &MockState, e: &RequestEnvelope) -> Output {
 }
 
 fn sign_out(state: &MockState, e: &RequestEnvelope) -> Output {
-    let d = required(&e.input, "data", &["sign_no", "opter_no"])?;
+    let d = required(&e.input, "signOut", &["sign_no", "opter_no"])?;
     let sign_no = d["sign_no"].as_str().unwrap_or_default();
     if !state.sign_out(sign_no) {
         return Err(format!("签到流水号[{sign_no}]不存在"));
@@ -284,6 +292,44 @@ fn reversal(state: &MockState, e: &RequestEnvelope) -> Output {
         return Err(format!("原交易报文ID[{omsgid}]不存在，无法冲正"));
     }
     Ok(json!({}))
+}
+
+/// Any other catalog interface: every output path the catalog names, filled with a value
+/// derived from the request (deterministic), so HIS code and the fields table see the
+/// shape they will get from the platform.
+fn generic(state: &MockState, e: &RequestEnvelope) -> Value {
+    let mut out = json!({});
+    let seed = e.input.to_string();
+    for p in state.config.catalog.output_paths(&e.infno) {
+        let mut node = &mut out;
+        for (i, seg) in p.segments.iter().enumerate() {
+            let last = i + 1 == p.segments.len();
+            let Some(obj) = node.as_object_mut() else {
+                break;
+            };
+            let child = obj.entry(seg.key.clone()).or_insert_with(|| {
+                if seg.each {
+                    json!([{}])
+                } else if last {
+                    Value::Null
+                } else {
+                    json!({})
+                }
+            });
+            node = if seg.each {
+                match child.get_mut(0) {
+                    Some(first) => first,
+                    None => break,
+                }
+            } else {
+                child
+            };
+            if last {
+                *node = json!(format!("{}", h(&[&seed, &p.text]) % 1_000_000_000));
+            }
+        }
+    }
+    out
 }
 
 fn str_of<'a>(d: &'a Map<String, Value>, key: &str) -> Option<&'a str> {

@@ -37,6 +37,9 @@ pub struct MockConfig {
     /// platform's key: this codec holds the platform's private key and the institution's
     /// public key.
     pub sm: Option<Arc<SmCodec>>,
+    /// The interface catalog the simulator checks inputs against, like the platform's own
+    /// validation (the shipped one unless `--catalog` lays a site file over it).
+    pub catalog: Arc<yibao_core::Catalog>,
 }
 
 #[derive(Clone)]
@@ -90,6 +93,11 @@ impl MockServer {
     }
 
     /// Adds a fault (see [`faults`]).
+    /// Every request the simulator applied, in order.
+    pub fn applied(&self) -> Vec<Applied> {
+        self.state.applied()
+    }
+
     pub fn add_fault(&self, f: Fault) {
         state::lock(&self.state.faults).add(f);
     }

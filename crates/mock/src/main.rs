@@ -39,6 +39,9 @@ struct Args {
     /// 故障注入配置（JSON 数组）/ faults to inject: a JSON array of faults (see docs)
     #[arg(long)]
     faults: Option<std::path::PathBuf>,
+    /// 站点接口目录（叠加在内置目录上）/ a site catalog laid over the shipped one
+    #[arg(long)]
+    catalog: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -74,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
             tif,
             fixmedins_code: args.fixmedins_code,
             sm,
+            catalog: std::sync::Arc::new(yibao_core::Catalog::load(args.catalog.as_deref())?),
         },
     )
     .await?;

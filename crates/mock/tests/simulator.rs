@@ -98,14 +98,21 @@ async fn sign_in_then_settle_is_deterministic() {
         b["output"]["baseinfo"]["psn_no"]
     );
     assert_eq!(a["output"]["baseinfo"]["brdy"], "1990-03-07");
-    let settle = json!({"data": {"psn_no": "1", "mdtrt_cert_type": "02", "med_type": "11", "medfee_sumamt": "100.00",
-        "mdtrt_id": "M1", "chrg_bchno": "C1", "insutype": "310"}});
+    let settle = json!({"data": {"psn_no": "1", "mdtrt_cert_type": "02",
+        "mdtrt_cert_no": "430102199003071234", "med_type": "11", "medfee_sumamt": "100.00",
+        "psn_setlway": "01", "mdtrt_id": "M1", "chrg_bchno": "C1", "insutype": "310",
+        "acct_used_flag": "1"}});
     let s = c.call("2207", &sign_no, settle).await;
     assert_eq!(s["infcode"], 0, "{s}");
     let info = &s["output"]["setlinfo"];
     assert_eq!(info["fund_pay_sumamt"], 70.0);
     assert!(info["setl_id"].as_str().unwrap().len() == 20);
     assert_eq!(m.stats().by_infno.get("2207"), Some(&1));
+}
+
+fn query_5201() -> Value {
+    json!({"data": {"psn_no": "1", "begntime": "2026-01-01 00:00:00",
+        "endtime": "2026-12-31 23:59:59"}})
 }
 
 #[tokio::test]
@@ -123,21 +130,27 @@ async fn rejects_what_the_platform_rejects() {
     assert_eq!(r["infcode"], -1);
     assert!(r["err_msg"].as_str().unwrap().contains("签到"));
     let sign_no = c.sign_in().await;
-    // Missing required fields are named.
+    // Missing and malformed fields are named, every one (the catalog's rules).
     let r = c
-        .call("2201", &sign_no, json!({"data": {"psn_no": "1"}}))
+        .call(
+            "2201",
+            &sign_no,
+            json!({"data": {"psn_no": "1", "begntime": "2026-11-24"}}),
+        )
         .await;
     assert_eq!(r["infcode"], -1);
-    assert!(r["err_msg"].as_str().unwrap().contains("ipt_otp_no"), "{r}");
+    let msg = r["err_msg"].as_str().unwrap();
+    for field in ["data.ipt_otp_no", "data.dept_code", "data.begntime"] {
+        assert!(msg.contains(field), "{field} not named: {r}");
+    }
+    assert_eq!(m.applied().len(), 1, "only the 9001 was applied");
     // A msgid is used once only.
     let id = c.ids.next_id();
     let ok = c
-        .call_with_msgid("5201", id.clone(), &sign_no, json!({"data": {}}))
+        .call_with_msgid("5201", id.clone(), &sign_no, query_5201())
         .await;
     assert_eq!(ok["infcode"], 0);
-    let dup = c
-        .call_with_msgid("5201", id, &sign_no, json!({"data": {}}))
-        .await;
+    let dup = c.call_with_msgid("5201", id, &sign_no, query_5201()).await;
     assert!(dup["err_msg"].as_str().unwrap().contains("重复"));
     assert_eq!(m.stats().duplicate_msgids, 1);
     // A malformed msgid is refused.

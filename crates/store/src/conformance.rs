@@ -19,6 +19,14 @@ pub fn spec(worker: &str, limit: u32) -> ClaimSpec {
     }
 }
 
+pub fn field(path: &str, row_index: u32, value: &str) -> ResponseField {
+    ResponseField {
+        path: path.into(),
+        row_index,
+        value: value.into(),
+    }
+}
+
 pub fn new(code: &str) -> NewRequest {
     NewRequest {
         interface_code: code.into(),
@@ -64,6 +72,11 @@ pub async fn lifecycle_through_the_view(s: &impl Store) {
             infcode: Some("0".into()),
             err_msg: None,
             origin: Origin::Platform,
+            fields: vec![
+                field("insuinfo[*].balc", 0, "10.00"),
+                field("insuinfo[*].balc", 1, "3"),
+                field("baseinfo.psn_name", 0, "李四<&\"'\u{1}"),
+            ],
         }),
         error: None,
     };
@@ -75,6 +88,16 @@ pub async fn lifecycle_through_the_view(s: &impl Store) {
     assert_eq!(v.msgid.as_deref(), Some("M1"));
     assert!(v.response_data.unwrap().contains("李四"));
     assert_eq!(s.last_msgid().await.unwrap().as_deref(), Some("M1"));
+    assert_eq!(
+        s.response_fields(id).await.unwrap(),
+        vec![
+            field("baseinfo.psn_name", 0, "李四<&\"'\u{1}"),
+            field("insuinfo[*].balc", 0, "10.00"),
+            field("insuinfo[*].balc", 1, "3"),
+        ],
+        "field rows are written with the response, every character intact"
+    );
+    assert!(s.response_fields(id + 1000).await.unwrap().is_empty());
     let counts = s.counts().await.unwrap();
     assert_eq!(counts.len(), 1);
     assert_eq!(counts[0].count, 1);

@@ -18,7 +18,7 @@ pub use mssql::{MssqlAuth, MssqlEncryption, MssqlOptions, MssqlStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use types::{
     AttemptOutcome, ClaimOne, ClaimSpec, ClaimedRequest, ExpiredLease, Finish, NewRequest, Origin,
-    RequestView, ResponseRow,
+    RequestView, ResponseField, ResponseRow,
 };
 
 use async_trait::async_trait;
@@ -117,4 +117,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// The most recent msgid recorded (to resume the msgid sequence after a restart).
     async fn last_msgid(&self) -> Result<Option<String>, StoreError>;
+
+    /// The request's rows in `medical_insurance_response_fields`, by path then row index.
+    async fn response_fields(&self, request_id: i64) -> Result<Vec<ResponseField>, StoreError>;
 }

@@ -67,6 +67,8 @@ pub struct ResponseRow {
     pub infcode: Option<String>,
     pub err_msg: Option<String>,
     pub origin: Origin,
+    /// Output values for `medical_insurance_response_fields` (replacing earlier ones).
+    pub fields: Vec<ResponseField>,
 }
 
 /// How an attempt ended, as recorded in the attempts table.
@@ -162,4 +164,14 @@ pub(crate) fn status_counts(rows: impl IntoIterator<Item = (String, i64)>) -> Ve
         .collect();
     out.sort_by_key(|c| c.status);
     out
+}
+
+/// One row of `medical_insurance_response_fields`: an output value the catalog names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseField {
+    /// Catalog path, e.g. `setlinfo.setl_id` or `insuinfo[*].balc`.
+    pub path: String,
+    /// Position in the list for `[*]` paths; 0 otherwise.
+    pub row_index: u32,
+    pub value: String,
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod catalog;
 mod store;
+pub use catalog::{CatalogSection, ValidationMode};
 pub use store::{MssqlSection, StoreSection};
 use yibao_core::catalog::InterfaceOverride;
 use yibao_core::client::ClientSettings;
@@ -43,6 +45,9 @@ pub struct Config {
     /// Site additions and corrections to the interface catalog, keyed by code.
     #[serde(default)]
     pub interfaces: HashMap<String, InterfaceOverride>,
+    /// The site catalog file and whether its rules stop a request (docs/catalog.md).
+    #[serde(default)]
+    pub catalog: catalog::CatalogSection,
     /// Where logs go (console or daily files), text or JSON.
     #[serde(default)]
     pub log: crate::logging::LogSection,
@@ -173,32 +178,42 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut cfg = Self::parse(&text).map_err(|e| match e {
+        let with_path = |e| match e {
             ConfigError::Parse { message, .. } => ConfigError::Parse {
                 path: path.to_path_buf(),
                 message,
             },
             other => other,
-        })?;
-        if let (Some(p), Some(dir)) = (cfg.store.path.as_ref(), path.parent()) {
-            if p.is_relative() {
-                cfg.store.path = Some(dir.join(p));
-            }
-        }
+        };
+        let mut cfg = Self::parse_unchecked(&text).map_err(with_path)?;
         if let Some(dir) = path.parent() {
+            // Relative paths in the file are relative to the file, not to the service's
+            // working directory (C:\Windows\System32 for a Windows service).
+            let anchor = |p: &mut Option<PathBuf>| {
+                if let Some(rel) = p.as_ref().filter(|p| p.is_relative()) {
+                    *p = Some(dir.join(rel));
+                }
+            };
+            anchor(&mut cfg.store.path);
+            anchor(&mut cfg.catalog.file);
             cfg.log.anchor(dir);
         }
+        cfg.validate().map_err(with_path)?;
         Ok(cfg)
     }
 
     /// Parses config text and checks the values.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::new(),
-            message: e.to_string(),
-        })?;
+        let cfg = Self::parse_unchecked(text)?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    fn parse_unchecked(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -265,22 +280,7 @@ impl Config {
                 "must be letters and digits (e.g. H43010000001)",
             ));
         }
-        let catalog = yibao_core::Catalog::builtin().with_overrides(&self.interfaces);
-        for code in self.interfaces.keys() {
-            if !yibao_core::Catalog::is_well_formed(code) {
-                return Err(invalid(
-                    "interfaces",
-                    "keys must be interface codes like 1101",
-                ));
-            }
-            let info = catalog.get(code);
-            if info.on_uncertain == yibao_core::UncertainPolicy::Reverse && !info.reversible {
-                return Err(invalid(
-                    "interfaces.on_uncertain",
-                    "\"reverse\" needs a reversible interface (set reversible = true if 2601 applies)",
-                ));
-            }
-        }
+        self.catalog()?;
         if !self.platform.url.starts_with("http://") && !self.platform.url.starts_with("https://") {
             return Err(invalid(
                 "platform.url",

@@ -8,6 +8,7 @@
 //! READPAST, UPDLOCK)`, so competing brokers skip each other's rows instead of waiting or
 //! taking the same one.
 
+mod fields;
 mod options;
 mod pool;
 mod statements;
@@ -347,6 +348,7 @@ impl Store for MssqlStore {
         let err_msg = clip(&r.and_then(|r| r.err_msg.clone()));
         let origin = r.map(|r| r.origin.as_str());
         let error = clip(&f.error);
+        let fields = r.and_then(|r| fields::to_xml(&r.fields));
         let sets = self
             .query(
                 "finish",
@@ -363,6 +365,7 @@ impl Store for MssqlStore {
                     &infcode,
                     &err_msg,
                     &origin,
+                    &fields,
                 ],
             )
             .await?;
@@ -422,6 +425,14 @@ impl Store for MssqlStore {
             Some(r) => opt_str(r, 0),
             None => Ok(None),
         }
+    }
+
+    async fn response_fields(&self, request_id: i64) -> Result<Vec<ResponseField>, StoreError> {
+        let Some(id) = row_id(request_id) else {
+            return Ok(Vec::new());
+        };
+        let sets = self.query("response_fields", &[&id]).await?;
+        fields::from_rows(sets.first().map(Vec::as_slice).unwrap_or_default())
     }
 }
 

@@ -57,6 +57,7 @@ mod tests {
         "needs_action",
         "counts",
         "last_msgid",
+        "response_fields",
     ];
 
     #[test]
@@ -72,7 +73,7 @@ mod tests {
             "unused statements in statements.sql"
         );
         // Values only ever arrive as @P parameters.
-        assert!(sql("finish").contains("@P12"));
+        assert!(sql("finish").contains("@P13"));
         assert!(!FILE.contains("format!"));
     }
 }

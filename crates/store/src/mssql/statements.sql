@@ -170,7 +170,8 @@ GO
 -- name: finish
 -- @P1 request_id, @P2 worker, @P3 status, @P4 error, @P5 attempt_id (or NULL),
 -- @P6 duration_ms, @P7 outcome, @P8 1 = write a response, @P9 response_data, @P10 infcode,
--- @P11 err_msg, @P12 origin. One transaction; returns 0 when the row is not ours.
+-- @P11 err_msg, @P12 origin, @P13 field rows as XML (or NULL). One transaction; returns 0
+-- when the row is not ours.
 SET XACT_ABORT ON;
 BEGIN TRANSACTION;
 UPDATE dbo.medical_insurance_requests
@@ -199,6 +200,22 @@ BEGIN
                 request_id, response_data, infcode, err_msg, origin
             )
             VALUES (@P1, @P9, @P10, @P11, @P12);
+        -- Output values the catalog names (@P13: XML, see mssql/fields.rs), replacing
+        -- those of an earlier reply.
+        DELETE FROM dbo.medical_insurance_response_fields WHERE request_id = @P1;
+        IF @P13 IS NOT NULL
+            INSERT INTO dbo.medical_insurance_response_fields (
+                request_id, path, row_index, value
+            )
+            SELECT
+                @P1,
+                f.n.value('@p', 'NVARCHAR(200)'),
+                f.n.value('@i', 'INT'),
+                CAST(
+                    f.n.value('xs:base64Binary(@v)', 'VARBINARY(MAX)') AS NVARCHAR(MAX)
+                )
+            FROM (SELECT CAST(@P13 AS XML) AS d) AS x
+            CROSS APPLY x.d.nodes('/f') AS f (n);
     END;
     SELECT CAST(1 AS INT) AS held;
     COMMIT TRANSACTION;
@@ -242,4 +259,12 @@ GO
 SELECT TOP 1 msgid
 FROM dbo.medical_insurance_attempts
 ORDER BY attempt_id DESC;
+GO
+
+-- name: response_fields
+-- @P1 request_id
+SELECT path, row_index, value
+FROM dbo.medical_insurance_response_fields
+WHERE request_id = @P1
+ORDER BY path, row_index;
 GO

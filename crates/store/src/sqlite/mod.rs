@@ -3,6 +3,7 @@
 //! Several broker processes may share the file: SQLite's locks (with a busy timeout)
 //! serialise their writes and every claim is one `UPDATE … RETURNING`.
 
+mod fields;
 mod recovery;
 mod schema;
 mod writer;
@@ -385,6 +386,7 @@ impl Store for SqliteStore {
                         r.err_msg,
                         r.origin.as_str()
                     ])?;
+                    fields::write_fields(c, f.request_id, &r.fields)?;
                 }
                 Ok(true)
             })
@@ -467,6 +469,11 @@ impl Store for SqliteStore {
             .optional()?)
         })
         .await
+    }
+
+    async fn response_fields(&self, request_id: i64) -> Result<Vec<ResponseField>, StoreError> {
+        self.read(move |c| Ok(fields::read_fields(c, request_id)?))
+            .await
     }
 }
 

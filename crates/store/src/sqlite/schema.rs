@@ -62,6 +62,16 @@ CREATE TABLE IF NOT EXISTS medical_insurance_attempts (
 );
 CREATE INDEX IF NOT EXISTS ix_mia_request ON medical_insurance_attempts (request_id);
 
+-- Output values named by the catalog, one row per value (list items by row_index), so SQL
+-- reads a settlement's amounts without parsing JSON.
+CREATE TABLE IF NOT EXISTS medical_insurance_response_fields (
+    request_id INTEGER NOT NULL REFERENCES medical_insurance_requests (request_id),
+    path       TEXT    NOT NULL,
+    row_index  INTEGER NOT NULL DEFAULT 0,
+    value      TEXT,
+    PRIMARY KEY (request_id, path, row_index)
+);
+
 CREATE VIEW IF NOT EXISTS v_medical_insurance_result AS
 SELECT r.request_id,
        r.interface_code,

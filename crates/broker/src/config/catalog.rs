@@ -1,0 +1,69 @@
+//! `[catalog]`: the site's catalog file and what broken catalog rules do, plus building the
+//! one catalog the broker uses (shipped file → site file → `[interfaces.<code>]` keys).
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use yibao_core::{Catalog, UncertainPolicy};
+
+use super::{Config, ConfigError};
+
+/// What a request that breaks its catalog rules does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValidationMode {
+    /// ERROR without sending, every bad field named (default).
+    #[default]
+    Enforce,
+    /// Log a warning and send anyway (the platform decides).
+    Warn,
+    /// Do not check.
+    Off,
+}
+
+impl ValidationMode {
+    /// The spelling in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValidationMode::Enforce => "enforce",
+            ValidationMode::Warn => "warn",
+            ValidationMode::Off => "off",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogSection {
+    /// A site catalog laid over the shipped one; relative to the config file.
+    pub file: Option<PathBuf>,
+    pub validation: ValidationMode,
+}
+
+impl Config {
+    /// The catalog this configuration describes. Errors name the file or entry at fault.
+    pub fn catalog(&self) -> Result<Catalog, ConfigError> {
+        let catalog = Catalog::load(self.catalog.file.as_deref())
+            .map_err(|e| ConfigError::Invalid {
+                key: "catalog.file",
+                message: e.to_string(),
+            })?
+            .with_overrides(&self.interfaces);
+        for code in self.interfaces.keys() {
+            if !Catalog::is_well_formed(code) {
+                return Err(ConfigError::Invalid {
+                    key: "interfaces",
+                    message: "keys must be interface codes like 1101".into(),
+                });
+            }
+            let info = catalog.get(code);
+            if info.on_uncertain == UncertainPolicy::Reverse && !info.reversible {
+                return Err(ConfigError::Invalid {
+                    key: "interfaces.on_uncertain",
+                    message: "\"reverse\" needs a reversible interface (set reversible = true if 2601 applies)".into(),
+                });
+            }
+        }
+        Ok(catalog)
+    }
+}

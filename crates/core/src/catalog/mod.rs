@@ -1,0 +1,614 @@
+//! The interface catalog: what each 交易编号 is, how the broker must treat it, what its input
+//! must look like and which output values SQL gets as rows.
+//!
+//! The catalog is data (`crates/core/catalog/national.toml`, compiled in), laid over by a
+//! site file with the same shape and then by the `[interfaces.<code>]` keys of the broker's
+//! config. The class decides retries (design.md §4): a read-only query may be resent
+//! freely, a state-changing call (registration, settlement, …) must never be applied twice.
+//! Codes the catalog does not know are treated as state-changing: the safe default for money.
+
+mod file;
+mod format;
+mod output;
+mod path;
+mod validate;
+
+use std::collections::HashMap;
+
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use file::{CatalogFile, EntryFile, FieldRule, WhenRule};
+pub use format::{certno_check_char, Format};
+pub use output::OutputValue;
+pub use path::Path;
+pub use validate::{Violation, Violations};
+
+use validate::{CompiledField, CompiledWhen, Rules};
+
+/// The catalog shipped with this build.
+pub const NATIONAL: &str = include_str!("../../catalog/national.toml");
+
+/// Whether a call changes anything on the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InterfaceClass {
+    ReadOnly,
+    StateChanging,
+}
+
+/// What to do when a state-changing call's outcome is unknown (design.md §4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UncertainPolicy {
+    /// Stay UNCERTAIN, visible in the view with the msgid that was sent.
+    #[default]
+    Mark,
+    /// Send 2601 冲正 for the uncertain attempt; REVERSED when the platform confirms.
+    Reverse,
+}
+
+/// What the broker knows about one interface code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceInfo {
+    pub code: String,
+    /// 中文名称, as in the national specification.
+    pub name: String,
+    pub class: InterfaceClass,
+    /// Whether the envelope must carry the `sign_no` of a 9001 sign-in.
+    pub needs_sign_no: bool,
+    /// Whether 2601 冲正 can undo it.
+    pub reversible: bool,
+    /// What to do when its outcome is unknown.
+    pub on_uncertain: UncertainPolicy,
+    /// False for codes that are not in the catalog (defaults applied).
+    pub known: bool,
+}
+
+/// A catalog file that cannot be used, worded for the operator who edits it.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("无法读取接口目录文件 / cannot read catalog file {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("接口目录文件格式错误 / invalid catalog file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("接口目录 [interfaces.{code}] 有误 / catalog entry {code} is invalid: {message}")]
+    Invalid { code: String, message: String },
+}
+
+/// One compiled entry.
+#[derive(Debug, Clone)]
+struct Entry {
+    info: InterfaceInfo,
+    rules: Rules,
+    output: Vec<Path>,
+    psn_no: Option<Path>,
+    source: Option<String>,
+}
+
+/// A site's change to one entry (from the broker's config file).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceOverride {
+    pub name: Option<String>,
+    pub class: Option<InterfaceClass>,
+    pub needs_sign_no: Option<bool>,
+    pub reversible: Option<bool>,
+    /// `mark` or `reverse` (only for reversible interfaces).
+    pub on_uncertain: Option<UncertainPolicy>,
+}
+
+/// Lookup table from code to [`InterfaceInfo`] and its rules.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    version: String,
+    entries: HashMap<String, Entry>,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Self::builtin()
+    }
+}
+
+impl Catalog {
+    /// The catalog shipped with yibao. A unit test proves the shipped file compiles, so
+    /// failing here is a build defect, not something input can cause.
+    pub fn builtin() -> Self {
+        Self::compile(vec![(
+            "national.toml".into(),
+            parse_text(NATIONAL, "national.toml"),
+        )])
+        .expect("the shipped catalog compiles (tested)")
+    }
+
+    /// The shipped catalog with a site file laid over it (when given).
+    pub fn load(site: Option<&std::path::Path>) -> Result<Self, CatalogError> {
+        let mut files = vec![(
+            "national.toml".to_string(),
+            parse_text(NATIONAL, "national.toml")?,
+        )];
+        if let Some(p) = site {
+            let text = std::fs::read_to_string(p).map_err(|source| CatalogError::Read {
+                path: p.to_path_buf(),
+                source,
+            })?;
+            let name = p.display().to_string();
+            files.push((name.clone(), parse_text(&text, &name)?));
+        }
+        Self::compile(files.into_iter().map(|(n, f)| (n, Ok(f))).collect())
+    }
+
+    fn compile(
+        files: Vec<(String, Result<CatalogFile, CatalogError>)>,
+    ) -> Result<Self, CatalogError> {
+        let mut merged: HashMap<String, EntryFile> = HashMap::new();
+        let mut versions = Vec::new();
+        for (_, f) in files {
+            let f = f?;
+            if let Some(v) = f.catalog_version {
+                versions.push(v);
+            }
+            for (code, e) in f.interfaces {
+                merged.entry(code).or_default().overlay(e);
+            }
+        }
+        let mut entries = HashMap::new();
+        for (code, e) in merged {
+            let entry = compile_entry(&code, e).map_err(|message| CatalogError::Invalid {
+                code: code.clone(),
+                message,
+            })?;
+            entries.insert(code, entry);
+        }
+        Ok(Self {
+            version: versions.join("+"),
+            entries,
+        })
+    }
+
+    /// The content version (`national` or `national+site`).
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Every code in the catalog, sorted.
+    pub fn codes(&self) -> Vec<String> {
+        let mut c: Vec<String> = self.entries.keys().cloned().collect();
+        c.sort();
+        c
+    }
+
+    /// Checks `input` (the envelope's `input` object) against the rules of `code`. Codes
+    /// without rules pass.
+    pub fn validate(&self, code: &str, input: &Value) -> Violations {
+        self.entries
+            .get(code)
+            .map(|e| e.rules.check(input))
+            .unwrap_or_default()
+    }
+
+    /// The catalog's output values of `code` found in a successful reply's `output`.
+    pub fn output_values(&self, code: &str, output: &Value) -> Vec<OutputValue> {
+        self.entries
+            .get(code)
+            .map(|e| output::extract(&e.output, output))
+            .unwrap_or_default()
+    }
+
+    /// The output paths of `code` (the simulator fills them in its answers).
+    pub fn output_paths(&self, code: &str) -> Vec<Path> {
+        self.entries
+            .get(code)
+            .map(|e| e.output.clone())
+            .unwrap_or_default()
+    }
+
+    /// The 人员编号 in an input of `code`, where the catalog says it sits.
+    pub fn psn_no(&self, code: &str, input: &Value) -> Option<String> {
+        let p = self.entries.get(code)?.psn_no.as_ref()?;
+        p.first(input).and_then(|v| v.as_str()).map(str::to_string)
+    }
+
+    /// Where the entry's rules come from.
+    pub fn source(&self, code: &str) -> Option<&str> {
+        self.entries.get(code)?.source.as_deref()
+    }
+
+    /// Applies a site's overrides; unknown codes become new entries.
+    pub fn with_overrides<'a>(
+        mut self,
+        overrides: impl IntoIterator<Item = (&'a String, &'a InterfaceOverride)>,
+    ) -> Self {
+        for (code, o) in overrides {
+            let e = &mut self
+                .entries
+                .entry(code.clone())
+                .or_insert_with(|| Entry {
+                    info: Self::unknown(code),
+                    rules: Rules::default(),
+                    output: Vec::new(),
+                    psn_no: None,
+                    source: None,
+                })
+                .info;
+            if let Some(n) = &o.name {
+                e.name = n.clone();
+            }
+            if let Some(c) = o.class {
+                e.class = c;
+            }
+            if let Some(s) = o.needs_sign_no {
+                e.needs_sign_no = s;
+            }
+            if let Some(r) = o.reversible {
+                e.reversible = r;
+            }
+            if let Some(p) = o.on_uncertain {
+                e.on_uncertain = p;
+            }
+            e.known = true;
+        }
+        self
+    }
+
+    fn unknown(code: &str) -> InterfaceInfo {
+        InterfaceInfo {
+            code: code.to_string(),
+            name: "未知交易".to_string(),
+            class: InterfaceClass::StateChanging,
+            needs_sign_no: true,
+            reversible: false,
+            on_uncertain: UncertainPolicy::Mark,
+            known: false,
+        }
+    }
+
+    /// The entry for `code`, or the safe defaults for an unknown code.
+    pub fn get(&self, code: &str) -> InterfaceInfo {
+        self.entries
+            .get(code)
+            .map(|e| e.info.clone())
+            .unwrap_or_else(|| Self::unknown(code))
+    }
+
+    /// Whether `code` looks like an interface code at all (1–10 ASCII letters/digits), the
+    /// check made before anything is sent.
+    pub fn is_well_formed(code: &str) -> bool {
+        (1..=10).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric())
+    }
+}
+
+fn parse_text(text: &str, name: &str) -> Result<CatalogFile, CatalogError> {
+    toml::from_str(text).map_err(|e| CatalogError::Parse {
+        path: name.to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn paths(list: &[String]) -> Result<Vec<Path>, String> {
+    list.iter().map(|p| Path::parse(p)).collect()
+}
+
+fn compile_entry(code: &str, e: EntryFile) -> Result<Entry, String> {
+    if !Catalog::is_well_formed(code) {
+        return Err("交易编号应为1–10位字母数字 / codes are 1–10 letters and digits".into());
+    }
+    let output = paths(e.output.as_deref().unwrap_or_default())?;
+    if let Some(p) = output.iter().find(|p| p.lists() > 1) {
+        return Err(format!(
+            "输出路径 {} 最多含一个 [*] / output path {} may have at most one [*]",
+            p.text, p.text
+        ));
+    }
+    let mut fields = Vec::new();
+    for (text, rule) in e.fields {
+        let pattern = match &rule.pattern {
+            None => None,
+            Some(p) => Some(Regex::new(&format!("^(?:{p})$")).map_err(|err| {
+                format!("{text} 的 pattern 无效 / invalid pattern for {text}: {err}")
+            })?),
+        };
+        fields.push(CompiledField {
+            path: Path::parse(&text)?,
+            rule,
+            pattern,
+        });
+    }
+    let mut when = Vec::new();
+    for w in e.when.unwrap_or_default() {
+        let field = Path::parse(&w.field)?;
+        if field.lists() > 0 {
+            return Err(format!(
+                "when.field {} 不能含 [*] / when.field {} cannot contain [*]",
+                w.field, w.field
+            ));
+        }
+        let mut format = Vec::new();
+        for (p, f) in w.format {
+            format.push((Path::parse(&p)?, f));
+        }
+        when.push(CompiledWhen {
+            field,
+            values: w.values,
+            require: paths(&w.require)?,
+            format,
+            note: w.note,
+        });
+    }
+    let psn_no = e.psn_no.as_deref().map(Path::parse).transpose()?;
+    let class = e.class.unwrap_or(InterfaceClass::StateChanging);
+    Ok(Entry {
+        info: InterfaceInfo {
+            code: code.to_string(),
+            name: e.name.unwrap_or_else(|| code.to_string()),
+            class,
+            needs_sign_no: e.needs_sign_no.unwrap_or(true),
+            reversible: e.reversible.unwrap_or(false),
+            on_uncertain: UncertainPolicy::Mark,
+            known: true,
+        },
+        rules: Rules {
+            input: paths(e.input.as_deref().unwrap_or_default())?,
+            fields,
+            when,
+        },
+        output,
+        psn_no,
+        source: e.source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn required_entries_exist_with_classes() {
+        let c = Catalog::builtin();
+        for code in [
+            "9001", "9002", "1101", "2201", "2202", "2203", "2204", "2205", "2206", "2207", "2208",
+            "2601", "5201",
+        ] {
+            assert!(c.get(code).known, "{code} missing");
+        }
+        assert_eq!(c.get("1101").class, InterfaceClass::ReadOnly);
+        assert_eq!(c.get("2207").class, InterfaceClass::StateChanging);
+        assert!(c.get("2207").reversible);
+        assert!(!c.get("9001").needs_sign_no);
+        assert!(c.get("1101").needs_sign_no);
+    }
+
+    #[test]
+    fn unknown_codes_are_state_changing() {
+        let i = Catalog::builtin().get("8888");
+        assert!(!i.known);
+        assert_eq!(i.class, InterfaceClass::StateChanging);
+    }
+
+    #[test]
+    fn overrides_change_and_extend() {
+        let mut o = HashMap::new();
+        o.insert(
+            "2207".to_string(),
+            InterfaceOverride {
+                reversible: Some(false),
+                ..Default::default()
+            },
+        );
+        o.insert(
+            "7001".to_string(),
+            InterfaceOverride {
+                name: Some("省内自定义查询".into()),
+                class: Some(InterfaceClass::ReadOnly),
+                ..Default::default()
+            },
+        );
+        let c = Catalog::builtin().with_overrides(&o);
+        assert!(!c.get("2207").reversible);
+        let x = c.get("7001");
+        assert!(x.known);
+        assert_eq!(x.class, InterfaceClass::ReadOnly);
+        assert_eq!(x.name, "省内自定义查询");
+    }
+
+    #[test]
+    fn well_formed_codes() {
+        assert!(Catalog::is_well_formed("2206A"));
+        assert!(!Catalog::is_well_formed(""));
+        assert!(!Catalog::is_well_formed("22 07"));
+        assert!(!Catalog::is_well_formed("1101;drop"));
+    }
+
+    use serde_json::json;
+
+    fn good_2207() -> Value {
+        json!({"data": {"psn_no": "43000000000000000001", "mdtrt_cert_type": "02",
+            "mdtrt_cert_no": "430102199003071234", "med_type": "11", "medfee_sumamt": 128.5,
+            "psn_setlway": "01", "mdtrt_id": "M1", "chrg_bchno": "C1", "insutype": "310",
+            "acct_used_flag": "1"}})
+    }
+
+    #[test]
+    fn the_issue_codes_are_covered_with_sources() {
+        let c = Catalog::builtin();
+        let mut codes = vec![
+            "1101", "1201", "2601", "3101", "3102", "3201", "3202", "4101A",
+        ];
+        codes.extend([
+            "5201", "5203", "5204", "5205", "9001", "9002", "9101", "9102",
+        ]);
+        codes.extend([
+            "2201", "2202", "2203", "2204", "2205", "2206", "2207", "2208",
+        ]);
+        codes.extend(["2301", "2302", "2303", "2304", "2305"]);
+        codes.extend(["2401", "2402", "2403", "2404", "2405"]);
+        for code in codes {
+            assert!(c.get(code).known, "{code} missing");
+            assert!(
+                c.source(code).is_some_and(|s| !s.is_empty()),
+                "{code} has no source"
+            );
+        }
+        assert!(!c.version().is_empty());
+    }
+
+    #[test]
+    fn a_good_2207_passes_and_a_bad_one_names_every_field() {
+        let c = Catalog::builtin();
+        assert!(
+            c.validate("2207", &good_2207()).is_empty(),
+            "{:?}",
+            c.validate("2207", &good_2207())
+        );
+        let mut bad = good_2207();
+        let d = bad["data"].as_object_mut().unwrap();
+        d.remove("psn_no");
+        d.insert("medfee_sumamt".into(), json!("12.345"));
+        d.insert("mdtrt_cert_no".into(), json!("430102199003071235"));
+        d.insert("acct_used_flag".into(), json!("Y"));
+        d.insert("mdtrt_id".into(), json!("M".repeat(31)));
+        let v = c.validate("2207", &bad);
+        let paths: Vec<&str> = v.0.iter().map(|x| x.path.as_str()).collect();
+        for p in [
+            "data.psn_no",
+            "data.medfee_sumamt",
+            "data.mdtrt_cert_no",
+            "data.acct_used_flag",
+            "data.mdtrt_id",
+        ] {
+            assert!(paths.contains(&p), "{p} not named in {paths:?}");
+        }
+        assert_eq!(v.0.len(), 5, "{v:?}");
+        let m = v.message("2207");
+        assert!(
+            m.contains("未发送") && m.contains("rejected before sending"),
+            "{m}"
+        );
+        assert!(m.contains("人员编号") && m.contains("is required"), "{m}");
+        assert!(
+            !m.contains("430102199003071235"),
+            "values stay out of messages: {m}"
+        );
+    }
+
+    #[test]
+    fn conditional_rules_and_lists() {
+        let c = Catalog::builtin();
+        let mut card = good_2207();
+        card["data"]["mdtrt_cert_type"] = json!("03");
+        card["data"]["mdtrt_cert_no"] = json!("A1234567");
+        let v = c.validate("2207", &card);
+        assert_eq!(v.0.len(), 1, "{v:?}");
+        assert_eq!(v.0[0].path, "data.card_sn");
+        card["data"]["card_sn"] = json!("0123456789");
+        assert!(c.validate("2207", &card).is_empty());
+
+        let fee = |cnt: Value| {
+            json!({"feedetail": [{"feedetl_sn": "1", "mdtrt_id": "M", "psn_no": "P",
+            "chrg_bchno": "C", "rx_circ_flag": "0", "fee_ocur_time": "2026-11-24 09:00:00",
+            "med_list_codg": "X", "medins_list_codg": "Y", "det_item_fee_sumamt": 1,
+            "cnt": cnt, "pric": 1, "bilg_dept_codg": "D", "bilg_dept_name": "内科",
+            "bilg_dr_codg": "R", "bilg_dr_name": "医生"}]})
+        };
+        assert!(c.validate("2204", &fee(json!(2))).is_empty());
+        let mut two = fee(json!(2));
+        let second = two["feedetail"][0].clone();
+        two["feedetail"].as_array_mut().unwrap().push(second);
+        two["feedetail"][1]["cnt"] = json!({"x": 1});
+        let v = c.validate("2204", &two);
+        assert_eq!(v.0.len(), 1, "{v:?}");
+        assert_eq!(v.0[0].path, "feedetail[1].cnt");
+        let v = c.validate("2204", &json!({"feedetail": []}));
+        assert_eq!(v.0[0].path, "feedetail", "{v:?}");
+        let v = c.validate("2204", &json!({"data": {}}));
+        assert_eq!(v.0[0].zh, "节点缺失", "{v:?}");
+        assert_eq!(c.psn_no("2204", &fee(json!(1))).as_deref(), Some("P"));
+        assert_eq!(
+            c.psn_no("2207", &good_2207()).as_deref(),
+            Some("43000000000000000001")
+        );
+    }
+
+    #[test]
+    fn output_values_of_a_2207_reply() {
+        let c = Catalog::builtin();
+        let out = json!({"setlinfo": {"setl_id": "S1", "medfee_sumamt": 128.5, "fund_pay_sumamt": 89.95,
+            "acct_pay": 19.28, "psn_cash_pay": 19.27}, "setldetail": []});
+        let got = c.output_values("2207", &out);
+        let find = |p: &str| got.iter().find(|v| v.path == p).map(|v| v.value.clone());
+        assert_eq!(find("setlinfo.setl_id").as_deref(), Some("S1"));
+        assert_eq!(find("setlinfo.fund_pay_sumamt").as_deref(), Some("89.95"));
+        assert_eq!(find("setlinfo.psn_cash_pay").as_deref(), Some("19.27"));
+    }
+
+    #[test]
+    fn a_site_file_overrides_and_extends() {
+        let dir = std::env::temp_dir().join(format!("yibao-cat-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let site = dir.join("site.toml");
+        std::fs::write(
+            &site,
+            r#"
+catalog_version = "site-1"
+[interfaces.2207]
+output = ["setlinfo.setl_id"]
+[interfaces.2207.fields]
+"data.invono" = { required = true, max_len = 20, label = "发票号" }
+"data.med_type" = { required = true, enum = ["11", "14"] }
+[interfaces.7001]
+name = "省内自定义查询"
+class = "read-only"
+input = ["data"]
+[interfaces.7001.fields]
+"data.code" = { required = true, pattern = "[A-Z]{2}[0-9]{4}" }
+"#,
+        )
+        .unwrap();
+        let c = Catalog::load(Some(&site)).unwrap();
+        assert_eq!(c.version(), "2026.11.1+site-1");
+        let v = c.validate("2207", &good_2207());
+        assert_eq!(v.0.len(), 1, "{v:?}");
+        assert_eq!(v.0[0].path, "data.invono");
+        let mut g = good_2207();
+        g["data"]["invono"] = json!("F1");
+        g["data"]["med_type"] = json!("21");
+        assert_eq!(c.validate("2207", &g).0[0].path, "data.med_type");
+        assert_eq!(c.output_paths("2207").len(), 1);
+        // Untouched shipped rules stay.
+        assert!(c.get("2207").reversible);
+        let x = c.get("7001");
+        assert_eq!(x.class, InterfaceClass::ReadOnly);
+        assert!(c
+            .validate("7001", &json!({"data": {"code": "AB1234"}}))
+            .is_empty());
+        assert_eq!(
+            c.validate("7001", &json!({"data": {"code": "ab1234x"}}))
+                .0
+                .len(),
+            1
+        );
+
+        std::fs::write(
+            &site,
+            "[interfaces.2207.fields]\n\"data.x\" = { pattern = \"(\" }\n",
+        )
+        .unwrap();
+        let e = Catalog::load(Some(&site)).unwrap_err().to_string();
+        assert!(e.contains("2207") && e.contains("pattern"), "{e}");
+        std::fs::write(&site, "[interfaces.2207]\nclas = \"read-only\"\n").unwrap();
+        let e = Catalog::load(Some(&site)).unwrap_err().to_string();
+        assert!(e.contains("clas"), "{e}");
+        std::fs::write(&site, "[interfaces.2207]\noutput = [\"a[*].b[*].c\"]\n").unwrap();
+        assert!(Catalog::load(Some(&site)).is_err());
+        let e = Catalog::load(Some(&dir.join("missing.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.toml"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,267 @@
+//! Checking a request's input against its catalog entry before anything is sent.
+//!
+//! Every problem is collected (not just the first), so the HIS developer fixes a request in
+//! one round instead of one field per platform round trip. Messages name the concrete
+//! location (`feedetail[2].cnt`) and the field's 中文 label, never the value itself: the
+//! message is stored and logged, and the value may be a patient's 身份证号.
+
+use std::fmt;
+
+use regex::Regex;
+use serde_json::Value;
+
+use super::file::FieldRule;
+use super::format::Format;
+use super::path::Path;
+
+/// One broken rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Concrete location, e.g. `data.psn_no` or `feedetail[1].cnt`.
+    pub path: String,
+    pub zh: String,
+    pub en: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} / {}", self.path, self.zh, self.en)
+    }
+}
+
+/// All problems of one input; empty means valid.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Violations(pub Vec<Violation>);
+
+impl Violations {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The platform's way of saying it, 中文 only (what the simulator answers).
+    pub fn zh_message(&self) -> String {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|v| format!("{}{}", v.path, v.zh))
+            .collect();
+        format!("入参校验失败：{}", parts.join("；"))
+    }
+
+    /// For the HIS: 中文 first, then English, every field named.
+    pub fn message(&self, code: &str) -> String {
+        let zh: Vec<String> = self
+            .0
+            .iter()
+            .map(|v| format!("{}{}", v.path, v.zh))
+            .collect();
+        let en: Vec<String> = self
+            .0
+            .iter()
+            .map(|v| format!("{} {}", v.path, v.en))
+            .collect();
+        format!(
+            "{code} 入参校验未通过，未发送（{n} 处）：{} / {code} input rejected before sending ({n} problem(s)): {}",
+            zh.join("；"),
+            en.join("; "),
+            n = self.0.len()
+        )
+    }
+}
+
+/// A field rule ready to check (pattern compiled).
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledField {
+    pub path: Path,
+    pub rule: FieldRule,
+    pub pattern: Option<Regex>,
+}
+
+/// A conditional rule ready to check.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledWhen {
+    pub field: Path,
+    pub values: Vec<String>,
+    pub require: Vec<Path>,
+    pub format: Vec<(Path, Format)>,
+    pub note: Option<String>,
+}
+
+/// The rules of one interface.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rules {
+    pub input: Vec<Path>,
+    pub fields: Vec<CompiledField>,
+    pub when: Vec<CompiledWhen>,
+}
+
+/// A value as the platform reads it: strings as they are, numbers in their JSON spelling.
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn is_blank(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+impl Rules {
+    fn label(&self, path: &Path) -> String {
+        self.fields
+            .iter()
+            .find(|f| f.path == *path)
+            .and_then(|f| f.rule.label.clone())
+            .map(|l| format!("（{l}）"))
+            .unwrap_or_default()
+    }
+
+    pub fn check(&self, input: &Value) -> Violations {
+        let mut out = Vec::new();
+        let mut push = |path: String, zh: String, en: String| {
+            if !out.iter().any(|v: &Violation| v.path == path && v.zh == zh) {
+                out.push(Violation { path, zh, en });
+            }
+        };
+        for root in &self.input {
+            for (at, v) in root_locations(root, input) {
+                match v {
+                    None => push(at, "节点缺失".into(), "node is missing".into()),
+                    Some(Value::Array(a)) if a.is_empty() => push(
+                        at,
+                        "不能为空列表".into(),
+                        "must not be an empty list".into(),
+                    ),
+                    Some(Value::Object(_) | Value::Array(_)) => {}
+                    Some(_) => push(
+                        at,
+                        "应为对象或列表".into(),
+                        "must be an object or a list".into(),
+                    ),
+                }
+            }
+        }
+        for f in &self.fields {
+            let label = self.label(&f.path);
+            for (at, v) in f.path.locate(input) {
+                if is_blank(v) {
+                    if f.rule.required {
+                        push(at, format!("{label}为必填项"), "is required".into());
+                    }
+                    continue;
+                }
+                let Some(s) = v.and_then(scalar) else {
+                    push(
+                        at,
+                        format!("{label}应为单个值，不能是对象或列表"),
+                        "must be a single value, not an object or a list".into(),
+                    );
+                    continue;
+                };
+                check_value(&at, &label, &s, f, &mut push);
+            }
+        }
+        for w in &self.when {
+            let Some(trigger) = w.field.first(input).and_then(scalar) else {
+                continue;
+            };
+            if !w.values.contains(&trigger) {
+                continue;
+            }
+            let why_zh = format!(
+                "（{} 为 {trigger} 时{}）",
+                w.field.text,
+                w.note
+                    .as_deref()
+                    .map(|n| format!("：{n}"))
+                    .unwrap_or_default()
+            );
+            let why_en = format!("(when {} is {trigger})", w.field.text);
+            for p in &w.require {
+                let label = self.label(p);
+                for (at, v) in p.locate(input) {
+                    if is_blank(v) {
+                        push(
+                            at,
+                            format!("{label}为必填项{why_zh}"),
+                            format!("is required {why_en}"),
+                        );
+                    }
+                }
+            }
+            for (p, fmt) in &w.format {
+                let label = self.label(p);
+                for (at, v) in p.locate(input) {
+                    if let Some(s) = v.and_then(scalar) {
+                        if !s.is_empty() && !fmt.accepts(&s) {
+                            let (zh, en) = fmt.describe();
+                            push(at, format!("{label}{zh}{why_zh}"), format!("{en} {why_en}"));
+                        }
+                    }
+                }
+            }
+        }
+        Violations(out)
+    }
+}
+
+/// A root like `diseinfo[*]` names the list itself, not its items.
+fn root_locations<'a>(root: &Path, input: &'a Value) -> Vec<(String, Option<&'a Value>)> {
+    let mut plain = root.clone();
+    if let Some(last) = plain.segments.last_mut() {
+        last.each = false;
+    }
+    plain.text = root.text.trim_end_matches("[*]").to_string();
+    plain.locate(input)
+}
+
+fn check_value(
+    at: &str,
+    label: &str,
+    s: &str,
+    f: &CompiledField,
+    push: &mut impl FnMut(String, String, String),
+) {
+    if let Some(max) = f.rule.max_len {
+        let n = s.chars().count();
+        if n > max {
+            push(
+                at.to_string(),
+                format!("{label}长度 {n} 超过 {max}"),
+                format!("is {n} characters long, at most {max} allowed"),
+            );
+        }
+    }
+    if let Some(allowed) = &f.rule.one_of {
+        if !allowed.iter().any(|a| a == s) {
+            let list = allowed.join("/");
+            push(
+                at.to_string(),
+                format!("{label}取值不在字典范围（{list}）内"),
+                format!("must be one of {list}"),
+            );
+        }
+    }
+    if let Some(fmt) = f.rule.format {
+        if !fmt.accepts(s) {
+            let (zh, en) = fmt.describe();
+            push(at.to_string(), format!("{label}{zh}"), en.to_string());
+        }
+    }
+    if let Some(re) = &f.pattern {
+        if !re.is_match(s) {
+            push(
+                at.to_string(),
+                format!("{label}格式不符合 {}", re.as_str()),
+                format!("does not match {}", re.as_str()),
+            );
+        }
+    }
+}
