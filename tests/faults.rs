@@ -126,6 +126,7 @@ fn reverse_command_sends_one_2601_with_the_right_omsgid() {
         serde_json::from_str(reversals[0]["input"].as_str().unwrap()).unwrap();
     assert_eq!(input["data"]["omsgid"], sent.as_str());
     assert_eq!(input["data"]["oinfno"], "2207");
+    assert_eq!(input["data"]["psn_no"], "43000000000000000001");
     // A REVERSED request cannot be reversed again.
     assert_eq!(
         env.shim(&["reverse", &id.to_string()]).status.code(),
@@ -151,6 +152,36 @@ fn reverse_policy_reverses_uncertain_settlements_automatically() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert_eq!(applied(&env, "2601"), 1);
+}
+
+/// The 2601 carries the 人员编号 from wherever the catalog says the interface keeps it:
+/// 2204 sends a fee list, so it is `feedetail[*].psn_no`, not `data.psn_no`.
+#[test]
+fn a_reversal_finds_psn_no_where_the_catalog_says() {
+    let env = Env::start_with(Options {
+        request_timeout_ms: 400,
+        ..Options::default()
+    });
+    warm(&env);
+    env.add_fault(json!({"infno": "2204", "kind": "hang", "ms": 1000, "times": 1}));
+    let fee = json!({"feedetail": [{"feedetl_sn": "1", "mdtrt_id": "M1", "psn_no": "43000000000000000777",
+        "chrg_bchno": "C1", "rx_circ_flag": "0", "fee_ocur_time": "2026-11-24 09:00:00",
+        "med_list_codg": "X", "medins_list_codg": "Y", "det_item_fee_sumamt": 10, "cnt": 1,
+        "pric": 10, "bilg_dept_codg": "D", "bilg_dept_name": "内科", "bilg_dr_codg": "R",
+        "bilg_dr_name": "医生"}]});
+    let id = env.insert("2204", &fee.to_string());
+    assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(2));
+    let out = env.shim(&["reverse", &id.to_string(), "--wait", "10"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let reversal = env
+        .mock_applied()
+        .into_iter()
+        .find(|a| a["infno"] == "2601")
+        .expect("a 2601 was applied");
+    let input: serde_json::Value =
+        serde_json::from_str(reversal["input"].as_str().unwrap()).unwrap();
+    assert_eq!(input["data"]["psn_no"], "43000000000000000777");
+    assert_eq!(input["data"]["oinfno"], "2204");
 }
 
 /// A connection broken after the platform applied the call: read-only is retried, a

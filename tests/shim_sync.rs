@@ -44,7 +44,11 @@ fn run_after_sql_insert_completes_and_signs_in_once() {
 
 #[test]
 fn business_error_exits_1_with_the_platform_message_in_the_view() {
-    let env = Env::start();
+    // Local validation off, so the simulator (the platform) is the one refusing.
+    let env = Env::start_with(yibao::Options {
+        extra_toml: "[catalog]\nvalidation = \"off\"\n".into(),
+        ..yibao::Options::default()
+    });
     // 2201 without the fields the platform requires.
     let id = env.insert("2201", r#"{"data":{"psn_no":"1"}}"#);
     let out = env.shim(&["run", &id.to_string()]);
@@ -57,6 +61,7 @@ fn business_error_exits_1_with_the_platform_message_in_the_view() {
     let row = env.view(id);
     assert_eq!(row.status, "ERROR");
     assert!(row.err_msg.unwrap_or_default().contains("ipt_otp_no"));
+    assert_eq!(env.mock_count("2201"), 1, "the platform answered");
 }
 
 #[test]
