@@ -170,6 +170,29 @@ IF NOT EXISTS (
 GO
 
 /* -----------------------------------------------------------------------------
+   3a. 应答字段表：接口目录中列出的输出字段，一值一行（列表项按 row_index 区分），
+       SQL Server 2008 R2–2014 没有 JSON 函数，HIS 用普通 SELECT 即可读取结算金额等。
+       response fields: the output values the interface catalog names, one row per value
+       (list items by row_index), so SQL without JSON functions reads amounts with SELECT.
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.medical_insurance_response_fields', N'U') IS NULL
+BEGIN
+    CREATE TABLE dbo.medical_insurance_response_fields (
+        request_id INT NOT NULL,
+        -- 接口目录中的路径，如 setlinfo.setl_id、insuinfo[*].balc / the catalog path
+        path NVARCHAR(200) NOT NULL,
+        -- 列表项序号（从 0 开始），非列表字段为 0 / list position from 0; 0 for single values
+        row_index INT NOT NULL
+        CONSTRAINT df_mirf_row_index DEFAULT (0),
+        -- 字符串原样，数字为 JSON 写法（如 128.5）/ strings as sent, numbers as in the JSON
+        value NVARCHAR(MAX) NULL,
+        CONSTRAINT pk_medical_insurance_response_fields
+        PRIMARY KEY (request_id, path, row_index)
+    );
+END;
+GO
+
+/* -----------------------------------------------------------------------------
    4. 设置表（由 DBA 维护，存储过程读取）/ settings (kept by the DBA, read by the procedures)
    ----------------------------------------------------------------------------- */
 IF OBJECT_ID(N'dbo.medical_insurance_settings', N'U') IS NULL
@@ -476,6 +499,68 @@ BEGIN
         WHEN @status = 'PENDING' THEN 3
         ELSE 4
     END;
+END;
+GO
+
+/* -----------------------------------------------------------------------------
+   10. sp_medical_insurance_fields：以行返回一个请求的输出字段（不需要 JSON 函数）
+       return a request's output fields as rows (no JSON functions needed)
+       @path 为 NULL 时返回全部字段 / all fields when @path is NULL
+       返回值 / return value: 0 有字段 rows found, 1 没有 none
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.sp_medical_insurance_fields', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.sp_medical_insurance_fields AS RETURN 0');
+GO
+
+ALTER PROCEDURE dbo.sp_medical_insurance_fields
+    @request_id INT,
+    @path NVARCHAR(200) = NULL
+AS
+BEGIN
+    SET NOCOUNT ON;
+    SELECT
+        request_id,
+        path,
+        row_index,
+        value
+    FROM dbo.medical_insurance_response_fields
+    WHERE
+        request_id = @request_id
+        AND (@path IS NULL OR path = @path)
+    ORDER BY path, row_index;
+    RETURN CASE WHEN @@ROWCOUNT > 0 THEN 0 ELSE 1 END;
+END;
+GO
+
+/* -----------------------------------------------------------------------------
+   11. fn_medical_insurance_field：取一个输出字段的值，便于在 SELECT/赋值中直接使用
+       one output value, for use inside SELECT or SET, e.g.
+       SET @setl_id = dbo.fn_medical_insurance_field(@id, N'setlinfo.setl_id', 0);
+       不存在时为 NULL / NULL when absent
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.fn_medical_insurance_field', N'FN') IS NULL
+    EXEC (
+        N'CREATE FUNCTION dbo.fn_medical_insurance_field (@request_id INT) '
+        + N'RETURNS NVARCHAR(MAX) AS BEGIN RETURN NULL END'
+    );
+GO
+
+ALTER FUNCTION dbo.fn_medical_insurance_field (
+    @request_id INT,
+    @path NVARCHAR(200),
+    @row_index INT
+)
+RETURNS NVARCHAR(MAX)
+AS
+BEGIN
+    DECLARE @value NVARCHAR(MAX);
+    SELECT @value = value
+    FROM dbo.medical_insurance_response_fields
+    WHERE
+        request_id = @request_id
+        AND path = @path
+        AND row_index = ISNULL(@row_index, 0);
+    RETURN @value;
 END;
 GO
 

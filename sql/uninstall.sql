@@ -1,10 +1,10 @@
 /* =============================================================================
    yibao 卸载脚本 / uninstall script
 
-   默认只删除存储过程和视图，保留全部数据表（请求、应答、发送记录、设置）。
+   默认只删除存储过程、函数和视图，保留全部数据表（请求、应答、应答字段、发送记录、设置）。
    要连数据一起删除，把下面的 @drop_tables 改为 1 —— 这会永久删除所有医保调用记录，请先备份。
-   By default only the procedures and the view are dropped; every table (requests,
-   responses, attempts, settings) is kept. Set @drop_tables to 1 below to drop the data as
+   By default only the procedures, the function and the view are dropped; every table
+   (requests, responses, response fields, attempts, settings) is kept. Set @drop_tables to 1 below to drop the data as
    well — that deletes every 医保 call record for good; back it up first.
    ============================================================================= */
 SET NOCOUNT ON;
@@ -12,6 +12,10 @@ SET NOCOUNT ON;
 DECLARE @drop_tables BIT;
 SET @drop_tables = 0;
 
+IF OBJECT_ID(N'dbo.fn_medical_insurance_field', N'FN') IS NOT NULL
+    DROP FUNCTION dbo.fn_medical_insurance_field;
+IF OBJECT_ID(N'dbo.sp_medical_insurance_fields', N'P') IS NOT NULL
+    DROP PROCEDURE dbo.sp_medical_insurance_fields;
 IF OBJECT_ID(N'dbo.sp_medical_insurance_call', N'P') IS NOT NULL
     DROP PROCEDURE dbo.sp_medical_insurance_call;
 IF OBJECT_ID(N'dbo.sp_medical_insurance_wait', N'P') IS NOT NULL
@@ -25,6 +29,8 @@ IF OBJECT_ID(N'dbo.v_medical_insurance_result', N'V') IS NOT NULL
 
 IF @drop_tables = 1
 BEGIN
+    IF OBJECT_ID(N'dbo.medical_insurance_response_fields', N'U') IS NOT NULL
+        DROP TABLE dbo.medical_insurance_response_fields;
     IF OBJECT_ID(N'dbo.medical_insurance_attempts', N'U') IS NOT NULL
         DROP TABLE dbo.medical_insurance_attempts;
     IF OBJECT_ID(N'dbo.medical_insurance_responses', N'U') IS NOT NULL

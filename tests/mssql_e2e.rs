@@ -39,7 +39,8 @@ impl Db {
             s.run_script(INSTALL).await.unwrap();
             s.run_script(INSTALL).await.unwrap();
             s.run_script(
-                "DELETE FROM dbo.medical_insurance_attempts;\n\
+                "DELETE FROM dbo.medical_insurance_response_fields;\n\
+                 DELETE FROM dbo.medical_insurance_attempts;\n\
                  DELETE FROM dbo.medical_insurance_responses;\n\
                  DELETE FROM dbo.medical_insurance_requests;\n\
                  UPDATE dbo.medical_insurance_settings SET value = N'poll' WHERE name = 'default_mode';",
@@ -121,6 +122,23 @@ fn sync_and_async_calls_through_the_stored_procedure() {
         "DECLARE @rc INT; EXEC @rc = dbo.sp_medical_insurance_wait @request_id = {id}, @timeout_s = 30; SELECT @rc;"
     ));
     assert_eq!(rc, 0, "the async 2207 completed");
+
+    // The settlement's amounts, read without JSON: the procedure and the function agree
+    // with the stored reply.
+    let rc = db.scalar_i32(&format!(
+        "DECLARE @rc INT; EXEC @rc = dbo.sp_medical_insurance_fields @request_id = {id}; SELECT @rc;"
+    ));
+    assert_eq!(rc, 0, "sp_medical_insurance_fields found rows");
+    let cents = db.scalar_i32(&format!(
+        "SELECT CAST(CAST(dbo.fn_medical_insurance_field({id}, N'setlinfo.medfee_sumamt', 0) AS DECIMAL(16, 2)) * 100 AS INT);"
+    ));
+    assert_eq!(cents, 10_000, "medfee_sumamt of settle_input is 100.00");
+    let same = db.scalar_i32(&format!(
+        "SELECT CASE WHEN dbo.fn_medical_insurance_field({id}, N'setlinfo.setl_id', 0) IS NOT NULL \
+         AND CHARINDEX(dbo.fn_medical_insurance_field({id}, N'setlinfo.setl_id', 0), r.response_data) > 0 \
+         THEN 1 ELSE 0 END FROM dbo.medical_insurance_responses r WHERE r.request_id = {id};"
+    ));
+    assert_eq!(same, 1, "setl_id in the fields table is the one in the JSON");
 
     // A sync call inside an open transaction is refused, not left to time out.
     let refused = db.rt.block_on(db.sql.execute(
