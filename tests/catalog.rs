@@ -51,9 +51,19 @@ fn a_bad_2207_is_stopped_locally_with_every_bad_field_named() {
     for f in BAD_FIELDS {
         assert!(msg.contains(f), "{f} not named in {msg}");
     }
-    assert!(msg.contains("未发送") && msg.contains("rejected before sending"), "{msg}");
-    assert!(!msg.contains("430102199003071235"), "values stay out of err_msg: {msg}");
-    assert_eq!(env.mock_count("2207"), 0, "no HTTP call for a rejected request");
+    assert!(
+        msg.contains("未发送") && msg.contains("rejected before sending"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("430102199003071235"),
+        "values stay out of err_msg: {msg}"
+    );
+    assert_eq!(
+        env.mock_count("2207"),
+        0,
+        "no HTTP call for a rejected request"
+    );
     assert!(row.msgid.is_none(), "nothing was sent, so no msgid");
     assert!(fields(&env, id).is_empty());
 }
@@ -76,7 +86,8 @@ fn with_validation_warn_the_platform_rejects_the_same_fields() {
         assert!(msg.contains(f), "the simulator names {f} too: {msg}");
     }
     assert!(
-        env.broker_log().contains("catalog rules broken, sent anyway"),
+        env.broker_log()
+            .contains("catalog rules broken, sent anyway"),
         "the warning is logged"
     );
 }
@@ -107,16 +118,25 @@ fn a_good_2207s_amounts_are_rows_in_the_fields_table() {
         assert_eq!(from_table, setl[amount].as_f64().unwrap(), "{amount}");
     }
     // The table holds exactly the catalog's paths that the reply has, nothing else.
-    assert!(rows.iter().all(|(p, i, _)| p.starts_with("setl") && *i == 0), "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|(p, i, _)| p.starts_with("setl") && *i == 0),
+        "{rows:?}"
+    );
 
     // Lists: a 1101's insuinfo items keep their positions.
     let p = env.insert("1101", &yibao::person_input(3));
     env.shim(&["run", &p.to_string()]);
     let rows = fields(&env, p);
-    let balc: Vec<_> = rows.iter().filter(|(p, _, _)| p == "insuinfo[*].balc").collect();
+    let balc: Vec<_> = rows
+        .iter()
+        .filter(|(p, _, _)| p == "insuinfo[*].balc")
+        .collect();
     assert_eq!(balc.len(), 1, "{rows:?}");
     assert_eq!(balc[0].1, 0);
-    assert!(rows.iter().any(|(p, _, v)| p == "baseinfo.psn_no" && v.starts_with("43")));
+    assert!(rows
+        .iter()
+        .any(|(p, _, v)| p == "baseinfo.psn_no" && v.starts_with("43")));
 }
 
 #[test]
@@ -142,7 +162,10 @@ output = ["setlinfo.setl_id"]
     let row = env.view(without);
     assert_eq!(row.status, "ERROR");
     let msg = row.err_msg.unwrap_or_default();
-    assert!(msg.contains("data.invono") && msg.contains("发票号"), "{msg}");
+    assert!(
+        msg.contains("data.invono") && msg.contains("发票号"),
+        "{msg}"
+    );
     assert_eq!(env.mock_count("2207"), 0);
 
     let mut good: Value = serde_json::from_str(&settle_input(2)).unwrap();
@@ -151,8 +174,31 @@ output = ["setlinfo.setl_id"]
     let out = env.shim(&["run", &with.to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let rows = fields(&env, with);
-    assert_eq!(rows.len(), 1, "the site's output list replaced the shipped one: {rows:?}");
+    assert_eq!(
+        rows.len(),
+        1,
+        "the site's output list replaced the shipped one: {rows:?}"
+    );
     assert_eq!(rows[0].0, "setlinfo.setl_id");
+
+    // check-config reports the catalog in use, and names a broken site file's fault.
+    let (ok, text) = env.check_config();
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("2026.11.1+e2e-site") && text.contains("validation = enforce"),
+        "{text}"
+    );
+    std::fs::write(
+        &site,
+        "[interfaces.2207.fields]\n\"data.invono\" = { requird = true }\n",
+    )
+    .unwrap();
+    let (ok, text) = env.check_config();
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("site-catalog.toml") && text.contains("requird"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -176,7 +222,9 @@ fn yibao_call_validate_checks_without_recording_or_sending() {
     assert!(stderr(&unknown).contains("8888"));
     let n: i64 = env
         .db()
-        .query_row("SELECT COUNT(*) FROM medical_insurance_requests", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM medical_insurance_requests", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(n, 0, "validate records nothing");
     assert_eq!(env.mock_count("2207"), 0, "and sends nothing");

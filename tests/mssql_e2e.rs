@@ -138,7 +138,10 @@ fn sync_and_async_calls_through_the_stored_procedure() {
          AND CHARINDEX(dbo.fn_medical_insurance_field({id}, N'setlinfo.setl_id', 0), r.response_data) > 0 \
          THEN 1 ELSE 0 END FROM dbo.medical_insurance_responses r WHERE r.request_id = {id};"
     ));
-    assert_eq!(same, 1, "setl_id in the fields table is the one in the JSON");
+    assert_eq!(
+        same, 1,
+        "setl_id in the fields table is the one in the JSON"
+    );
 
     // A sync call inside an open transaction is refused, not left to time out.
     let refused = db.rt.block_on(db.sql.execute(

@@ -2,23 +2,10 @@
 
 use std::process::Command;
 
-use yibao::{bin, Env};
+use yibao::Env;
 
 fn check_config(env: &Env) -> (bool, String) {
-    let out = Command::new(bin("yibao-broker"))
-        .args(["check-config", "--config"])
-        .arg(&env.config_path)
-        .env("YIBAO_E2E_TIF_TOKEN", "e2e-token-not-a-secret")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    env.check_config()
 }
 
 #[test]

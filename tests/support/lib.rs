@@ -323,6 +323,24 @@ impl Env {
             .expect("spawn yibao-call")
     }
 
+    /// `yibao-broker check-config` on this environment's config: (success, stdout + stderr).
+    pub fn check_config(&self) -> (bool, String) {
+        let out = Command::new(bin("yibao-broker"))
+            .args(["check-config", "--config"])
+            .arg(&self.config_path)
+            .env("YIBAO_E2E_TIF_TOKEN", "e2e-token-not-a-secret")
+            .output()
+            .expect("run yibao-broker check-config");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
     pub fn db(&self) -> rusqlite::Connection {
         let c = rusqlite::Connection::open(&self.db_path).expect("open db");
         c.busy_timeout(Duration::from_secs(10))

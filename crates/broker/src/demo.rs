@@ -102,6 +102,10 @@ pub async fn run(dir: &Path, async_calls: u32, profile: DemoProfile) -> anyhow::
         "\n用 SQL 查看结果 / read the results with SQL:\n  sqlite3 {} \"SELECT request_id, interface_code, status, infcode, msgid FROM v_medical_insurance_result ORDER BY request_id DESC LIMIT 5\"",
         db.display()
     );
+    println!(
+        "  sqlite3 {} \"SELECT path, row_index, value FROM medical_insurance_response_fields WHERE request_id = (SELECT MAX(request_id) FROM medical_insurance_requests WHERE interface_code = '2207')\"",
+        db.display()
+    );
     let failed = rows
         .iter()
         .any(|r| r.outcome.status != yibao_proto::RequestStatus::Completed)

@@ -147,12 +147,24 @@ fn main() -> anyhow::Result<()> {
                 .block_on(yibao_broker::open_store(&cfg))
                 .with_context(|| format!("store {}", cfg.store.describe()))?;
             let reach = rt.block_on(platform_reachable(&cfg));
+            let catalog = cfg.catalog()?;
             println!(
                 "配置有效 / config OK: pipe={} store={} platform={} ({})",
                 yibao_proto::resolve_endpoint(&cfg.broker.pipe),
                 store.describe(),
                 cfg.platform.url,
                 cfg.platform.profile
+            );
+            println!(
+                "接口目录 / catalog: version {} · {} interfaces · validation = {}{}",
+                catalog.version(),
+                catalog.codes().len(),
+                cfg.catalog.validation.as_str(),
+                cfg.catalog
+                    .file
+                    .as_ref()
+                    .map(|f| format!(" · site file {}", f.display()))
+                    .unwrap_or_default()
             );
             match reach {
                 Ok(addr) => {
