@@ -49,6 +49,7 @@ fn the_python_example_client_works_against_the_broker() {
         text.contains("wait_for_result: status=COMPLETED infcode=0"),
         "{text}"
     );
+    assert!(text.contains("validate 2207: ok=False"), "{text}");
 
     // Without a broker: a clear error and exit code 3, like the shim.
     let out = Command::new("python3")
@@ -125,6 +126,12 @@ fn the_rust_client_library_offers_the_seed_api() {
         c.get_result(987_654),
         Err(yibao_client::Error::Refused { .. })
     ));
+    let v = c.validate("2207", r#"{"data":{"psn_no":"1"}}"#).unwrap();
+    assert!(
+        !v.ok && v.problems.iter().any(|p| p.starts_with("data.mdtrt_id")),
+        "{v:?}"
+    );
+    assert!(c.validate("1101", &input).unwrap().ok);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -151,6 +158,12 @@ fn the_rust_client_library_offers_the_seed_api() {
         assert_eq!(
             a.get_result(id).await.unwrap().status,
             RequestStatus::Completed
+        );
+        assert!(
+            a.validate("2207", &yibao::settle_input(8))
+                .await
+                .unwrap()
+                .ok
         );
         let absent = AsyncYibaoClient::new("yibao-no-such-broker");
         assert!(matches!(

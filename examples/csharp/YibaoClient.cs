@@ -10,6 +10,7 @@
 //   string accepted = c.CallAsync("2207", "{\"data\":{...}}");    // {"Accepted":{"request_id":42}}
 //   string now = c.GetResult(42);                                 // {"Outcome":{...}}, never waits
 //   string done = c.WaitForResult(42, 30);                        // {"Outcome":{...}}
+//   string check = c.Validate("2207", "{\"data\":{...}}");        // {"Validation":{"ok":false,"problems":[...]}}
 //
 // Not compiled or run by CI (no .NET there); the same frames are exercised by the Python
 // example's end-to-end test.
@@ -40,6 +41,10 @@ public sealed class YibaoClient
         Request("{\"Wait\":{\"request_id\":" + requestId + ",\"timeout_ms\":" + (timeoutSeconds * 1000) + "}}",
                 timeoutSeconds);
 
+    /// Checks an input against the broker's interface catalog; nothing is recorded or sent.
+    public string Validate(string interfaceCode, string inputJson) =>
+        Request("{\"Validate\":{\"interface\":" + Quote(interfaceCode) + ",\"input\":" + Quote(inputJson) + "}}", 10);
+
     private string Request(string body, int timeoutSeconds)
     {
         using (var pipe = new NamedPipeClientStream(".", _pipe, PipeDirection.InOut))
@@ -49,7 +54,7 @@ public sealed class YibaoClient
             {
                 throw new IOException("无法连接医保代理服务，请确认 yibao-broker 已启动 / cannot reach the yibao broker", e);
             }
-            Write(pipe, "{\"Hello\":{\"version\":2,\"client\":\"yibao-csharp\"}}");
+            Write(pipe, "{\"Hello\":{\"version\":4,\"client\":\"yibao-csharp\"}}");
             Write(pipe, body);
             string welcome = Read(pipe);
             if (!welcome.StartsWith("{\"Welcome\"")) throw new IOException("handshake refused: " + welcome);

@@ -9,6 +9,7 @@ The original design's API over the broker's pipe (JSON frames, proto/README.md):
     rid = c.call_async("2207", {"data": {...}})     # -> request id, returns at once
     c.get_result(rid)                                # -> dict, never waits
     c.wait_for_result(rid, timeout=30)               # -> dict once terminal (or timed_out=True)
+    c.validate("2207", {"data": {...}})             # -> (ok, problems): catalog check, nothing sent
 
 `response` is the platform's reply as a dict (None until there is one). Errors the broker
 refuses with raise YibaoError (message in 中文 and English).
@@ -21,7 +22,7 @@ import socket
 import struct
 import sys
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 4
 
 
 class YibaoError(Exception):
@@ -135,6 +136,16 @@ class YibaoClient:
             {"Wait": {"request_id": int(request_id), "timeout_ms": int(timeout * 1000)}}))
 
 
+    def validate(self, interface, input_data):
+        """Checks an input against the broker's interface catalog without recording or
+        sending it. Returns (ok, problems): one line (中文 / English) per bad field."""
+        body = {"interface": interface, "input": json.dumps(input_data, ensure_ascii=False)}
+        v = self._request({"Validate": body}).get("Validation")
+        if v is None:
+            raise YibaoError("unexpected answer to Validate")
+        return v["ok"], v["problems"]
+
+
 def _demo(client):
     person = {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": "430102199003071234",
                        "psn_cert_type": "01", "certno": "430102199003071234", "psn_name": "张三"}}
@@ -146,6 +157,8 @@ def _demo(client):
     done = client.wait_for_result(rid, timeout=30)
     print("wait_for_result: status=%s infcode=%s" % (done["status"], done["infcode"]))
     print("get_result: status=%s" % client.get_result(rid)["status"])
+    ok, problems = client.validate("2207", {"data": {"psn_no": "1", "medfee_sumamt": "1.234"}})
+    print("validate 2207: ok=%s problems=%d first=%s" % (ok, len(problems), problems[0].split(" ")[0] if problems else "-"))
     return 0 if out["status"] == "COMPLETED" and done["status"] == "COMPLETED" else 1
 
 

@@ -99,6 +99,38 @@ pub(crate) fn expect_accepted(r: Response) -> Result<i64, Error> {
     }
 }
 
+/// The broker's verdict on an input checked with `validate`: `problems` holds one line
+/// (中文 / English) per broken catalog rule; empty when the input passes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validation {
+    pub ok: bool,
+    pub problems: Vec<String>,
+    pub message: String,
+}
+
+pub(crate) fn validate_request(interface: &str, input_json: &str) -> Request {
+    Request::Validate {
+        interface: interface.to_string(),
+        input: input_json.to_string(),
+    }
+}
+
+pub(crate) fn expect_validation(r: Response) -> Result<Validation, Error> {
+    match r {
+        Response::Validation {
+            ok,
+            problems,
+            message,
+        } => Ok(Validation {
+            ok,
+            problems,
+            message,
+        }),
+        Response::Error { code, message } => Err(Error::Refused { code, message }),
+        other => Err(Error::Unexpected(format!("{other:?}"))),
+    }
+}
+
 /// The blocking client: one short connection per call, like the shim.
 #[derive(Debug, Clone)]
 pub struct YibaoClient {
@@ -149,5 +181,11 @@ impl YibaoClient {
     /// Waits up to `timeout` for the request's terminal state.
     pub fn wait_for_result(&self, request_id: i64, timeout: Duration) -> Result<Outcome, Error> {
         expect_outcome(self.request(&wait_request(request_id, timeout), timeout)?)
+    }
+
+    /// Checks an input against the broker's interface catalog; nothing is recorded or sent.
+    pub fn validate(&self, interface: &str, input_json: &str) -> Result<Validation, Error> {
+        let req = validate_request(interface, input_json);
+        expect_validation(self.request(&req, Duration::from_secs(5))?)
     }
 }

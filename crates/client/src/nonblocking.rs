@@ -8,8 +8,8 @@ use interprocess::local_socket::GenericFilePath;
 use yibao_proto::{tokio_io, CallMode, Format, Request, Response, PROTOCOL_VERSION};
 
 use crate::{
-    async_call, call_request, expect_accepted, expect_outcome, wait_request, Error, Outcome,
-    Overrides,
+    async_call, call_request, expect_accepted, expect_outcome, expect_validation, validate_request,
+    wait_request, Error, Outcome, Overrides, Validation,
 };
 
 /// The async client.
@@ -80,6 +80,14 @@ impl AsyncYibaoClient {
         timeout: Duration,
     ) -> Result<Outcome, Error> {
         expect_outcome(self.request(&wait_request(request_id, timeout)).await?)
+    }
+
+    /// Checks an input against the broker's interface catalog; nothing is recorded or sent.
+    pub async fn validate(&self, interface: &str, input_json: &str) -> Result<Validation, Error> {
+        expect_validation(
+            self.request(&validate_request(interface, input_json))
+                .await?,
+        )
     }
 }
 
