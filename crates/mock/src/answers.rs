@@ -81,7 +81,7 @@ pub fn handle(state: &MockState, body: &[u8]) -> Value {
         return error_reply(&e.msgid, "签到信息无效或已过期，请重新签到");
     }
     state.count_call(&e.infno);
-    if state.config.catalog.get(&e.infno).known {
+    if state.config.catalog.contains(&e.infno) {
         // The platform validates the input before anything is applied.
         let problems = state.config.catalog.validate(&e.infno, &e.input);
         if !problems.is_empty() {
@@ -99,7 +99,7 @@ pub fn handle(state: &MockState, body: &[u8]) -> Value {
         "2208" => cancel_settlement(&e),
         "2601" => reversal(state, &e),
         "5201" => Ok(json!({ "mdtrtinfo": [] })),
-        other if state.config.catalog.get(other).known => Ok(generic(state, &e)),
+        other if state.config.catalog.contains(other) => Ok(generic(state, &e)),
         other => Err(format!("交易编号[{other}]不存在或未开通")),
     };
     match out {

@@ -19,6 +19,18 @@ pub fn spec(worker: &str, limit: u32) -> ClaimSpec {
     }
 }
 
+/// A reply's field rows: a few awkward values plus a long list, more rows than a store
+/// writes in one statement (so batching cannot drop or reorder any).
+fn many_fields() -> Vec<ResponseField> {
+    let mut f = vec![
+        field("insuinfo[*].balc", 0, "10.00"),
+        field("insuinfo[*].balc", 1, "3"),
+        field("baseinfo.psn_name", 0, "李四<&\"'\u{1}"),
+    ];
+    f.extend((0..37).map(|i| field("setldetail[*].fund_payamt", i, &format!("{i}.50"))));
+    f
+}
+
 pub fn field(path: &str, row_index: u32, value: &str) -> ResponseField {
     ResponseField {
         path: path.into(),
@@ -72,11 +84,7 @@ pub async fn lifecycle_through_the_view(s: &impl Store) {
             infcode: Some("0".into()),
             err_msg: None,
             origin: Origin::Platform,
-            fields: vec![
-                field("insuinfo[*].balc", 0, "10.00"),
-                field("insuinfo[*].balc", 1, "3"),
-                field("baseinfo.psn_name", 0, "李四<&\"'\u{1}"),
-            ],
+            fields: many_fields(),
         }),
         error: None,
     };
@@ -90,12 +98,12 @@ pub async fn lifecycle_through_the_view(s: &impl Store) {
     assert_eq!(s.last_msgid().await.unwrap().as_deref(), Some("M1"));
     assert_eq!(
         s.response_fields(id).await.unwrap(),
-        vec![
-            field("baseinfo.psn_name", 0, "李四<&\"'\u{1}"),
-            field("insuinfo[*].balc", 0, "10.00"),
-            field("insuinfo[*].balc", 1, "3"),
-        ],
-        "field rows are written with the response, every character intact"
+        {
+            let mut sorted = many_fields();
+            sorted.sort_by(|a, b| (&a.path, a.row_index).cmp(&(&b.path, b.row_index)));
+            sorted
+        },
+        "field rows are written with the response, every one and every character intact"
     );
     assert!(s.response_fields(id + 1000).await.unwrap().is_empty());
     let counts = s.counts().await.unwrap();

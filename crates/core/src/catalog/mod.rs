@@ -176,6 +176,11 @@ impl Catalog {
         &self.version
     }
 
+    /// Whether `code` is in the catalog (no copy made, unlike [`Catalog::get`]).
+    pub fn contains(&self, code: &str) -> bool {
+        self.entries.contains_key(code)
+    }
+
     /// Every code in the catalog, sorted.
     pub fn codes(&self) -> Vec<String> {
         let mut c: Vec<String> = self.entries.keys().cloned().collect();

@@ -22,6 +22,9 @@ pub struct Path {
     pub segments: Vec<Segment>,
 }
 
+/// Where a path's value was found, and the value.
+pub type Location<'a> = (String, Option<&'a Value>);
+
 impl Path {
     /// Parses `a.b[*].c`; keys are letters, digits and `_`.
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -53,12 +56,41 @@ impl Path {
         self.segments.iter().filter(|s| s.each).count()
     }
 
+    /// The value at a path without `[*]`, found without allocating (the common case,
+    /// checked for every request). `None` for list paths too; use [`Path::locate`] there.
+    pub fn get<'a>(&self, root: &'a Value) -> Option<&'a Value> {
+        let mut node = root;
+        for s in &self.segments {
+            if s.each {
+                return None;
+            }
+            node = node.get(&s.key)?;
+        }
+        Some(node).filter(|v| !v.is_null())
+    }
+
+    /// Calls `f` with every concrete location (see [`Path::locate`]); for a path without
+    /// `[*]` the location is the path itself and nothing is allocated unless `f` does.
+    pub fn visit<'a>(
+        &self,
+        root: &'a Value,
+        mut f: impl FnMut(&dyn Fn() -> String, Option<&'a Value>),
+    ) {
+        if self.segments.iter().any(|s| s.each) {
+            for (at, v) in self.locate(root) {
+                f(&|| at.clone(), v);
+            }
+        } else {
+            f(&|| self.text.clone(), self.get(root));
+        }
+    }
+
     /// Every concrete location of this path in `root`, with its value (`None` when the
     /// location, or a node on the way to it, is missing). A missing list yields nothing to
     /// check item by item; whether the list itself must exist is the `input` rule's job.
     /// A node where a list is expected but a single object stands is taken as a list of one
     /// (some provinces send single items unwrapped).
-    pub fn locate<'a>(&self, root: &'a Value) -> Vec<(String, Option<&'a Value>)> {
+    pub fn locate<'a>(&self, root: &'a Value) -> Vec<Location<'a>> {
         let mut out = Vec::new();
         walk(&self.segments, Some(root), String::new(), &mut out);
         out
@@ -66,6 +98,9 @@ impl Path {
 
     /// The first value at this path (`[*]` takes the first item), if any.
     pub fn first<'a>(&self, root: &'a Value) -> Option<&'a Value> {
+        if self.segments.iter().all(|s| !s.each) {
+            return self.get(root);
+        }
         self.locate(root)
             .into_iter()
             .find_map(|(_, v)| v.filter(|v| !v.is_null()))
@@ -80,12 +115,7 @@ fn join(prefix: &str, key: &str) -> String {
     }
 }
 
-fn walk<'a>(
-    segs: &[Segment],
-    node: Option<&'a Value>,
-    at: String,
-    out: &mut Vec<(String, Option<&'a Value>)>,
-) {
+fn walk<'a>(segs: &[Segment], node: Option<&'a Value>, at: String, out: &mut Vec<Location<'a>>) {
     let Some((seg, rest)) = segs.split_first() else {
         out.push((at, node));
         return;

@@ -5,6 +5,7 @@
 //! location (`feedetail[2].cnt`) and the field's 中文 label, never the value itself: the
 //! message is stored and logged, and the value may be a patient's 身份证号.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use regex::Regex;
@@ -96,11 +97,11 @@ pub(crate) struct Rules {
 }
 
 /// A value as the platform reads it: strings as they are, numbers in their JSON spelling.
-fn scalar(v: &Value) -> Option<String> {
+fn scalar(v: &Value) -> Option<Cow<'_, str>> {
     match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
         _ => None,
     }
 }
@@ -149,63 +150,73 @@ impl Rules {
             }
         }
         for f in &self.fields {
-            let label = self.label(&f.path);
-            for (at, v) in f.path.locate(input) {
+            // Labels and locations are only spelled out for a violation: a request that
+            // passes allocates nothing here.
+            f.path.visit(input, |at, v| {
                 if is_blank(v) {
                     if f.rule.required {
-                        push(at, format!("{label}为必填项"), "is required".into());
+                        let label = self.label(&f.path);
+                        push(at(), format!("{label}为必填项"), "is required".into());
                     }
-                    continue;
+                    return;
                 }
-                let Some(s) = v.and_then(scalar) else {
-                    push(
-                        at,
-                        format!("{label}应为单个值，不能是对象或列表"),
-                        "must be a single value, not an object or a list".into(),
-                    );
-                    continue;
-                };
-                check_value(&at, &label, &s, f, &mut push);
-            }
+                match v.and_then(scalar) {
+                    None => {
+                        let label = self.label(&f.path);
+                        push(
+                            at(),
+                            format!("{label}应为单个值，不能是对象或列表"),
+                            "must be a single value, not an object or a list".into(),
+                        );
+                    }
+                    Some(s) => check_value(at, || self.label(&f.path), &s, f, &mut push),
+                }
+            });
         }
         for w in &self.when {
             let Some(trigger) = w.field.first(input).and_then(scalar) else {
                 continue;
             };
-            if !w.values.contains(&trigger) {
+            if !w.values.iter().any(|v| *v == trigger) {
                 continue;
             }
-            let why_zh = format!(
-                "（{} 为 {trigger} 时{}）",
-                w.field.text,
-                w.note
-                    .as_deref()
-                    .map(|n| format!("：{n}"))
-                    .unwrap_or_default()
-            );
-            let why_en = format!("(when {} is {trigger})", w.field.text);
+            let why_zh = || {
+                format!(
+                    "（{} 为 {trigger} 时{}）",
+                    w.field.text,
+                    w.note
+                        .as_deref()
+                        .map(|n| format!("：{n}"))
+                        .unwrap_or_default()
+                )
+            };
+            let why_en = || format!("(when {} is {trigger})", w.field.text);
             for p in &w.require {
-                let label = self.label(p);
-                for (at, v) in p.locate(input) {
+                p.visit(input, |at, v| {
                     if is_blank(v) {
+                        let label = self.label(p);
                         push(
-                            at,
-                            format!("{label}为必填项{why_zh}"),
-                            format!("is required {why_en}"),
+                            at(),
+                            format!("{label}为必填项{}", why_zh()),
+                            format!("is required {}", why_en()),
                         );
                     }
-                }
+                });
             }
             for (p, fmt) in &w.format {
-                let label = self.label(p);
-                for (at, v) in p.locate(input) {
+                p.visit(input, |at, v| {
                     if let Some(s) = v.and_then(scalar) {
                         if !s.is_empty() && !fmt.accepts(&s) {
+                            let label = self.label(p);
                             let (zh, en) = fmt.describe();
-                            push(at, format!("{label}{zh}{why_zh}"), format!("{en} {why_en}"));
+                            push(
+                                at(),
+                                format!("{label}{zh}{}", why_zh()),
+                                format!("{en} {}", why_en()),
+                            );
                         }
                     }
-                }
+                });
             }
         }
         Violations(out)
@@ -223,8 +234,8 @@ fn root_locations<'a>(root: &Path, input: &'a Value) -> Vec<(String, Option<&'a 
 }
 
 fn check_value(
-    at: &str,
-    label: &str,
+    at: &dyn Fn() -> String,
+    label: impl Fn() -> String,
     s: &str,
     f: &CompiledField,
     push: &mut impl FnMut(String, String, String),
@@ -233,8 +244,8 @@ fn check_value(
         let n = s.chars().count();
         if n > max {
             push(
-                at.to_string(),
-                format!("{label}长度 {n} 超过 {max}"),
+                at(),
+                format!("{}长度 {n} 超过 {max}", label()),
                 format!("is {n} characters long, at most {max} allowed"),
             );
         }
@@ -243,8 +254,8 @@ fn check_value(
         if !allowed.iter().any(|a| a == s) {
             let list = allowed.join("/");
             push(
-                at.to_string(),
-                format!("{label}取值不在字典范围（{list}）内"),
+                at(),
+                format!("{}取值不在字典范围（{list}）内", label()),
                 format!("must be one of {list}"),
             );
         }
@@ -252,14 +263,14 @@ fn check_value(
     if let Some(fmt) = f.rule.format {
         if !fmt.accepts(s) {
             let (zh, en) = fmt.describe();
-            push(at.to_string(), format!("{label}{zh}"), en.to_string());
+            push(at(), format!("{}{zh}", label()), en.to_string());
         }
     }
     if let Some(re) = &f.pattern {
         if !re.is_match(s) {
             push(
-                at.to_string(),
-                format!("{label}格式不符合 {}", re.as_str()),
+                at(),
+                format!("{}格式不符合 {}", label(), re.as_str()),
                 format!("does not match {}", re.as_str()),
             );
         }

@@ -129,6 +129,9 @@ fn open_conn(opts: &SqliteOptions) -> Result<Connection, StoreError> {
         ))
     })?;
     conn.busy_timeout(opts.busy_timeout)?;
+    // Room for every statement the store prepares (the fields insert alone has sixteen
+    // shapes), so none is re-prepared per call.
+    conn.set_prepared_statement_cache_capacity(64);
     let sync = match opts.synchronous.to_ascii_uppercase().as_str() {
         "NORMAL" => "NORMAL",
         _ => "FULL",
