@@ -119,40 +119,30 @@ impl Catalog {
     /// The catalog shipped with yibao. A unit test proves the shipped file compiles, so
     /// failing here is a build defect, not something input can cause.
     pub fn builtin() -> Self {
-        Self::compile(vec![(
-            "national.toml".into(),
-            parse_text(NATIONAL, "national.toml"),
-        )])
-        .expect("the shipped catalog compiles (tested)")
+        parse_text(NATIONAL, "national.toml")
+            .and_then(|f| Self::compile(vec![f]))
+            .expect("the shipped catalog compiles (tested)")
     }
 
     /// The shipped catalog with a site file laid over it (when given).
     pub fn load(site: Option<&std::path::Path>) -> Result<Self, CatalogError> {
-        let mut files = vec![(
-            "national.toml".to_string(),
-            parse_text(NATIONAL, "national.toml")?,
-        )];
+        let mut files = vec![parse_text(NATIONAL, "national.toml")?];
         if let Some(p) = site {
             let text = std::fs::read_to_string(p).map_err(|source| CatalogError::Read {
                 path: p.to_path_buf(),
                 source,
             })?;
-            let name = p.display().to_string();
-            files.push((name.clone(), parse_text(&text, &name)?));
+            files.push(parse_text(&text, &p.display().to_string())?);
         }
-        Self::compile(files.into_iter().map(|(n, f)| (n, Ok(f))).collect())
+        Self::compile(files)
     }
 
-    fn compile(
-        files: Vec<(String, Result<CatalogFile, CatalogError>)>,
-    ) -> Result<Self, CatalogError> {
+    /// Lays the files over each other in order, then compiles every entry.
+    fn compile(files: Vec<CatalogFile>) -> Result<Self, CatalogError> {
         let mut merged: HashMap<String, EntryFile> = HashMap::new();
         let mut versions = Vec::new();
-        for (_, f) in files {
-            let f = f?;
-            if let Some(v) = f.catalog_version {
-                versions.push(v);
-            }
+        for f in files {
+            versions.extend(f.catalog_version);
             for (code, e) in f.interfaces {
                 merged.entry(code).or_default().overlay(e);
             }
@@ -358,7 +348,10 @@ fn compile_entry(code: &str, e: EntryFile) -> Result<Entry, String> {
             known: true,
         },
         rules: Rules {
-            input: paths(e.input.as_deref().unwrap_or_default())?,
+            input: paths(e.input.as_deref().unwrap_or_default())?
+                .into_iter()
+                .map(validate::input_root)
+                .collect(),
             fields,
             when,
         },

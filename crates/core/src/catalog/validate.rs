@@ -78,6 +78,17 @@ pub(crate) struct CompiledField {
     pub pattern: Option<Regex>,
 }
 
+impl CompiledField {
+    /// `（人员编号）`, or nothing when the rule has no label.
+    fn label(&self) -> String {
+        self.rule
+            .label
+            .as_deref()
+            .map(|l| format!("（{l}）"))
+            .unwrap_or_default()
+    }
+}
+
 /// A conditional rule ready to check.
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledWhen {
@@ -115,12 +126,12 @@ fn is_blank(v: Option<&Value>) -> bool {
 }
 
 impl Rules {
+    /// The 中文 label of the field rule at `path` (when-rules name paths, not rules).
     fn label(&self, path: &Path) -> String {
         self.fields
             .iter()
             .find(|f| f.path == *path)
-            .and_then(|f| f.rule.label.clone())
-            .map(|l| format!("（{l}）"))
+            .map(CompiledField::label)
             .unwrap_or_default()
     }
 
@@ -132,22 +143,20 @@ impl Rules {
             }
         };
         for root in &self.input {
-            for (at, v) in root_locations(root, input) {
-                match v {
-                    None => push(at, "节点缺失".into(), "node is missing".into()),
-                    Some(Value::Array(a)) if a.is_empty() => push(
-                        at,
-                        "不能为空列表".into(),
-                        "must not be an empty list".into(),
-                    ),
-                    Some(Value::Object(_) | Value::Array(_)) => {}
-                    Some(_) => push(
-                        at,
-                        "应为对象或列表".into(),
-                        "must be an object or a list".into(),
-                    ),
-                }
-            }
+            root.visit(input, |at, v| match v {
+                None => push(at(), "节点缺失".into(), "node is missing".into()),
+                Some(Value::Array(a)) if a.is_empty() => push(
+                    at(),
+                    "不能为空列表".into(),
+                    "must not be an empty list".into(),
+                ),
+                Some(Value::Object(_) | Value::Array(_)) => {}
+                Some(_) => push(
+                    at(),
+                    "应为对象或列表".into(),
+                    "must be an object or a list".into(),
+                ),
+            });
         }
         for f in &self.fields {
             // Labels and locations are only spelled out for a violation: a request that
@@ -155,21 +164,19 @@ impl Rules {
             f.path.visit(input, |at, v| {
                 if is_blank(v) {
                     if f.rule.required {
-                        let label = self.label(&f.path);
-                        push(at(), format!("{label}为必填项"), "is required".into());
+                        push(at(), format!("{}为必填项", f.label()), "is required".into());
                     }
                     return;
                 }
                 match v.and_then(scalar) {
                     None => {
-                        let label = self.label(&f.path);
                         push(
                             at(),
-                            format!("{label}应为单个值，不能是对象或列表"),
+                            format!("{}应为单个值，不能是对象或列表", f.label()),
                             "must be a single value, not an object or a list".into(),
                         );
                     }
-                    Some(s) => check_value(at, || self.label(&f.path), &s, f, &mut push),
+                    Some(s) => check_value(at, &s, f, &mut push),
                 }
             });
         }
@@ -223,19 +230,18 @@ impl Rules {
     }
 }
 
-/// A root like `diseinfo[*]` names the list itself, not its items.
-fn root_locations<'a>(root: &Path, input: &'a Value) -> Vec<(String, Option<&'a Value>)> {
-    let mut plain = root.clone();
-    if let Some(last) = plain.segments.last_mut() {
+/// An `input` root as checked: `diseinfo[*]` names the list itself, not its items, so the
+/// trailing `[*]` is dropped once when the catalog is compiled, not per request.
+pub(crate) fn input_root(mut root: Path) -> Path {
+    if let Some(last) = root.segments.last_mut() {
         last.each = false;
     }
-    plain.text = root.text.trim_end_matches("[*]").to_string();
-    plain.locate(input)
+    root.text = root.text.trim_end_matches("[*]").to_string();
+    root
 }
 
 fn check_value(
     at: &dyn Fn() -> String,
-    label: impl Fn() -> String,
     s: &str,
     f: &CompiledField,
     push: &mut impl FnMut(String, String, String),
@@ -245,7 +251,7 @@ fn check_value(
         if n > max {
             push(
                 at(),
-                format!("{}长度 {n} 超过 {max}", label()),
+                format!("{}长度 {n} 超过 {max}", f.label()),
                 format!("is {n} characters long, at most {max} allowed"),
             );
         }
@@ -255,7 +261,7 @@ fn check_value(
             let list = allowed.join("/");
             push(
                 at(),
-                format!("{}取值不在字典范围（{list}）内", label()),
+                format!("{}取值不在字典范围（{list}）内", f.label()),
                 format!("must be one of {list}"),
             );
         }
@@ -263,14 +269,14 @@ fn check_value(
     if let Some(fmt) = f.rule.format {
         if !fmt.accepts(s) {
             let (zh, en) = fmt.describe();
-            push(at(), format!("{}{zh}", label()), en.to_string());
+            push(at(), format!("{}{zh}", f.label()), en.to_string());
         }
     }
     if let Some(re) = &f.pattern {
         if !re.is_match(s) {
             push(
                 at(),
-                format!("{}格式不符合 {}", label(), re.as_str()),
+                format!("{}格式不符合 {}", f.label(), re.as_str()),
                 format!("does not match {}", re.as_str()),
             );
         }

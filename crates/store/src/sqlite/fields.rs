@@ -1,5 +1,7 @@
 //! `medical_insurance_response_fields`: the catalog's output values as rows.
 
+use std::sync::OnceLock;
+
 use rusqlite::{params_from_iter, Connection, ToSql};
 
 use crate::types::ResponseField;
@@ -23,7 +25,7 @@ pub(super) fn write_fields(
             values.push(&f.row_index);
             values.push(&f.value);
         }
-        c.prepare_cached(&insert_sql(chunk.len()))?
+        c.prepare_cached(insert_sql(chunk.len()))?
             .execute(params_from_iter(values))?;
     }
     Ok(())
@@ -32,18 +34,28 @@ pub(super) fn write_fields(
 /// Rows per INSERT; the statement for each count up to this is cached once.
 const ROWS_PER_INSERT: usize = 16;
 
-/// `INSERT … VALUES (?1, ?2, ?3, ?4), (?1, ?5, ?6, ?7), …` for `rows` rows.
-fn insert_sql(rows: usize) -> String {
-    let tuples: Vec<String> = (0..rows)
-        .map(|i| {
-            let p = 2 + 3 * i;
-            format!("(?1, ?{}, ?{}, ?{})", p, p + 1, p + 2)
-        })
-        .collect();
-    format!(
-        "INSERT OR REPLACE INTO medical_insurance_response_fields (request_id, path, row_index, value) VALUES {}",
-        tuples.join(", ")
-    )
+/// `INSERT … VALUES (?1, ?2, ?3, ?4), (?1, ?5, ?6, ?7), …` for `rows` rows (1 to
+/// [`ROWS_PER_INSERT`]), built once per process rather than per call.
+fn insert_sql(rows: usize) -> &'static str {
+    static SQL: OnceLock<Vec<String>> = OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        (1..=ROWS_PER_INSERT)
+            .map(|n| {
+                let tuples: Vec<String> = (0..n)
+                    .map(|i| {
+                        let p = 2 + 3 * i;
+                        format!("(?1, ?{}, ?{}, ?{})", p, p + 1, p + 2)
+                    })
+                    .collect();
+                format!(
+                    "INSERT OR REPLACE INTO medical_insurance_response_fields \
+                     (request_id, path, row_index, value) VALUES {}",
+                    tuples.join(", ")
+                )
+            })
+            .collect()
+    });
+    &all[rows.clamp(1, ROWS_PER_INSERT) - 1]
 }
 
 pub(super) fn read_fields(c: &Connection, request_id: i64) -> rusqlite::Result<Vec<ResponseField>> {
