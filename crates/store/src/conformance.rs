@@ -10,6 +10,14 @@ use yibao_proto::{Overrides, RequestStatus};
 use crate::types::*;
 use crate::{Store, StoreError};
 
+/// The holder of a row claimed once by `worker` (claim generation 1).
+pub fn h(worker: &str) -> Holder {
+    Holder {
+        worker_id: worker.into(),
+        fence: 1,
+    }
+}
+
 pub fn spec(worker: &str, limit: u32) -> ClaimSpec {
     ClaimSpec {
         worker_id: worker.into(),
@@ -47,6 +55,7 @@ pub fn new(code: &str) -> NewRequest {
             opter: Some("007".into()),
             ..Default::default()
         },
+        expires_at: None,
     }
 }
 
@@ -67,18 +76,18 @@ pub async fn lifecycle_through_the_view(s: &impl Store) {
     assert!(s.claim_pending(spec("w2", 10)).await.unwrap().is_empty());
 
     assert!(matches!(
-        s.begin_attempt(id, "w2", "1101", "M0", i64::MAX).await,
+        s.begin_attempt(id, &h("w2"), "1101", "M0", i64::MAX).await,
         Err(StoreError::LeaseLost(_))
     ));
     let a = s
-        .begin_attempt(id, "w1", "1101", "M1", i64::MAX)
+        .begin_attempt(id, &h("w1"), "1101", "M1", i64::MAX)
         .await
         .unwrap();
     let finish = |worker: &str| Finish {
         request_id: id,
-        worker_id: worker.into(),
+        holder: h(worker),
         status: RequestStatus::Completed,
-        attempt: Some((a, AttemptOutcome::Success, 12)),
+        attempt: Some(AttemptEnd { attempt_id: a, outcome: AttemptOutcome::Success, duration_ms: 12 }),
         response: Some(ResponseRow {
             response_data: r#"{"infcode":0,"output":{"name":"李四"}}"#.into(),
             infcode: Some("0".into()),
@@ -146,7 +155,7 @@ pub async fn needs_action_lists_uncertain_and_error_newest_first(s: &impl Store)
     ]) {
         let f = Finish {
             request_id: *id,
-            worker_id: "w".into(),
+            holder: h("w"),
             status,
             attempt: None,
             response: None,
@@ -191,15 +200,15 @@ pub async fn claim_one_reports_why_not(s: &impl Store) {
 pub async fn a_msgid_is_used_once(s: &impl Store) {
     let id = s.insert_request(new("1101")).await.unwrap();
     s.claim_pending(spec("w", 1)).await.unwrap();
-    s.begin_attempt(id, "w", "1101", "DUP", i64::MAX)
+    s.begin_attempt(id, &h("w"), "1101", "DUP", i64::MAX)
         .await
         .unwrap();
     assert!(matches!(
-        s.begin_attempt(id, "w", "1101", "DUP", i64::MAX).await,
+        s.begin_attempt(id, &h("w"), "1101", "DUP", i64::MAX).await,
         Err(StoreError::DuplicateMsgid(_))
     ));
     // The failed attempt left nothing behind: the next one is attempt 2 of this request.
-    s.begin_attempt(id, "w", "1101", "DUP2", i64::MAX)
+    s.begin_attempt(id, &h("w"), "1101", "DUP2", i64::MAX)
         .await
         .unwrap();
     assert_eq!(s.get(id).await.unwrap().unwrap().retry_count, 1);
@@ -251,7 +260,7 @@ pub async fn expired_leases_are_found_and_moved_once(s: &impl Store) {
         now_ms: 0,
     };
     assert_eq!(s.claim_pending(spec(1_000)).await.unwrap().len(), 2);
-    s.begin_attempt(sent, "dead", "2207", "MSG-SENT", 1_000)
+    s.begin_attempt(sent, &h("dead"), "2207", "MSG-SENT", 1_000)
         .await
         .unwrap();
     assert!(s.expired_leases(500, 10).await.unwrap().is_empty());
@@ -282,7 +291,12 @@ pub async fn expired_leases_are_found_and_moved_once(s: &impl Store) {
     );
     let c = s.claim_pending(spec(1_000)).await.unwrap();
     assert_eq!(c.len(), 1);
-    s.begin_attempt(idle, "dead", "1101", "MSG-2", 9_000)
+    // The same worker id under the earlier claim is fenced off: only the new claim may send.
+    assert!(matches!(
+        s.begin_attempt(idle, &h("dead"), "1101", "MSG-OLD", 9_000).await,
+        Err(StoreError::LeaseLost(_))
+    ));
+    s.begin_attempt(idle, &c[0].holder("dead"), "1101", "MSG-2", 9_000)
         .await
         .unwrap();
     assert!(s.expired_leases(2_000, 10).await.unwrap().is_empty());
@@ -297,7 +311,7 @@ pub async fn inserted_claimed_is_never_claimed_by_others(s: &impl Store) {
         s.get(c.request_id).await.unwrap().unwrap().status,
         RequestStatus::Processing
     );
-    s.begin_attempt(c.request_id, "me", "9001", "M-ME", i64::MAX)
+    s.begin_attempt(c.request_id, &h("me"), "9001", "M-ME", i64::MAX)
         .await
         .unwrap();
 }

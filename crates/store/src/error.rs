@@ -7,6 +7,8 @@ pub enum StoreError {
     Db(String),
     #[error("请求 {0} 已不由本进程处理（租约丢失） / request {0} is no longer held by this worker (lease lost)")]
     LeaseLost(i64),
+    #[error("请求 {0} 已过期（expires_at），不再发送 / request {0} expired (expires_at) and will not be sent")]
+    Expired(i64),
     #[error("msgid {0} 已被使用（多个代理共用机构编码时请设置 broker.msgid_node） / msgid {0} was already used (set broker.msgid_node when brokers share an institution code)")]
     DuplicateMsgid(String),
     #[error("数据库中的数据无法识别 / unexpected data in the database: {0}")]

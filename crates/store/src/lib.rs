@@ -17,8 +17,8 @@ pub use error::StoreError;
 pub use mssql::{MssqlAuth, MssqlEncryption, MssqlOptions, MssqlStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use types::{
-    AttemptOutcome, ClaimOne, ClaimSpec, ClaimedRequest, ExpiredLease, Finish, NewRequest, Origin,
-    RequestView, ResponseField, ResponseRow,
+    AttemptEnd, AttemptOutcome, CancelOutcome, ClaimOne, ClaimSpec, ClaimedRequest, ExpiredLease,
+    Finish, Holder, NewRequest, Origin, RequestView, ResponseField, ResponseRow, ReversalStart,
 };
 
 use async_trait::async_trait;
@@ -49,18 +49,29 @@ pub trait Store: Send + Sync + 'static {
     /// Atomically claims one specific row if it is PENDING (the `Run` path).
     async fn claim_one(&self, request_id: i64, spec: ClaimSpec) -> Result<ClaimOne, StoreError>;
 
-    /// Records that an attempt with `msgid` is about to be sent, *before* it is sent, so the
-    /// msgid is known even if the broker dies mid-call, and extends the lease to
-    /// `lease_until_ms` so a long retry sequence is not mistaken for a dead broker. Fails
-    /// with `LeaseLost` when the row is no longer held by this worker. Returns the attempt id.
+    /// The store's half of "may this attempt be sent?": records that an attempt with `msgid`
+    /// is about to be sent, *before* it is sent, so the msgid is known even if the broker
+    /// dies mid-call, and extends the lease to `lease_until_ms`. In the same statement it
+    /// checks that `holder`'s claim is still the current one (`LeaseLost` otherwise) and
+    /// that the row's `expires_at` has not passed (`Expired`: it must never be sent).
+    /// Returns the attempt id.
     async fn begin_attempt(
         &self,
         request_id: i64,
-        worker_id: &str,
+        holder: &Holder,
         infno: &str,
         msgid: &str,
         lease_until_ms: i64,
     ) -> Result<i64, StoreError>;
+
+    /// Extends the lease of a row `holder` still holds (the heartbeat that runs for as long
+    /// as a request is in a broker's hands). False when the claim is no longer current.
+    async fn heartbeat(
+        &self,
+        request_id: i64,
+        holder: &Holder,
+        lease_until_ms: i64,
+    ) -> Result<bool, StoreError>;
 
     /// PROCESSING rows whose lease ended before `now_ms` (their broker died or hung), oldest
     /// first, with what recovery needs to decide their fate.
@@ -72,7 +83,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Moves an expired row to `status` (PENDING to run again, UNCERTAIN when it may have
     /// reached the platform) with `reason`, only if it is still PROCESSING under the same
-    /// expired lease. Returns false when someone else got there first.
+    /// expired lease and claim generation. Returns false when someone else got there first.
     async fn recover(
         &self,
         lease: &ExpiredLease,
@@ -91,9 +102,29 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     /// Writes the attempt's outcome, the response row and the final status in one
-    /// transaction. Returns false (and changes nothing) when the row is no longer held by
-    /// `worker_id`.
+    /// transaction. Returns false (and changes nothing) when `finish.holder`'s claim is not
+    /// the current one. One exception, because a reply in hand beats a guess: a platform
+    /// reply (`Origin::Platform`) may also finish a row that recovery marked UNCERTAIN while
+    /// the store was unreachable, if the claim generation is still this one and no 冲正 was
+    /// started for it.
+    ///
+    /// When a request finishes COMPLETED, every request whose reversal it is (their
+    /// `reversal_id`) becomes REVERSED in the same transaction.
     async fn finish(&self, finish: Finish) -> Result<bool, StoreError>;
+
+    /// Turns a PENDING request into ERROR "已取消 / cancelled" (`reason`) atomically, so it
+    /// is never sent; refused with the current state when it is already claimed or done.
+    async fn cancel(&self, request_id: i64, reason: &str) -> Result<CancelOutcome, StoreError>;
+
+    /// Records a 2601 冲正 request (`reversal`, PENDING) for `original_id` and links it, in
+    /// one transaction, only if the original is UNCERTAIN or COMPLETED and has no reversal
+    /// that is in flight or done (a reversal that ended ERROR may be replaced). So one
+    /// original never has two reversals in flight, however many operators ask at once.
+    async fn begin_reversal(
+        &self,
+        original_id: i64,
+        reversal: NewRequest,
+    ) -> Result<ReversalStart, StoreError>;
 
     /// Moves a request from `from` to `to` with `reason` (shown as err_msg when the platform
     /// gave none), only if it is still in `from`. For operator actions such as 冲正 on a
@@ -121,3 +152,13 @@ pub trait Store: Send + Sync + 'static {
     /// The request's rows in `medical_insurance_response_fields`, by path then row index.
     async fn response_fields(&self, request_id: i64) -> Result<Vec<ResponseField>, StoreError>;
 }
+
+/// The reason a request shows once its 2601 (`reversal_id`) completed; one text for both
+/// stores.
+pub fn reversed_reason(reversal_id: i64) -> String {
+    format!("已冲正（冲正请求 {reversal_id}）/ reversed by request {reversal_id}")
+}
+
+/// The reason a cancelled request shows.
+pub const CANCELLED_REASON: &str =
+    "已取消，未发送（调用方已放弃） / cancelled, never sent (the caller gave up)";

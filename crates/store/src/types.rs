@@ -10,6 +10,8 @@ pub struct NewRequest {
     /// broker then marks the row ERROR, so every call stays audited).
     pub input_data: String,
     pub overrides: Overrides,
+    /// Local time (`yyyy-MM-dd HH:mm:ss`) after which the request must not be sent.
+    pub expires_at: Option<String>,
 }
 
 /// Who claims and for how long.
@@ -23,14 +25,48 @@ pub struct ClaimSpec {
     pub now_ms: i64,
 }
 
+/// Who holds a claimed row: the worker and the claim's fencing token.
+///
+/// A lease alone does not stop a double send: a broker that stalls (a slow sign-in, a hung
+/// disk) can outlive its lease, see the row recovered and claimed again, and then wake up
+/// and send. Every claim therefore increments the row's `claim_gen`; recording an attempt,
+/// extending the lease and finishing all require the generation of *this* claim in the
+/// same statement, so a holder whose claim was superseded can do nothing to the row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub worker_id: String,
+    /// The row's `claim_gen` after this claim.
+    pub fence: i64,
+}
+
 /// A row this worker now holds.
 #[derive(Debug, Clone)]
 pub struct ClaimedRequest {
     pub request_id: i64,
     pub interface_code: String,
+    /// The input as text. Empty when the stored value is unreadable (see `defect`).
     pub input_data: String,
     pub overrides: Overrides,
     pub retry_count: i64,
+    /// The claim generation (fencing token) this claim holds.
+    pub fence: i64,
+    /// The row's `expires_at` had passed when it was claimed (or cannot be read as a time):
+    /// it must not be sent.
+    pub expired: bool,
+    /// Why the row cannot be processed as stored (input not text, not UTF-8, …). The
+    /// broker ends such a row ERROR with this reason instead of letting one bad row stop
+    /// the queue.
+    pub defect: Option<String>,
+}
+
+impl ClaimedRequest {
+    /// This claim as a holder, for the calls that must prove it.
+    pub fn holder(&self, worker_id: &str) -> Holder {
+        Holder {
+            worker_id: worker_id.to_string(),
+            fence: self.fence,
+        }
+    }
 }
 
 /// Result of claiming one specific row.
@@ -82,6 +118,14 @@ pub enum AttemptOutcome {
     TransportError,
 }
 
+/// How one attempt ended, written when it is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptEnd {
+    pub attempt_id: i64,
+    pub outcome: AttemptOutcome,
+    pub duration_ms: u64,
+}
+
 impl AttemptOutcome {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -96,10 +140,11 @@ impl AttemptOutcome {
 #[derive(Debug, Clone)]
 pub struct Finish {
     pub request_id: i64,
-    pub worker_id: String,
+    /// Who finishes: only the current claim may (see [`Holder`]).
+    pub holder: Holder,
     pub status: RequestStatus,
     /// The attempt to close, if one was begun.
-    pub attempt: Option<(i64, AttemptOutcome, u64)>,
+    pub attempt: Option<AttemptEnd>,
     pub response: Option<ResponseRow>,
     /// The broker's explanation (also shown in the view's err_msg when the platform gave none).
     pub error: Option<String>,
@@ -148,6 +193,37 @@ pub struct ExpiredLease {
     pub attempts: i64,
     /// The msgid of the last attempt, for the UNCERTAIN reason and 冲正.
     pub last_msgid: Option<String>,
+    /// The row's claim generation when it was found (recovery moves it only if unchanged).
+    pub fence: i64,
+    /// Whether this product claimed the row (a claim generation and a worker on record).
+    /// Only then does "no attempt recorded" prove that nothing was sent: a row set
+    /// PROCESSING by anything else (the original design, a DBA) carries no such evidence.
+    pub claimed_by_broker: bool,
+}
+
+/// Result of cancelling a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// It was PENDING and is now ERROR (cancelled); it will never be sent.
+    Cancelled,
+    /// It is not PENDING any more (claimed, or already terminal): nothing changed.
+    NotPending(RequestStatus),
+    NotFound,
+}
+
+/// Result of asking to reverse (2601 冲正) a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReversalStart {
+    /// The 2601 request was recorded (PENDING) with this id and linked to the original.
+    Started(i64),
+    /// A reversal of this request already exists and has not failed: this one.
+    Existing {
+        reversal_id: i64,
+        status: RequestStatus,
+    },
+    /// The original is not UNCERTAIN or COMPLETED.
+    WrongState(RequestStatus),
+    NotFound,
 }
 
 /// `SELECT status, COUNT(*) … GROUP BY status` rows as the broker reports them: statuses it

@@ -155,6 +155,9 @@ fn claimed(row: &Row) -> Result<ClaimedRequest, StoreError> {
             opter_name: opt_str(row, 7)?,
             opter_type: opt_str(row, 8)?,
         },
+        fence: 0,
+        expired: false,
+        defect: None,
     })
 }
 
@@ -237,12 +240,13 @@ impl Store for MssqlStore {
     async fn begin_attempt(
         &self,
         request_id: i64,
-        worker_id: &str,
+        holder: &Holder,
         infno: &str,
         msgid: &str,
         lease_until_ms: i64,
     ) -> Result<i64, StoreError> {
         let id = row_id(request_id).ok_or(StoreError::LeaseLost(request_id))?;
+        let worker_id = holder.worker_id.as_str();
         let result = run(
             &self.pool,
             self.opts.command_timeout,
@@ -285,6 +289,8 @@ impl Store for MssqlStore {
                     lease_until_ms: r.try_get::<i64, _>(3).map_err(corrupt)?,
                     attempts: i64::from(r.try_get::<i32, _>(4).map_err(corrupt)?.unwrap_or(0)),
                     last_msgid: opt_str(r, 5)?,
+                    fence: 0,
+                    claimed_by_broker: true,
                 })
             })
             .collect()
@@ -334,10 +340,10 @@ impl Store for MssqlStore {
             return Ok(false);
         };
         let (attempt_id, ms, outcome) = match f.attempt {
-            Some((a, o, ms)) => (
-                Some(a),
-                Some(i64::try_from(ms).unwrap_or(i64::MAX)),
-                Some(o.as_str()),
+            Some(a) => (
+                Some(a.attempt_id),
+                Some(i64::try_from(a.duration_ms).unwrap_or(i64::MAX)),
+                Some(a.outcome.as_str()),
             ),
             None => (None, None, None),
         };
@@ -354,7 +360,7 @@ impl Store for MssqlStore {
                 "finish",
                 &[
                     &id,
-                    &f.worker_id,
+                    &f.holder.worker_id,
                     &f.status.as_str(),
                     &error,
                     &attempt_id,
@@ -370,6 +376,27 @@ impl Store for MssqlStore {
             )
             .await?;
         Ok(first_row(&sets, 0).and_then(|r| r.try_get::<i32, _>(0).ok().flatten()) == Some(1))
+    }
+
+    async fn heartbeat(
+        &self,
+        _request_id: i64,
+        _holder: &Holder,
+        _lease_until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Db("heartbeat: not yet on SQL Server".into()))
+    }
+
+    async fn cancel(&self, _request_id: i64, _reason: &str) -> Result<CancelOutcome, StoreError> {
+        Err(StoreError::Db("cancel: not yet on SQL Server".into()))
+    }
+
+    async fn begin_reversal(
+        &self,
+        _original_id: i64,
+        _reversal: NewRequest,
+    ) -> Result<ReversalStart, StoreError> {
+        Err(StoreError::Db("begin_reversal: not yet on SQL Server".into()))
     }
 
     async fn transition(

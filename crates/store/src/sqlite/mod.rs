@@ -3,8 +3,11 @@
 //! Several broker processes may share the file: SQLite's locks (with a busy timeout)
 //! serialise their writes and every claim is one `UPDATE … RETURNING`.
 
+mod fence;
 mod fields;
+mod operator;
 mod recovery;
+mod rows;
 mod schema;
 mod writer;
 
@@ -13,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
-use yibao_proto::{Overrides, RequestStatus, StatusCount};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use yibao_proto::{RequestStatus, StatusCount};
 
 use crate::types::*;
 use crate::{Store, StoreError};
@@ -54,8 +57,7 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
 }
 
-const CLAIM_COLUMNS: &str = "request_id, interface_code, input_data, retry_count, \
-     insuplc_admdvs, mdtrtarea_admvs, opter, opter_name, opter_type";
+use rows::{CLAIM_COLUMNS, VIEW_COLUMNS};
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and its schema.
@@ -71,7 +73,7 @@ impl SqliteStore {
             }
         }
         let conn = open_conn(&opts)?;
-        conn.execute_batch(&schema::ddl())?;
+        schema::install(&conn)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 writer: Writer::spawn(conn)?,
@@ -146,48 +148,12 @@ fn opt_text(s: &Option<String>) -> Option<&str> {
     s.as_deref()
 }
 
-fn claimed_from_row(row: &Row<'_>) -> rusqlite::Result<ClaimedRequest> {
-    Ok(ClaimedRequest {
-        request_id: row.get(0)?,
-        interface_code: row.get(1)?,
-        input_data: row.get(2)?,
-        retry_count: row.get(3)?,
-        overrides: Overrides {
-            insuplc_admdvs: row.get(4)?,
-            mdtrtarea_admvs: row.get(5)?,
-            opter: row.get(6)?,
-            opter_name: row.get(7)?,
-            opter_type: row.get(8)?,
-        },
-    })
-}
-
-const VIEW_COLUMNS: &str = "request_id, interface_code, input_data, status, retry_count, msgid, \
-     response_data, infcode, err_msg";
-
-fn view_from_row(r: &Row<'_>) -> rusqlite::Result<(RequestView, String)> {
-    Ok((
-        RequestView {
-            request_id: r.get(0)?,
-            interface_code: r.get(1)?,
-            input_data: r.get(2)?,
-            status: RequestStatus::Pending,
-            retry_count: r.get(4)?,
-            msgid: r.get(5)?,
-            response_data: r.get(6)?,
-            infcode: r.get(7)?,
-            err_msg: r.get(8)?,
-        },
-        r.get::<_, String>(3)?,
-    ))
-}
-
 fn finish_view((mut view, status): (RequestView, String)) -> Result<RequestView, StoreError> {
     view.status = parse_status(&status)?;
     Ok(view)
 }
 
-fn parse_status(s: &str) -> Result<RequestStatus, StoreError> {
+pub(super) fn parse_status(s: &str) -> Result<RequestStatus, StoreError> {
     RequestStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown status {s:?}")))
 }
 
@@ -221,7 +187,8 @@ impl Store for SqliteStore {
             .write(move |c| {
                 let sql = format!(
                     "UPDATE medical_insurance_requests \
-                     SET status = 'PROCESSING', worker_id = ?1, lease_until = ?2, update_time = {NOW} \
+                     SET status = 'PROCESSING', worker_id = ?1, lease_until = ?2, \
+                         claim_gen = claim_gen + 1, update_time = {NOW} \
                      WHERE request_id IN (SELECT request_id FROM medical_insurance_requests \
                         WHERE status = 'PENDING' AND (next_attempt_at IS NULL OR next_attempt_at <= ?3) \
                         ORDER BY request_id LIMIT ?4) \
@@ -230,7 +197,7 @@ impl Store for SqliteStore {
                 let mut st = c.prepare_cached(&sql)?;
                 let rows = st.query_map(
                     params![spec.worker_id, spec.lease_until_ms, spec.now_ms, spec.limit],
-                    claimed_from_row,
+                    rows::claimed,
                 )?;
                 let mut out = rows.collect::<Result<Vec<_>, _>>()?;
                 out.sort_by_key(|r| r.request_id);
@@ -245,7 +212,8 @@ impl Store for SqliteStore {
             .write(move |c| {
                 let sql = format!(
                     "UPDATE medical_insurance_requests \
-                     SET status = 'PROCESSING', worker_id = ?2, lease_until = ?3, update_time = {NOW} \
+                     SET status = 'PROCESSING', worker_id = ?2, lease_until = ?3, \
+                         claim_gen = claim_gen + 1, update_time = {NOW} \
                      WHERE request_id = ?1 AND status = 'PENDING' \
                      RETURNING {CLAIM_COLUMNS}"
                 );
@@ -253,7 +221,7 @@ impl Store for SqliteStore {
                     .prepare_cached(&sql)?
                     .query_row(
                         params![request_id, spec.worker_id, spec.lease_until_ms],
-                        claimed_from_row,
+                        rows::claimed,
                     )
                     .optional()?;
                 if let Some(r) = claimed {
@@ -276,45 +244,30 @@ impl Store for SqliteStore {
     async fn begin_attempt(
         &self,
         request_id: i64,
-        worker_id: &str,
+        holder: &Holder,
         infno: &str,
         msgid: &str,
         lease_until_ms: i64,
     ) -> Result<i64, StoreError> {
-        let (worker_id, infno, msgid) =
-            (worker_id.to_string(), infno.to_string(), msgid.to_string());
+        let (holder, infno, msgid) = (holder.clone(), infno.to_string(), msgid.to_string());
         self.inner
             .writer
             .write(move |c| {
-                let attempt_no: i64 = c
-                    .prepare_cached(
-                        "SELECT COALESCE(MAX(attempt_no), 0) + 1 FROM medical_insurance_attempts \
-                         WHERE request_id = ?1",
-                    )?
-                    .query_row([request_id], |r| r.get(0))?;
-                let held = c
-                    .prepare_cached(
-                        "UPDATE medical_insurance_requests \
-                         SET msgid = ?3, retry_count = ?4, lease_until = MAX(COALESCE(lease_until, 0), ?5) \
-                         WHERE request_id = ?1 AND status = 'PROCESSING' AND worker_id = ?2",
-                    )?
-                    .execute(params![request_id, worker_id, msgid, attempt_no - 1, lease_until_ms])?;
-                if held == 0 {
-                    return Err(StoreError::LeaseLost(request_id));
-                }
-                c.prepare_cached(
-                    "INSERT INTO medical_insurance_attempts (request_id, attempt_no, infno, msgid, worker_id) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![request_id, attempt_no, infno, msgid, worker_id])
-                .map_err(|e| match e.sqlite_error_code() {
-                    Some(rusqlite::ErrorCode::ConstraintViolation) => {
-                        StoreError::DuplicateMsgid(msgid.clone())
-                    }
-                    _ => e.into(),
-                })?;
-                Ok(c.last_insert_rowid())
+                fence::begin_attempt(c, request_id, &holder, &infno, &msgid, lease_until_ms)
             })
+            .await
+    }
+
+    async fn heartbeat(
+        &self,
+        request_id: i64,
+        holder: &Holder,
+        lease_until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let holder = holder.clone();
+        self.inner
+            .writer
+            .write(move |c| fence::heartbeat(c, request_id, &holder, lease_until_ms))
             .await
     }
 
@@ -326,7 +279,16 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         self.inner
             .writer
-            .write(move |c| close_attempt(c, attempt_id, outcome, duration_ms))
+            .write(move |c| {
+                fence::close_attempt(
+                    c,
+                    AttemptEnd {
+                        attempt_id,
+                        outcome,
+                        duration_ms,
+                    },
+                )
+            })
             .await
     }
 
@@ -354,45 +316,25 @@ impl Store for SqliteStore {
     }
 
     async fn finish(&self, f: Finish) -> Result<bool, StoreError> {
+        self.inner.writer.write(move |c| fence::finish(c, &f)).await
+    }
+
+    async fn cancel(&self, request_id: i64, reason: &str) -> Result<CancelOutcome, StoreError> {
+        let reason = reason.to_string();
         self.inner
             .writer
-            .write(move |c| {
-                let sql = format!(
-                    "UPDATE medical_insurance_requests \
-                     SET status = ?3, update_time = {NOW}, lease_until = NULL, last_error = ?4 \
-                     WHERE request_id = ?1 AND status = 'PROCESSING' AND worker_id = ?2"
-                );
-                let held = c.prepare_cached(&sql)?.execute(params![
-                    f.request_id,
-                    f.worker_id,
-                    f.status.as_str(),
-                    f.error
-                ])?;
-                if held == 0 {
-                    return Ok(false);
-                }
-                if let Some((attempt_id, outcome, ms)) = f.attempt {
-                    close_attempt(c, attempt_id, outcome, ms)?;
-                }
-                if let Some(r) = &f.response {
-                    c.prepare_cached(&format!(
-                        "INSERT INTO medical_insurance_responses \
-                         (request_id, response_data, infcode, err_msg, origin) VALUES (?1, ?2, ?3, ?4, ?5) \
-                         ON CONFLICT (request_id) DO UPDATE SET response_data = excluded.response_data, \
-                         infcode = excluded.infcode, err_msg = excluded.err_msg, \
-                         origin = excluded.origin, create_time = {NOW}"
-                    ))?
-                    .execute(params![
-                        f.request_id,
-                        r.response_data,
-                        r.infcode,
-                        r.err_msg,
-                        r.origin.as_str()
-                    ])?;
-                    fields::write_fields(c, f.request_id, &r.fields)?;
-                }
-                Ok(true)
-            })
+            .write(move |c| operator::cancel(c, request_id, &reason))
+            .await
+    }
+
+    async fn begin_reversal(
+        &self,
+        original_id: i64,
+        reversal: NewRequest,
+    ) -> Result<ReversalStart, StoreError> {
+        self.inner
+            .writer
+            .write(move |c| operator::begin_reversal(c, original_id, &reversal))
             .await
     }
 
@@ -402,7 +344,7 @@ impl Store for SqliteStore {
                 .prepare_cached(&format!(
                     "SELECT {VIEW_COLUMNS} FROM v_medical_insurance_result WHERE request_id = ?1"
                 ))?
-                .query_row([request_id], view_from_row)
+                .query_row([request_id], rows::view)
                 .optional()?;
             row.map(finish_view).transpose()
         })
@@ -415,7 +357,7 @@ impl Store for SqliteStore {
                 "SELECT {VIEW_COLUMNS} FROM v_medical_insurance_result \
                  WHERE status IN ('UNCERTAIN', 'ERROR') ORDER BY request_id DESC LIMIT ?1"
             ))?;
-            let rows = st.query_map([limit], view_from_row)?;
+            let rows = st.query_map([limit], rows::view)?;
             let mut out = Vec::new();
             for r in rows {
                 out.push(finish_view(r?)?);
@@ -482,7 +424,7 @@ impl Store for SqliteStore {
 
 /// Inserts a request: PENDING, or PROCESSING under `claim` when the broker makes the
 /// request itself and must hold it from the first moment.
-fn insert_row(
+pub(super) fn insert_row(
     c: &Connection,
     new: &NewRequest,
     claim: Option<&ClaimSpec>,
@@ -491,8 +433,8 @@ fn insert_row(
     let sql = format!(
         "INSERT INTO medical_insurance_requests (interface_code, input_data, \
          insuplc_admdvs, mdtrtarea_admvs, opter, opter_name, opter_type, \
-         status, worker_id, lease_until) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+         status, worker_id, lease_until, claim_gen, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
          RETURNING {CLAIM_COLUMNS}"
     );
     let status = if claim.is_some() {
@@ -512,28 +454,11 @@ fn insert_row(
             status.as_str(),
             claim.map(|s| s.worker_id.as_str()),
             claim.map(|s| s.lease_until_ms),
+            i64::from(claim.is_some()),
+            new.expires_at,
         ],
-        claimed_from_row,
+        rows::claimed,
     )?)
-}
-
-/// Records how an attempt ended.
-fn close_attempt(
-    c: &Connection,
-    attempt_id: i64,
-    outcome: AttemptOutcome,
-    duration_ms: u64,
-) -> Result<(), StoreError> {
-    c.prepare_cached(&format!(
-        "UPDATE medical_insurance_attempts SET end_time = {NOW}, duration_ms = ?2, \
-         outcome = ?3 WHERE attempt_id = ?1"
-    ))?
-    .execute(params![
-        attempt_id,
-        i64::try_from(duration_ms).unwrap_or(i64::MAX),
-        outcome.as_str()
-    ])?;
-    Ok(())
 }
 
 #[cfg(test)]

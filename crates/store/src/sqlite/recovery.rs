@@ -18,7 +18,8 @@ pub(super) fn expired(
         "SELECT r.request_id, r.interface_code, r.worker_id, r.lease_until, \
                 (SELECT COUNT(*) FROM medical_insurance_attempts a WHERE a.request_id = r.request_id), \
                 (SELECT a.msgid FROM medical_insurance_attempts a WHERE a.request_id = r.request_id \
-                 ORDER BY a.attempt_no DESC LIMIT 1) \
+                 ORDER BY a.attempt_no DESC LIMIT 1), \
+                r.claim_gen \
          FROM medical_insurance_requests r \
          WHERE r.status = 'PROCESSING' AND (r.lease_until IS NULL OR r.lease_until < ?1) \
          ORDER BY r.request_id LIMIT ?2",
@@ -31,6 +32,12 @@ pub(super) fn expired(
             lease_until_ms: r.get(3)?,
             attempts: r.get(4)?,
             last_msgid: r.get(5)?,
+            fence: r.get(6)?,
+            claimed_by_broker: false,
+        })
+        .map(|mut l| {
+            l.claimed_by_broker = l.fence > 0 && l.worker_id.is_some();
+            l
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -43,13 +50,13 @@ pub(super) fn recover(
     status: RequestStatus,
     reason: &str,
 ) -> Result<bool, StoreError> {
-    // Same row, same holder, same lease, still expired: otherwise its broker came back (or
-    // another broker recovered it) and the row is not ours to move.
+    // Same row, same holder, same lease and claim, still expired: otherwise its broker came
+    // back (or another broker recovered or claimed it) and the row is not ours to move.
     let sql = format!(
         "UPDATE medical_insurance_requests \
          SET status = ?2, worker_id = NULL, lease_until = NULL, last_error = ?3, update_time = {NOW} \
          WHERE request_id = ?1 AND status = 'PROCESSING' AND worker_id IS ?4 \
-           AND lease_until IS ?5 AND (lease_until IS NULL OR lease_until < ?6)"
+           AND lease_until IS ?5 AND (lease_until IS NULL OR lease_until < ?6) AND claim_gen = ?7"
     );
     let moved = c.prepare_cached(&sql)?.execute(params![
         lease.request_id,
@@ -57,7 +64,8 @@ pub(super) fn recover(
         reason,
         lease.worker_id,
         lease.lease_until_ms,
-        now_ms
+        now_ms,
+        lease.fence
     ])?;
     if moved == 1 {
         // Close attempts that never got an outcome: their fate is what the row now says.

@@ -6,10 +6,42 @@
 //! (`lease_until`, `next_attempt_at`) are epoch milliseconds.
 
 /// Bumped when the schema changes; stored in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The SQL expression for "now" in human-facing columns.
 pub const NOW: &str = "strftime('%Y-%m-%d %H:%M:%f','now','localtime')";
+
+/// Columns added after schema 1, with their definitions: a file made by an older version
+/// gains them in place (SQLite has no `ADD COLUMN IF NOT EXISTS`).
+///
+/// * `claim_gen`: the claim generation, the fencing token every claim increments;
+/// * `expires_at`: local time after which the request must not be sent (NULL: none);
+/// * `reversal_id`: the 2601 request started to reverse this one.
+const ADDED_COLUMNS: &[(&str, &str)] = &[
+    ("claim_gen", "INTEGER NOT NULL DEFAULT 0"),
+    ("expires_at", "TEXT"),
+    ("reversal_id", "INTEGER"),
+];
+
+/// Creates the schema, or brings an older file up to date; never loses rows.
+pub fn install(c: &rusqlite::Connection) -> rusqlite::Result<()> {
+    c.execute_batch(&ddl())?;
+    let have: Vec<String> = c
+        .prepare("SELECT name FROM pragma_table_info('medical_insurance_requests')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for (name, def) in ADDED_COLUMNS {
+        if !have.iter().any(|h| h == name) {
+            c.execute_batch(&format!(
+                "ALTER TABLE medical_insurance_requests ADD COLUMN {name} {def}"
+            ))?;
+        }
+    }
+    c.execute_batch(&format!(
+        "CREATE INDEX IF NOT EXISTS ix_mir_reversal ON medical_insurance_requests (reversal_id) \
+         WHERE reversal_id IS NOT NULL; PRAGMA user_version = {SCHEMA_VERSION};"
+    ))
+}
 
 pub fn ddl() -> String {
     format!(
@@ -31,7 +63,10 @@ CREATE TABLE IF NOT EXISTS medical_insurance_requests (
     opter           TEXT,
     opter_name      TEXT,
     opter_type      TEXT,
-    last_error      TEXT
+    last_error      TEXT,
+    claim_gen       INTEGER NOT NULL DEFAULT 0,
+    expires_at      TEXT,
+    reversal_id     INTEGER
 );
 CREATE INDEX IF NOT EXISTS ix_mir_pending
     ON medical_insurance_requests (request_id) WHERE status = 'PENDING';
@@ -92,8 +127,6 @@ SELECT r.request_id,
        resp.origin                         AS response_origin
 FROM medical_insurance_requests r
 LEFT JOIN medical_insurance_responses resp ON r.request_id = resp.request_id;
-
-PRAGMA user_version = {SCHEMA_VERSION};
 "#
     )
 }

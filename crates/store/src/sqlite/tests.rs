@@ -4,7 +4,8 @@ fn store(dir: &tempfile::TempDir) -> SqliteStore {
     SqliteStore::open(SqliteOptions::new(dir.path().join("q.db"))).unwrap()
 }
 
-use crate::conformance::{self, new, spec};
+use crate::conformance::{self, h, new, spec};
+use yibao_proto::Overrides;
 
 // The Store contract (crate::conformance), on a fresh file each.
 
@@ -57,12 +58,13 @@ async fn failed_job_does_not_spoil_its_batch() {
     let s = store(&dir);
     let id = s.insert_request(new("1101")).await.unwrap();
     s.claim_pending(spec("w", 1)).await.unwrap();
-    s.begin_attempt(id, "w", "1101", "DUP", i64::MAX)
+    s.begin_attempt(id, &h("w"), "1101", "DUP", i64::MAX)
         .await
         .unwrap();
     // Same msgid again violates the unique index; concurrent inserts must still land.
+    let w = h("w");
     let (dup, others) = tokio::join!(
-        s.begin_attempt(id, "w", "1101", "DUP", i64::MAX),
+        s.begin_attempt(id, &w, "1101", "DUP", i64::MAX),
         futures_join_all(&s, 20)
     );
     assert!(dup.is_err());
