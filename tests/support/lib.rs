@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+mod brokers;
 mod setup;
+pub use brokers::Which;
 use setup::{config_text, mock_args, start_mock};
 
 pub const FIXMEDINS: &str = "H43010000001";
@@ -83,6 +85,12 @@ pub struct Options {
     /// Keep the queue in this SQL Server (an ADO.NET connection string) instead of SQLite;
     /// the helpers that read `db_path` do not apply then.
     pub mssql: Option<String>,
+    /// Keep the SQLite file in this directory (e.g. a small tmpfs) instead of the
+    /// environment's own temporary directory.
+    pub store_dir: Option<PathBuf>,
+    /// Write the simulator's log at info level (every injected fault) to `mock.log` in the
+    /// environment's directory instead of inheriting stderr.
+    pub mock_log: bool,
 }
 
 /// Which platform public key the broker is given under the `sm` profile.
@@ -111,6 +119,8 @@ impl Default for Options {
             extra_toml: String::new(),
             sm: None,
             mssql: None,
+            store_dir: None,
+            mock_log: false,
         }
     }
 }
@@ -127,7 +137,7 @@ pub struct Env {
     broker: Option<Child>,
     opts: Options,
     /// More brokers on the same database (competing consumers).
-    others: Vec<Child>,
+    others: Vec<brokers::Other>,
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -149,10 +159,15 @@ impl Env {
     pub fn start_with(opts: Options) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mock_args = mock_args(dir.path(), &opts);
-        let (mock, mock_url) = start_mock("127.0.0.1:0", &mock_args);
+        let mock_log = opts.mock_log.then(|| dir.path().join("mock.log"));
+        let (mock, mock_url) = start_mock("127.0.0.1:0", &mock_args, mock_log.as_deref());
 
         let pipe = unique_pipe("b");
-        let db_path = dir.path().join("yibao.db");
+        let db_path = opts
+            .store_dir
+            .as_deref()
+            .unwrap_or(dir.path())
+            .join("yibao.db");
         let config_path = dir.path().join("yibao.toml");
         std::fs::write(&config_path, config_text(&pipe, &db_path, &mock_url, &opts))
             .expect("write config");
@@ -174,16 +189,8 @@ impl Env {
 
     /// Starts (or restarts) the broker and waits until it answers.
     pub fn start_broker(&mut self) {
-        let log = std::fs::File::create(self.dir.path().join("broker.log")).expect("log file");
-        let child = Command::new(bin("yibao-broker"))
-            .arg("run")
-            .arg("--config")
-            .arg(&self.config_path)
-            .env("YIBAO_LOG", "info")
-            .env("YIBAO_E2E_TIF_TOKEN", TIF_TOKEN)
-            .env("YIBAO_E2E_MSSQL", self.opts.mssql.as_deref().unwrap_or(""))
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
+        let log = self.dir.path().join("broker.log");
+        let child = brokers::broker_command(&self.config_path, &log, false, &self.opts)
             .spawn()
             .expect("start yibao-broker");
         self.broker = Some(child);
@@ -218,20 +225,16 @@ impl Env {
             config_text(&pipe, &self.db_path, &self.mock_url, &self.opts),
         )
         .expect("write config");
-        let log =
-            std::fs::File::create(self.dir.path().join(format!("other-{n}.log"))).expect("log");
-        let child = Command::new(bin("yibao-broker"))
-            .arg("run")
-            .arg("--config")
-            .arg(&config)
-            .env("YIBAO_LOG", "info")
-            .env("YIBAO_E2E_TIF_TOKEN", TIF_TOKEN)
-            .env("YIBAO_E2E_MSSQL", self.opts.mssql.as_deref().unwrap_or(""))
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
+        let log = self.dir.path().join(format!("other-{n}.log"));
+        let child = brokers::broker_command(&config, &log, false, &self.opts)
             .spawn()
             .expect("start another broker");
-        self.others.push(child);
+        self.others.push(brokers::Other {
+            child: Some(child),
+            pipe: pipe.clone(),
+            config,
+            log,
+        });
         let deadline = Instant::now() + Duration::from_secs(20);
         while run_shim(&pipe, &["ping"], None).status.code() != Some(0) {
             assert!(Instant::now() < deadline, "second broker did not come up");
@@ -250,7 +253,8 @@ impl Env {
     pub fn restart_mock(&mut self) {
         self.stop_mock();
         let addr = self.mock_addr();
-        let (mock, url) = start_mock(&addr, &self.mock_args);
+        let log = self.opts.mock_log.then(|| self.dir.path().join("mock.log"));
+        let (mock, url) = start_mock(&addr, &self.mock_args, log.as_deref());
         assert_eq!(url, self.mock_url);
         self.mock = mock;
     }
@@ -444,8 +448,10 @@ impl Drop for Env {
             let _ = b.wait();
         }
         for o in &mut self.others {
-            let _ = o.kill();
-            let _ = o.wait();
+            if let Some(c) = o.child.as_mut() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
         }
         let _ = self.mock.kill();
         let _ = self.mock.wait();

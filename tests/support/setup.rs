@@ -61,15 +61,23 @@ fn profile_toml(dir: &Path, o: &Options) -> String {
 }
 
 /// Starts the real simulator on `listen`; returns it with its URL.
-pub(crate) fn start_mock(listen: &str, extra: &[String]) -> (Child, String) {
-    let mut mock = Command::new(bin("yibao-mock"))
-        .args(["--listen", listen, "--fixmedins-code", FIXMEDINS])
+/// With `log`, the simulator logs at info level (every injected fault) to that file.
+pub(crate) fn start_mock(listen: &str, extra: &[String], log: Option<&Path>) -> (Child, String) {
+    let mut cmd = Command::new(bin("yibao-mock"));
+    cmd.args(["--listen", listen, "--fixmedins-code", FIXMEDINS])
         .args(extra)
         .env("YIBAO_MOCK_TIF_TOKEN", TIF_TOKEN)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start yibao-mock");
+        .stderr(Stdio::inherit());
+    if let Some(path) = log {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("mock log file");
+        cmd.env("RUST_LOG", "info").stderr(Stdio::from(file));
+    }
+    let mut mock = cmd.spawn().expect("start yibao-mock");
     let mut first = String::new();
     let stdout = mock.stdout.take().expect("mock stdout");
     BufReader::new(stdout)
