@@ -73,7 +73,8 @@ fn read_only_retries_are_bounded() {
 }
 
 /// Rows a killed broker held: nothing sent → run again; a state-changing call with an
-/// attempt on record → UNCERTAIN naming its msgid, never resent.
+/// attempt on record → UNCERTAIN naming its msgid, never resent. (Rows as a killed yibao
+/// broker leaves them: a worker and a claim generation on record.)
 #[test]
 fn expired_leases_are_recovered_at_start_by_class() {
     let mut env = Env::start();
@@ -92,7 +93,7 @@ fn expired_leases_are_recovered_at_start_by_class() {
     let db = env.db();
     db.execute(
         "UPDATE medical_insurance_requests SET status = 'PROCESSING', worker_id = 'dead-1', \
-         lease_until = 1 WHERE request_id IN (?1, ?2, ?3)",
+         lease_until = 1, claim_gen = 1 WHERE request_id IN (?1, ?2, ?3)",
         [unsent, sent, read],
     )
     .unwrap();

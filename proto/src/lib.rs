@@ -24,11 +24,11 @@ pub use message::{
 /// `Welcome` when it speaks that version and `Error { code: UnsupportedVersion }` otherwise.
 /// Bump it only for incompatible changes; adding a message at the end of an enum is not one
 /// for JSON clients but is for binary clients, so it is.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Oldest version the broker still accepts. Version 2 only added `Reverse` at the end of
 /// `Request`, so version-1 clients (which never send it) are served unchanged. Version 3
 /// added fields at the end of `StatusReport`; older binary clients read the fields they
 /// know and ignore the rest. Version 4 added `Validate` / `Validation` at the ends of the
-/// enums.
+/// enums, version 5 `Cancel` at the end of `Request`.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;

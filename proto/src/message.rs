@@ -52,6 +52,10 @@ pub enum Request {
     /// `interface` without recording or sending anything; answered with `Validation`.
     /// Since protocol version 4.
     Validate { interface: String, input: String },
+    /// Cancel a PENDING request atomically: it ends ERROR "已取消" and is never sent.
+    /// Answers the request's `Outcome` when cancelled; `BadRequest` naming the current state
+    /// when it is already claimed or terminal (nothing changed). Since protocol version 5.
+    Cancel { request_id: i64 },
 }
 
 /// A broker → client message.

@@ -75,6 +75,8 @@ pub struct Options {
     pub request_timeout_ms: u64,
     pub lease_ms: u64,
     pub recover_interval_ms: u64,
+    /// SQLite: how long a write waits for another process's lock.
+    pub busy_timeout_ms: u64,
     pub sign_out_on_shutdown: bool,
     /// Extra `[interfaces.<code>]` TOML appended to the config.
     pub interfaces_toml: String,
@@ -114,6 +116,7 @@ impl Default for Options {
             request_timeout_ms: 10_000,
             lease_ms: 300_000,
             recover_interval_ms: 30_000,
+            busy_timeout_ms: 10_000,
             sign_out_on_shutdown: false,
             interfaces_toml: String::new(),
             extra_toml: String::new(),

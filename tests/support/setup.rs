@@ -130,7 +130,11 @@ ip = "127.0.0.1"
         workers = o.workers,
         profile = profile_toml(db.parent().expect("db dir"), o),
         store = match &o.mssql {
-            None => format!("[store]\npath = '{}'\n", db.display()),
+            None => format!(
+                "[store]\npath = '{}'\nbusy_timeout_ms = {}\n",
+                db.display(),
+                o.busy_timeout_ms
+            ),
             Some(_) => "[store]\nkind = \"mssql\"\n[store.mssql]\nconnection_string = \"env:YIBAO_E2E_MSSQL\"\n".to_string(),
         },
         max_frame = o.max_frame_bytes,

@@ -179,6 +179,7 @@ async fn handle(broker: &Arc<Broker>, req: Request) -> Response {
             wait_ms,
         } => broker.reverse(request_id, clamp_wait(wait_ms)).await,
         Request::Validate { interface, input } => broker.validate_only(&interface, &input),
+        Request::Cancel { request_id } => broker.cancel(request_id).await,
         Request::Hello { .. } => bad_request("重复的 Hello / Hello was already sent"),
     }
 }

@@ -27,13 +27,18 @@ pub async fn run(
         if tokio::time::Instant::now() >= next_recovery {
             if let Err(e) = broker.recover_expired().await {
                 tracing::warn!("cannot recover expired leases: {e}");
+                broker.metrics.record_store(Some(e.to_string()));
             }
             next_recovery = tokio::time::Instant::now() + recover_interval;
         }
         match fill_workers(&broker).await {
-            Ok(()) => backoff = poll_interval,
+            Ok(()) => {
+                broker.metrics.record_store(None);
+                backoff = poll_interval;
+            }
             Err(e) => {
                 tracing::warn!("cannot claim pending requests: {e}");
+                broker.metrics.record_store(Some(e.to_string()));
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }

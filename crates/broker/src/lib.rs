@@ -7,7 +7,10 @@
 //! * [`service`] — shared state and the operations the pipe offers;
 //! * [`dispatcher`] — finds PENDING rows (kick or poll) and feeds the worker pool;
 //! * [`process`](crate::process) — one request from claim to terminal state;
-//! * [`retry`](crate::retry) — which failures may be resent, and when;
+//! * [`safety`](crate::safety) — the two money-safety decisions: may an attempt be sent,
+//!   and what a failure makes of a request;
+//! * [`hold`](crate::hold) — heartbeats for held rows, store writes retried until they land;
+//! * [`retry`](crate::retry) — backoff and the attempt budget;
 //! * [`recovery`](crate::recovery) — rows left behind by a dead broker (expired leases);
 //! * [`reversal`](crate::reversal) — 2601 冲正 of uncertain requests;
 //! * [`signin`] — 9001 sessions per operator;
@@ -18,10 +21,12 @@
 //! * [`status_page`] — the optional read-only page on 127.0.0.1;
 //! * [`demo`] — the one-command demonstration.
 
+mod attempt;
 pub mod config;
 mod connection;
 pub mod demo;
 mod dispatcher;
+mod hold;
 pub mod keys;
 mod listener;
 pub mod logging;
@@ -31,6 +36,7 @@ mod process;
 mod recovery;
 mod retry;
 mod reversal;
+mod safety;
 pub mod service;
 pub mod shutdown;
 mod signin;

@@ -15,6 +15,9 @@ pub struct Metrics {
     window: Duration,
     latency: Mutex<HashMap<String, VecDeque<(Instant, u32)>>>,
     platform: Mutex<Option<(bool, Option<String>)>>,
+    /// The last failed store operation of this broker (polls, heartbeats, writes), until
+    /// one succeeds again: a store that answers `counts` may still fail every poll.
+    store: Mutex<Option<String>>,
 }
 
 impl Metrics {
@@ -23,6 +26,7 @@ impl Metrics {
             window,
             latency: Mutex::new(HashMap::new()),
             platform: Mutex::new(None),
+            store: Mutex::new(None),
         }
     }
 
@@ -45,6 +49,17 @@ impl Metrics {
     pub fn record_platform(&self, error: Option<String>) {
         let masked = error.map(|e| yibao_core::privacy::mask_pii(&e).into_owned());
         *self.platform.lock().unwrap_or_else(|p| p.into_inner()) = Some((masked.is_none(), masked));
+    }
+
+    /// A store operation succeeded (`None`) or failed.
+    pub fn record_store(&self, error: Option<String>) {
+        let masked = error.map(|e| yibao_core::privacy::mask_pii(&e).into_owned());
+        *self.store.lock().unwrap_or_else(|p| p.into_inner()) = masked;
+    }
+
+    /// The last store failure, if the store has not worked since.
+    pub fn store_error(&self) -> Option<String> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn platform(&self) -> (Option<bool>, Option<String>) {

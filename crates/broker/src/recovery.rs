@@ -1,15 +1,22 @@
-//! Recovery of rows whose lease expired: their broker crashed, was killed, or hung. Run at
-//! start-up and every `recover_interval_ms` by the dispatcher.
+//! Recovery of rows whose lease expired: their broker crashed, was killed, or could not
+//! reach the store to heartbeat. Run at start-up and every `recover_interval_ms` by the
+//! dispatcher. The verdict is [`crate::safety::fate`] on the lease's evidence:
 //!
-//! * no attempt was begun → nothing can have reached the platform → PENDING (run again);
+//! * claimed by this product and no attempt begun → nothing can have reached the platform
+//!   → PENDING (run again);
 //! * read-only interface → PENDING (a repeat is harmless);
-//! * state-changing interface with an attempt → UNCERTAIN, naming the msgid that may have
-//!   been applied, for reconciliation or 冲正. Never resent automatically.
+//! * state-changing with an attempt, or left PROCESSING by something other than this
+//!   product (no evidence either way) → UNCERTAIN, naming the msgid that may have been
+//!   applied, for reconciliation or 冲正. Never resent automatically.
+//!
+//! Rows this broker process still holds are never recovered by it, whatever their lease
+//! says: a row in its hands is heartbeating, and if the store missed the beats the holder
+//! will write its result when the store comes back.
 
-use yibao_core::InterfaceClass;
 use yibao_proto::RequestStatus;
-use yibao_store::StoreError;
+use yibao_store::{ExpiredLease, StoreError};
 
+use crate::safety::{fate, Evidence, Fate};
 use crate::service::Broker;
 
 /// Rows looked at per pass.
@@ -25,28 +32,10 @@ impl Broker {
             let n = expired.len();
             let before = moved;
             for lease in &expired {
-                let class = self.catalog.get(&lease.interface_code).class;
-                let holder = lease.worker_id.as_deref().unwrap_or("?");
-                let (status, reason) = if lease.attempts == 0 {
-                    (
-                        RequestStatus::Pending,
-                        format!("处理进程 {holder} 中断，请求尚未发出，已重新排队 / worker {holder} stopped before sending; requeued"),
-                    )
-                } else if class == InterfaceClass::ReadOnly {
-                    (
-                        RequestStatus::Pending,
-                        format!("处理进程 {holder} 中断，只读交易重新排队 / worker {holder} stopped; read-only request requeued"),
-                    )
-                } else {
-                    let msgid = lease.last_msgid.as_deref().unwrap_or("-");
-                    (
-                        RequestStatus::Uncertain,
-                        format!(
-                            "处理进程 {holder} 在发送后中断，结果不确定，请按 msgid {msgid} 核对或冲正 / \
-                             worker {holder} stopped after sending; outcome unknown, reconcile or reverse msgid {msgid}"
-                        ),
-                    )
-                };
+                if self.held.contains(lease.request_id) {
+                    continue;
+                }
+                let (status, reason) = self.verdict(lease);
                 if self.store.recover(lease, now, status, &reason).await? {
                     tracing::warn!(request_id = lease.request_id, %status, "recovered an expired lease");
                     moved += 1;
@@ -59,6 +48,37 @@ impl Broker {
             if n < BATCH as usize || moved == before {
                 return Ok(moved);
             }
+        }
+    }
+
+    fn verdict(&self, lease: &ExpiredLease) -> (RequestStatus, String) {
+        let class = self.catalog.get(&lease.interface_code).class;
+        let evidence = Evidence::of_expired_lease(lease);
+        let holder = lease.worker_id.as_deref().unwrap_or("?");
+        let msgid = lease.last_msgid.as_deref().unwrap_or("-");
+        match (fate(class, evidence, true), evidence) {
+            (Fate::SendAgain, Evidence::NotSent) => (
+                RequestStatus::Pending,
+                format!("处理进程 {holder} 中断，请求尚未发出，已重新排队 / worker {holder} stopped before sending; requeued"),
+            ),
+            (Fate::SendAgain, _) => (
+                RequestStatus::Pending,
+                format!("处理进程 {holder} 中断，只读交易重新排队 / worker {holder} stopped; read-only request requeued"),
+            ),
+            (_, Evidence::Unknown) => (
+                RequestStatus::Uncertain,
+                "该请求被置为 PROCESSING 但不是由 yibao 认领的（如原设计的程序中断），无法证明未发送，结果不确定，请核对或冲正 / \
+                 the row was left PROCESSING by something other than yibao (e.g. the original design's program), so nothing \
+                 proves it was not sent; outcome unknown, reconcile or reverse"
+                    .to_string(),
+            ),
+            _ => (
+                RequestStatus::Uncertain,
+                format!(
+                    "处理进程 {holder} 在发送后中断，结果不确定，请按 msgid {msgid} 核对或冲正 / \
+                     worker {holder} stopped after sending; outcome unknown, reconcile or reverse msgid {msgid}"
+                ),
+            ),
         }
     }
 }

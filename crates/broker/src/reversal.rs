@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use yibao_proto::{ErrorCode, Overrides, RequestStatus, Response};
-use yibao_store::NewRequest;
+use yibao_store::{NewRequest, ReversalStart};
 
 use crate::service::{store_error, Broker};
 
@@ -39,6 +39,10 @@ impl Broker {
             );
         }
         let from = original.status;
+        if from == RequestStatus::Reversed {
+            // Already done (a second click, a retried command): the answer is the same.
+            return Response::Outcome(original.into_outcome(false));
+        }
         if !matches!(from, RequestStatus::Uncertain | RequestStatus::Completed) {
             return refuse(
                 ErrorCode::BadRequest,
@@ -61,38 +65,61 @@ impl Broker {
             .unwrap_or_default();
         let input = json!({"data": {"psn_no": psn_no, "omsgid": omsgid, "oinfno": info.code}});
         let new = NewRequest {
-            interface_code: "2601".into(),
+            interface_code: yibao_core::codes::REVERSAL.into(),
             input_data: input.to_string(),
             overrides: Overrides::default(),
+            expires_at: None,
         };
-        let reversal_id = match self.store.insert_request(new).await {
-            Ok(id) => id,
+        // Decided in the store, atomically: however many operators (or the automatic
+        // policy) ask at once, one 2601 is in flight per original.
+        let reversal_id = match self.store.begin_reversal(request_id, new).await {
+            Ok(ReversalStart::Started(id)) => id,
+            Ok(ReversalStart::Existing {
+                reversal_id,
+                status,
+            }) => {
+                tracing::info!(request_id, reversal_id, %status, "reversal already started; waiting for it");
+                return match self.wait(reversal_id, wait).await {
+                    Response::Outcome(_) => self.result(request_id).await,
+                    other => other,
+                };
+            }
+            Ok(ReversalStart::WrongState(status)) => {
+                return refuse(
+                    ErrorCode::BadRequest,
+                    format!(
+                        "请求 {request_id} 状态为 {status}，只能冲正 UNCERTAIN 或 COMPLETED 的请求 / \
+                         request {request_id} is {status}; only UNCERTAIN or COMPLETED requests can be reversed"
+                    ),
+                )
+            }
+            Ok(ReversalStart::NotFound) => {
+                return refuse(
+                    ErrorCode::NotFound,
+                    format!("请求 {request_id} 不存在 / request {request_id} does not exist"),
+                )
+            }
             Err(e) => return store_error(e),
         };
         let verdict = match self.run(reversal_id, wait).await {
             Response::Outcome(o) => o,
             other => return other,
         };
-        let (to, reason) = match verdict.status {
-            RequestStatus::Completed => (
-                RequestStatus::Reversed,
-                format!("已冲正（冲正请求 {reversal_id}）/ reversed by request {reversal_id}"),
-            ),
-            status => (
-                from,
-                format!(
-                    "冲正未成功（冲正请求 {reversal_id} 状态 {status}：{}）/ reversal not confirmed (request {reversal_id} is {status})",
-                    verdict.err_msg.as_deref().unwrap_or("-")
-                ),
-            ),
-        };
-        match self.store.transition(request_id, from, to, &reason).await {
-            Ok(_) => {
-                tracing::info!(request_id, reversal_id, %to, "reversal finished");
-                self.result(request_id).await
+        // A completed 2601 made the original REVERSED in the transaction that finished it
+        // (so even a broker killed right then leaves no half-done reversal). Otherwise the
+        // original keeps its state, with the reason.
+        if verdict.status != RequestStatus::Completed {
+            let status = verdict.status;
+            let reason = format!(
+                "冲正未成功（冲正请求 {reversal_id} 状态 {status}：{}）/ reversal not confirmed (request {reversal_id} is {status})",
+                verdict.err_msg.as_deref().unwrap_or("-")
+            );
+            if let Err(e) = self.store.transition(request_id, from, from, &reason).await {
+                return store_error(e);
             }
-            Err(e) => store_error(e),
         }
+        tracing::info!(request_id, reversal_id, status = %verdict.status, "reversal finished");
+        self.result(request_id).await
     }
 }
 

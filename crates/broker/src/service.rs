@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, Notify, Semaphore};
 use yibao_core::{Catalog, EnvelopeDefaults, MsgIdGenerator, PlatformClient};
 use yibao_proto::{ErrorCode, Outcome, Overrides, RequestStatus, Response, StatusReport};
-use yibao_store::{ClaimOne, ClaimSpec, ClaimedRequest, NewRequest, Store, StoreError};
+use yibao_store::{
+    CancelOutcome, ClaimOne, ClaimSpec, ClaimedRequest, NewRequest, Store, StoreError,
+    CANCELLED_REASON,
+};
 
 use crate::config::{Config, UnknownInterfaces};
 use crate::retry::RetryPolicy;
@@ -44,6 +47,8 @@ pub struct Broker {
     shutting_down: AtomicBool,
     stats: Stats,
     pub(crate) metrics: crate::metrics::Metrics,
+    /// Rows this process is working on (recovery leaves them alone).
+    pub(crate) held: crate::hold::Held,
 }
 
 #[derive(Default)]
@@ -86,6 +91,7 @@ impl Broker {
             worker_count: u32::try_from(config.broker.workers).unwrap_or(u32::MAX),
             shutting_down: AtomicBool::new(false),
             metrics: crate::metrics::Metrics::new(std::time::Duration::from_secs(300)),
+            held: crate::hold::Held::default(),
             stats: Stats {
                 started: Some(Instant::now()),
                 ..Stats::default()
@@ -107,6 +113,11 @@ impl Broker {
             lease_until_ms: self.lease_until(),
             now_ms: yibao_core::time::epoch_ms(),
         }
+    }
+
+    /// How long a claim (or heartbeat) holds a row.
+    pub(crate) fn lease(&self) -> Duration {
+        self.lease
     }
 
     /// End of a lease taken (or extended) now.
@@ -190,7 +201,7 @@ impl Broker {
             let input = serde_json::json!({"signOut": {"sign_no": sign_no, "opter_no": operator}});
             let r = self
                 .call(
-                    "9002".into(),
+                    yibao_core::codes::SIGN_OUT.into(),
                     input.to_string(),
                     overrides,
                     Some(Duration::from_secs(10)),
@@ -220,6 +231,7 @@ impl Broker {
             interface_code: interface.trim().to_string(),
             input_data: input,
             overrides,
+            expires_at: None,
         };
         let id = match self.store.insert_request(new).await {
             Ok(id) => id,
@@ -234,8 +246,53 @@ impl Broker {
         }
     }
 
-    /// `Run`: claim the row now (if nobody has) and wait for its outcome.
+    /// `Run`: claim the row now (if nobody has) and wait for its outcome. A caller whose
+    /// wait ends while the row is still PENDING (every worker busy) has given up: the row
+    /// is cancelled then, so a retry by the cashier can never become a second settlement.
     pub async fn run(self: &Arc<Self>, request_id: i64, wait: Duration) -> Response {
+        let answer = self.run_and_wait(request_id, wait).await;
+        match answer {
+            Response::Outcome(o) if o.timed_out && o.status == RequestStatus::Pending => {
+                match self.store.cancel(request_id, CANCELLED_REASON).await {
+                    Ok(CancelOutcome::Cancelled) => {
+                        self.announce(request_id, RequestStatus::Error);
+                        self.result(request_id).await
+                    }
+                    // Claimed meanwhile: it goes on; the caller reads the result later.
+                    _ => match self.result(request_id).await {
+                        Response::Outcome(o) => Response::Outcome(Outcome {
+                            timed_out: !o.status.is_terminal(),
+                            ..o
+                        }),
+                        other => other,
+                    },
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// `Cancel`: PENDING → ERROR "已取消", atomically; refused once the row is claimed.
+    pub async fn cancel(&self, request_id: i64) -> Response {
+        match self.store.cancel(request_id, CANCELLED_REASON).await {
+            Ok(CancelOutcome::Cancelled) => {
+                tracing::info!(request_id, "cancelled");
+                self.announce(request_id, RequestStatus::Error);
+                self.result(request_id).await
+            }
+            Ok(CancelOutcome::NotPending(status)) => Response::Error {
+                code: ErrorCode::BadRequest,
+                message: format!(
+                    "请求 {request_id} 状态为 {status}，只能取消 PENDING 的请求 / \
+                     request {request_id} is {status}; only PENDING requests can be cancelled"
+                ),
+            },
+            Ok(CancelOutcome::NotFound) => not_found(request_id),
+            Err(e) => store_error(e),
+        }
+    }
+
+    async fn run_and_wait(self: &Arc<Self>, request_id: i64, wait: Duration) -> Response {
         // Subscribe before claiming so a fast finish cannot slip between the two.
         let rx = self.finished.subscribe();
         match self.workers.clone().try_acquire_owned() {
@@ -318,8 +375,12 @@ impl Broker {
     /// `Status`: queue depth and health.
     pub async fn status(&self) -> Response {
         // A store that does not answer is reported, not hidden behind an error.
+        // Nor is one whose counts work while polls, heartbeats or writes fail.
         let (counts, store_ok, store_error) = match self.store.counts().await {
-            Ok(c) => (c, true, None),
+            Ok(c) => match self.metrics.store_error() {
+                None => (c, true, None),
+                Some(e) => (c, false, Some(e)),
+            },
             Err(e) => (Vec::new(), false, Some(e.to_string())),
         };
         let uptime = self.stats.started.map(|s| s.elapsed()).unwrap_or_default();

@@ -17,6 +17,10 @@ yibao-call — 医保代理服务的命令行接口 / command-line shim of the y
              [--opter X] [--opter-name X] [--opter-type X] [--insuplc-admdvs X] [--mdtrtarea-admvs X]
   yibao-call [--pipe NAME] reverse <request_id> [--wait SECONDS]
              冲正（2601）：成功时状态为 REVERSED，退出码 0 / 2601 reversal; exit 0 when REVERSED
+  yibao-call [--pipe NAME] cancel <request_id>
+             取消 PENDING 的请求（之后绝不会发送）：已取消退出码 0；已被认领或已结束则退出码 6 并打印当前状态
+             cancel a PENDING request (it will never be sent): exit 0 when cancelled; exit 6 with
+             the current state when it is already claimed or finished
   yibao-call [--pipe NAME] validate <infno> (--input-file FILE | -)
              按接口目录校验入参，不记录、不发送；通过退出码 0，不通过 1（每个问题一行，输出到 stderr）
              check an input against the catalog without recording or sending it; exit 0 if it
@@ -33,7 +37,9 @@ yibao-call — 医保代理服务的命令行接口 / command-line shim of the y
   1 业务错误 ERROR/REVERSED    business error (read err_msg from v_medical_insurance_result)
   2 结果不确定 UNCERTAIN       uncertain: may or may not have taken effect
   3 代理服务不可达             broker unreachable (not running?)
-  4 等待超时（仍在处理）       wait timed out; the request goes on in the broker
+  4 等待超时（仍在处理）       wait timed out; the request is in the broker's hands and goes on
+                               (run：等待结束时仍未开始处理的请求会被取消，退出码 1
+                                run: a request not yet started when the wait ends is cancelled, exit 1)
   5 用法错误                   bad usage
   6 代理服务拒绝               broker refused (unknown request id, database down, shutting down)
 ";
@@ -82,6 +88,9 @@ pub enum Command {
     Validate {
         infno: String,
         input: InputSource,
+    },
+    Cancel {
+        id: i64,
     },
     Ping,
     Status,
@@ -159,6 +168,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
             id: opts.id()?,
             wait: opts.wait()?,
         },
+        "cancel" => Command::Cancel { id: opts.id()? },
         "ping" => Command::Ping,
         "status" => Command::Status,
         other => return Err(format!("未知命令 / unknown command: {other}")),

@@ -37,6 +37,7 @@ fn run(inv: Invocation) -> ExitCode {
         Command::Result { json: true, .. } | Command::Call { .. }
     );
     let reversing = matches!(inv.command, Command::Reverse { .. });
+    let cancelling = matches!(inv.command, Command::Cancel { .. });
     let (request, wait) = match to_request(inv.command) {
         Ok(Some(r)) => r,
         Ok(None) => return ExitCode::Done,
@@ -45,10 +46,31 @@ fn run(inv: Invocation) -> ExitCode {
     guard_wall_clock(wait + GRACE);
     let answer = Client::connect(&pipe).and_then(|mut c| {
         c.set_read_timeout(Some(wait + GRACE));
-        c.request(&request)
+        let resp = c.request(&request)?;
+        match (&request, &resp) {
+            // A refused cancel: show where the request stands, so the caller knows whether
+            // it may retry (it may not: the request is being processed or is done).
+            (Request::Cancel { request_id }, Response::Error { message, .. }) => {
+                eprintln!("{message}");
+                let now = c.request(&Request::Result {
+                    request_id: *request_id,
+                })?;
+                Ok((now, true))
+            }
+            _ => Ok((resp, false)),
+        }
     });
     match answer {
-        Ok(resp) => report(resp, json, reversing),
+        Ok((resp, true)) => {
+            report(resp, false, false);
+            ExitCode::Refused
+        }
+        Ok((resp, false)) if cancelling => match report(resp, false, false) {
+            // Cancelled: the request is ERROR and will never be sent.
+            ExitCode::BusinessError => ExitCode::Done,
+            other => other,
+        },
+        Ok((resp, false)) => report(resp, json, reversing),
         Err(e) => {
             eprintln!("{e}");
             match e {
@@ -147,6 +169,7 @@ fn to_request(cmd: Command) -> Result<Option<(Request, Duration)>, ExitCode> {
                 quick,
             )
         }
+        Command::Cancel { id } => (Request::Cancel { request_id: id }, quick),
         Command::Ping => (Request::Ping {}, quick),
         Command::Status => (Request::Status {}, quick),
     }))

@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod client;
+pub mod codes;
 pub mod envelope;
 pub mod msgid;
 pub mod privacy;

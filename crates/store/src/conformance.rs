@@ -87,7 +87,11 @@ pub async fn lifecycle_through_the_view(s: &impl Store) {
         request_id: id,
         holder: h(worker),
         status: RequestStatus::Completed,
-        attempt: Some(AttemptEnd { attempt_id: a, outcome: AttemptOutcome::Success, duration_ms: 12 }),
+        attempt: Some(AttemptEnd {
+            attempt_id: a,
+            outcome: AttemptOutcome::Success,
+            duration_ms: 12,
+        }),
         response: Some(ResponseRow {
             response_data: r#"{"infcode":0,"output":{"name":"李四"}}"#.into(),
             infcode: Some("0".into()),
@@ -293,7 +297,8 @@ pub async fn expired_leases_are_found_and_moved_once(s: &impl Store) {
     assert_eq!(c.len(), 1);
     // The same worker id under the earlier claim is fenced off: only the new claim may send.
     assert!(matches!(
-        s.begin_attempt(idle, &h("dead"), "1101", "MSG-OLD", 9_000).await,
+        s.begin_attempt(idle, &h("dead"), "1101", "MSG-OLD", 9_000)
+            .await,
         Err(StoreError::LeaseLost(_))
     ));
     s.begin_attempt(idle, &c[0].holder("dead"), "1101", "MSG-2", 9_000)

@@ -162,3 +162,7 @@ pub fn reversed_reason(reversal_id: i64) -> String {
 /// The reason a cancelled request shows.
 pub const CANCELLED_REASON: &str =
     "已取消，未发送（调用方已放弃） / cancelled, never sent (the caller gave up)";
+
+/// The reason a request shows when its deadline (`expires_at`) passed before it was sent.
+pub const EXPIRED_REASON: &str =
+    "已过期，未发送（已超过 expires_at） / expired, never sent (expires_at has passed)";

@@ -26,6 +26,10 @@ pub struct StoreSection {
     /// SQLite: `FULL` (default) or `NORMAL`.
     #[serde(default = "default_synchronous")]
     pub synchronous: String,
+    /// SQLite: how long one write waits for another process holding the file's lock
+    /// before it fails (and is tried again; a reply in hand is never dropped).
+    #[serde(default = "default_busy_timeout")]
+    pub busy_timeout_ms: u64,
     /// SQL Server connection (`kind = "mssql"`).
     #[serde(default)]
     pub mssql: Option<MssqlSection>,
@@ -73,6 +77,9 @@ fn default_store_kind() -> String {
 }
 fn default_synchronous() -> String {
     "FULL".into()
+}
+fn default_busy_timeout() -> u64 {
+    10_000
 }
 fn default_host() -> String {
     "localhost".into()
@@ -162,6 +169,7 @@ impl StoreSection {
                     .ok_or_else(|| invalid("store.path", "missing"))?;
                 let mut opts = SqliteOptions::new(path);
                 opts.synchronous = self.synchronous.to_ascii_uppercase();
+                opts.busy_timeout = std::time::Duration::from_millis(self.busy_timeout_ms);
                 Ok(Arc::new(SqliteStore::open(opts)?))
             }
         }

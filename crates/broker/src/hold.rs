@@ -1,0 +1,141 @@
+//! Keeping a request while it is in this broker's hands, and writing what must not be lost.
+//!
+//! * [`Broker::hold`] runs the work on a claimed row with a heartbeat that extends its lease
+//!   every third of the lease — through a slow sign-in, backoff between retries, a long
+//!   call — and registers the row as held, so this broker's own recovery never takes a row
+//!   it is still working on. If the heartbeat cannot reach the store for longer than the
+//!   lease, another broker may recover and claim the row; the fencing token then stops
+//!   this holder from sending or writing anything more.
+//! * [`Broker::durably`] retries a store write while the store is unavailable (locked,
+//!   disk full, connection lost) for as long as the process lives: a reply in hand is
+//!   written when the store comes back, never replaced by recovery's guess.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use yibao_store::{Holder, StoreError};
+
+use crate::service::Broker;
+
+/// Longest pause between two tries of a store write.
+const MAX_PAUSE: Duration = Duration::from_secs(2);
+/// Tries of a write that failed with an error other than "unavailable" (a deadlock victim,
+/// a constraint the store reported as a plain error) before it is given up.
+const MAX_OTHER_ERRORS: u32 = 5;
+
+/// Ids of the rows this broker process holds right now.
+#[derive(Default)]
+pub(crate) struct Held {
+    ids: Mutex<HashSet<i64>>,
+}
+
+impl Held {
+    pub(crate) fn contains(&self, request_id: i64) -> bool {
+        lock(&self.ids).contains(&request_id)
+    }
+
+    fn insert(&self, request_id: i64) -> HeldGuard<'_> {
+        lock(&self.ids).insert(request_id);
+        HeldGuard {
+            held: self,
+            request_id,
+        }
+    }
+}
+
+/// Removes the id when the work ends (or its future is dropped).
+struct HeldGuard<'a> {
+    held: &'a Held,
+    request_id: i64,
+}
+
+impl Drop for HeldGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.held.ids).remove(&self.request_id);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Broker {
+    /// Runs `work` on the claimed row `request_id` while heartbeating its lease.
+    pub(crate) async fn hold<T>(
+        &self,
+        request_id: i64,
+        holder: &Holder,
+        work: impl Future<Output = T>,
+    ) -> T {
+        let _held = self.held.insert(request_id);
+        let beat = async {
+            loop {
+                tokio::time::sleep(self.lease() / 3).await;
+                match self
+                    .store
+                    .heartbeat(request_id, holder, self.lease_until())
+                    .await
+                {
+                    Ok(true) => self.metrics.record_store(None),
+                    Ok(false) => {
+                        // Superseded: the fencing token already stops every later step.
+                        tracing::warn!(request_id, "lease lost; another claim holds the request");
+                        std::future::pending::<()>().await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(request_id, "cannot extend the lease: {e}");
+                        self.metrics.record_store(Some(e.to_string()));
+                    }
+                }
+            }
+        };
+        tokio::pin!(work);
+        tokio::select! {
+            out = &mut work => out,
+            // The heartbeat never ends on its own; if it did, the work still finishes.
+            () = beat => work.await,
+        }
+    }
+
+    /// Runs the store operation `op`, trying again while the store is unavailable (see
+    /// the module docs). Other errors are returned after a few tries.
+    pub(crate) async fn durably<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let mut pause = Duration::from_millis(50);
+        let mut others = 0;
+        loop {
+            match op().await {
+                Ok(v) => {
+                    self.metrics.record_store(None);
+                    return Ok(v);
+                }
+                Err(e) => {
+                    let transient = matches!(e, StoreError::Unavailable(_));
+                    if !transient {
+                        others += 1;
+                        if others >= MAX_OTHER_ERRORS
+                            || matches!(
+                                e,
+                                StoreError::LeaseLost(_)
+                                    | StoreError::Expired(_)
+                                    | StoreError::DuplicateMsgid(_)
+                                    | StoreError::Corrupt(_)
+                            )
+                        {
+                            return Err(e);
+                        }
+                    }
+                    self.metrics.record_store(Some(e.to_string()));
+                    tracing::warn!("{what}: {e}; trying again in {pause:?}");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_PAUSE);
+                }
+            }
+        }
+    }
+}
