@@ -19,6 +19,9 @@ pub struct Plan {
     pub retry_max_attempts: u32,
     pub retry_base_delay_ms: u64,
     pub retry_max_delay_ms: u64,
+    /// SQLite: how long one broker write waits for a lock (the harness holds locks for up
+    /// to 35 s, so often longer than this).
+    pub busy_timeout_ms: u64,
     /// Run a second broker on the same store.
     pub second_broker: bool,
     /// `[interfaces.2207] on_uncertain = "reverse"` instead of the default `mark`.
@@ -46,6 +49,7 @@ impl Plan {
             retry_max_attempts: rng.random_range(2..=5),
             retry_base_delay_ms: rng.random_range(50..=200),
             retry_max_delay_ms: rng.random_range(300..=1000),
+            busy_timeout_ms: rng.random_range(1000..=10_000),
             second_broker: rng.random_bool(0.7),
             reverse_uncertain_2207: rng.random_bool(0.3),
             cashiers: rng.random_range(2..=5),
@@ -71,6 +75,7 @@ impl Plan {
             request_timeout_ms: self.request_timeout_ms,
             lease_ms: self.lease_ms,
             recover_interval_ms: self.recover_interval_ms,
+            busy_timeout_ms: self.busy_timeout_ms,
             interfaces_toml: if self.reverse_uncertain_2207 {
                 "[interfaces.2207]\non_uncertain = \"reverse\"\n".into()
             } else {
@@ -84,7 +89,7 @@ impl Plan {
     pub fn describe(&self) -> String {
         format!(
             "lease {} ms, request timeout {} ms, recover every {} ms, poll {} ms, {} workers, \
-             retries {} ({}–{} ms), {} broker(s), {} cashier(s), 2207 on_uncertain = {}",
+             retries {} ({}–{} ms), busy timeout {} ms, {} broker(s), {} cashier(s), 2207 on_uncertain = {}",
             self.lease_ms,
             self.request_timeout_ms,
             self.recover_interval_ms,
@@ -93,6 +98,7 @@ impl Plan {
             self.retry_max_attempts,
             self.retry_base_delay_ms,
             self.retry_max_delay_ms,
+            self.busy_timeout_ms,
             if self.second_broker { 2 } else { 1 },
             self.cashiers,
             if self.reverse_uncertain_2207 {
