@@ -43,6 +43,22 @@ impl His {
         &self.c
     }
 
+    /// Runs `INSERT … RETURNING` in an explicit transaction. In autocommit mode SQLite
+    /// commits when the statement is reset, after the returned row was read, and a failed
+    /// commit (a full disk) would go unnoticed: the id would name a row that never existed
+    /// and is handed to the next insert.
+    fn insert_returning<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let tx = self.c.unchecked_transaction()?;
+        let out = tx.query_row(sql, params, row)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// Inserts a PENDING row; returns its id and its `expires_at`.
     pub fn insert(
         &self,
@@ -54,7 +70,7 @@ impl His {
             Deadline::None => None,
             Deadline::In(s) => Some(format!("{s:+} seconds")),
         };
-        self.c.query_row(
+        self.insert_returning(
             "INSERT INTO medical_insurance_requests (interface_code, input_data, status, expires_at) \
              VALUES (?1, ?2, 'PENDING', \
                      CASE WHEN ?3 IS NULL THEN NULL \
@@ -71,7 +87,7 @@ impl His {
             Poison::Blob => "X'FF00'",
             Poison::BadUtf8 => "CAST(X'C328' AS TEXT)",
         };
-        self.c.query_row(
+        self.insert_returning(
             &format!(
                 "INSERT INTO medical_insurance_requests (interface_code, input_data, status) \
                  VALUES (?1, {value}, 'PENDING') RETURNING request_id"

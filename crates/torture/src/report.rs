@@ -22,6 +22,14 @@ pub struct Summary<'a> {
     pub violations: &'a [Violation],
 }
 
+/// Timeline lines worth showing even when a run passes.
+const NOTABLE: [&str; 4] = [
+    "broker exited by itself",
+    "broker start failed",
+    "harness error",
+    "store lock failed",
+];
+
 fn line(out: &mut String, text: impl AsRef<str>) {
     let _ = writeln!(out, "{}", text.as_ref());
 }
@@ -163,6 +171,20 @@ impl Summary<'_> {
                 count(b, "concurrent reverse")
             ),
         );
+        let notable: Vec<&(f64, String)> = b
+            .timeline
+            .iter()
+            .filter(|(_, l)| NOTABLE.iter().any(|p| l.starts_with(p)))
+            .collect();
+        for (t, l) in notable.iter().take(10) {
+            line(&mut o, format!("  notable at {t:.1} s: {l}"));
+        }
+        if notable.len() > 10 {
+            line(
+                &mut o,
+                format!("  … {} more notable events", notable.len() - 10),
+            );
+        }
         line(&mut o, format!("quiesce: {}", self.quiesce));
         for (i, text) in INVARIANTS.iter().enumerate() {
             let n = u8::try_from(i + 1).unwrap_or(0);
