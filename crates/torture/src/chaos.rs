@@ -124,12 +124,23 @@ pub fn disk(ctx: &Ctx, mut rng: StdRng) {
     }
 }
 
-/// The last lines of a broker's log, for the timeline.
-fn log_tail(ctx: &Ctx, which: Which, lines: usize) -> String {
+/// Why a broker ended, from its log: the last `Error:` report up to its backtrace, else
+/// the last lines.
+fn exit_reason(ctx: &Ctx, which: Which) -> String {
     let path = ctx.env().log_of(which);
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join(" | ")
+    let report = match text.rfind("Error: ") {
+        Some(i) => {
+            let rest = &text[i..];
+            rest[..rest.find("Stack backtrace").unwrap_or(rest.len())].to_string()
+        }
+        None => {
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(3)..].join(" | ")
+        }
+    };
+    let flat: String = report.split_whitespace().collect::<Vec<_>>().join(" ");
+    flat.chars().take(400).collect()
 }
 
 /// Restarts brokers that ended without being told to (a failed start on a locked store or
@@ -139,7 +150,7 @@ pub fn supervise(ctx: &Ctx) {
     for w in brokers {
         let exited = ctx.env().reap(w);
         if let Some(status) = exited {
-            let tail = log_tail(ctx, w, 3);
+            let tail = exit_reason(ctx, w);
             ctx.ledger.disturb(
                 "broker exited by itself",
                 format!("{w}: {status}; log: {tail}"),
@@ -180,9 +191,10 @@ pub fn brokers(ctx: &Ctx, mut rng: StdRng) {
             continue;
         };
         match rng.random_range(0..100) {
-            0..40 => kill(ctx, w, &mut rng),
-            40..65 => terminate(ctx, w, &mut rng),
-            65..85 => stall(ctx, w, rng.random_range(lease / 2..lease * 2)),
+            0..35 => kill(ctx, w, &mut rng),
+            35..55 => terminate(ctx, w, &mut rng),
+            55..72 => stall(ctx, w, rng.random_range(lease / 2..lease * 2)),
+            72..82 => outage(ctx, &all, &mut rng),
             _ => {}
         }
         supervise(ctx);
@@ -241,4 +253,20 @@ fn stall(ctx: &Ctx, w: Which, ms: u64) {
         std::thread::sleep(Duration::from_millis(20));
     }
     ctx.env().signal(w, "CONT");
+}
+
+/// Every broker down at once for 4–15 s: cashiers get exit 3, cannot cancel, and wait out
+/// their rows' deadlines (the cashier-retry pattern).
+fn outage(ctx: &Ctx, all: &[Which], rng: &mut StdRng) {
+    for &w in all {
+        let signal = if rng.random_bool(0.5) { "KILL" } else { "TERM" };
+        if ctx.env().signal(w, signal) && !await_exit(ctx, w, Duration::from_secs(20)) {
+            ctx.env().signal(w, "KILL");
+            await_exit(ctx, w, Duration::from_secs(5));
+        }
+    }
+    let down = rng.random_range(4000..15000);
+    ctx.ledger
+        .disturb("outage", format!("every broker down for {down} ms"));
+    ctx.sleep(Duration::from_millis(down));
 }

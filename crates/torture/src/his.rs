@@ -107,6 +107,18 @@ impl His {
             .optional()
     }
 
+    /// The view's `err_msg` of a row.
+    pub fn err_msg(&self, id: i64) -> rusqlite::Result<Option<String>> {
+        self.c
+            .query_row(
+                "SELECT err_msg FROM v_medical_insurance_result WHERE request_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
+    }
+
     pub fn attempts(&self, id: i64) -> rusqlite::Result<usize> {
         self.c.query_row(
             "SELECT COUNT(*) FROM medical_insurance_attempts WHERE request_id = ?1",

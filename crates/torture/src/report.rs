@@ -121,10 +121,11 @@ impl Summary<'_> {
         line(
             &mut o,
             format!(
-                "brokers: kill -9 {}, SIGTERM {}, stalls {}, starts {}, exited by themselves {}, start failures {}",
+                "brokers: kill -9 {}, SIGTERM {}, stalls {}, outages {}, starts {}, exited by themselves {}, start failures {}",
                 count(b, "kill -9"),
                 count(b, "SIGTERM"),
                 count(b, "stall"),
+                count(b, "outage"),
                 count(b, "broker start"),
                 count(b, "broker exited by itself"),
                 count(b, "broker start failed")

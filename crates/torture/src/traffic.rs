@@ -113,6 +113,18 @@ fn serve(ctx: &Ctx, his: &His, rng: &mut StdRng, code: &str, input: &str) {
             Duration::from_secs(wait + 20),
         );
         ctx.ledger.count(format!("run {code} {}", out.label()));
+        if out.code == Some(1) {
+            // A run whose wait ended before any worker started the request cancels it.
+            if his
+                .err_msg(id)
+                .ok()
+                .flatten()
+                .is_some_and(|m| m.contains("已取消"))
+            {
+                ctx.ledger.cancelled(id, his.attempts(id).ok());
+                ctx.ledger.count("run cancelled its request");
+            }
+        }
         if matches!(out.code, Some(0..=2)) {
             return;
         }
