@@ -161,9 +161,9 @@ fn concurrent_reversals_send_one_2601() {
     assert_eq!(reversals.len(), 1, "{reversals:?}");
     assert_eq!(env.mock_count("2601"), 1);
     assert_eq!(env.view(id).status, "REVERSED");
-    // A second round on the now REVERSED row answers REVERSED and sends nothing more.
+    // A second round on the now REVERSED row is refused and sends nothing more.
     let again = env.shim(&["reverse", &id.to_string(), "--wait", "10"]);
-    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    assert_eq!(again.status.code(), Some(6), "{}", stdout(&again));
     assert_eq!(env.mock_count("2601"), 1);
 }
 
