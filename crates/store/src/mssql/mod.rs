@@ -396,7 +396,9 @@ impl Store for MssqlStore {
         _original_id: i64,
         _reversal: NewRequest,
     ) -> Result<ReversalStart, StoreError> {
-        Err(StoreError::Db("begin_reversal: not yet on SQL Server".into()))
+        Err(StoreError::Db(
+            "begin_reversal: not yet on SQL Server".into(),
+        ))
     }
 
     async fn transition(

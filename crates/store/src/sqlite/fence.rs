@@ -4,8 +4,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::schema::NOW;
 use super::fields;
+use super::schema::NOW;
 use crate::types::{AttemptEnd, Finish, Holder, Origin};
 use crate::StoreError;
 
@@ -53,7 +53,13 @@ pub(super) fn begin_attempt(
         "INSERT INTO medical_insurance_attempts (request_id, attempt_no, infno, msgid, worker_id) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![request_id, attempt_no, infno, msgid, holder.worker_id])
+    .execute(params![
+        request_id,
+        attempt_no,
+        infno,
+        msgid,
+        holder.worker_id
+    ])
     .map_err(|e| match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::ConstraintViolation) => {
             StoreError::DuplicateMsgid(msgid.to_string())
@@ -65,14 +71,15 @@ pub(super) fn begin_attempt(
 
 /// Whether `holder`'s claim on the row is the current one.
 fn holds(c: &Connection, request_id: i64, holder: &Holder) -> Result<bool, StoreError> {
-    Ok(c
-        .prepare_cached(
-            "SELECT 1 FROM medical_insurance_requests WHERE request_id = ?1 \
+    Ok(c.prepare_cached(
+        "SELECT 1 FROM medical_insurance_requests WHERE request_id = ?1 \
              AND status = 'PROCESSING' AND worker_id = ?2 AND claim_gen = ?3",
-        )?
-        .query_row(params![request_id, holder.worker_id, holder.fence], |_| Ok(()))
-        .optional()?
-        .is_some())
+    )?
+    .query_row(params![request_id, holder.worker_id, holder.fence], |_| {
+        Ok(())
+    })
+    .optional()?
+    .is_some())
 }
 
 pub(super) fn heartbeat(

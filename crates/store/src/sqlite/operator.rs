@@ -69,7 +69,9 @@ pub(super) fn begin_reversal(
         return Ok(ReversalStart::WrongState(status));
     }
     let id = super::insert_row(c, reversal, None)?.request_id;
-    c.prepare_cached("UPDATE medical_insurance_requests SET reversal_id = ?2 WHERE request_id = ?1")?
-        .execute(params![original_id, id])?;
+    c.prepare_cached(
+        "UPDATE medical_insurance_requests SET reversal_id = ?2 WHERE request_id = ?1",
+    )?
+    .execute(params![original_id, id])?;
     Ok(ReversalStart::Started(id))
 }

@@ -38,7 +38,9 @@ fn integer(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<i64>> {
     Ok(match row.get_ref(i)? {
         ValueRef::Integer(n) => Some(n),
         ValueRef::Real(f) => Some(f as i64),
-        ValueRef::Text(b) => std::str::from_utf8(b).ok().and_then(|s| s.trim().parse().ok()),
+        ValueRef::Text(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.trim().parse().ok()),
         _ => None,
     })
 }
