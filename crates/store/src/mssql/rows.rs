@@ -106,12 +106,22 @@ pub(super) fn claimed(row: &Row) -> Result<ClaimedRequest, StoreError> {
     })
 }
 
+/// A text column sent as UTF-16LE bytes, or a description of why it cannot be read.
+fn lossy(row: &Row, i: usize, name: &str) -> String {
+    match text(row, i, name) {
+        Ok(s) => s.unwrap_or_default(),
+        Err(why) => format!("<{why}>"),
+    }
+}
+
 /// A row of the view, in the column order of the `get` and `needs_action` statements.
+/// Unreadable input is shown as a description rather than failing the read (as on
+/// SQLite), so `result`, `wait` and the list of rows needing a human still answer.
 pub(super) fn view(r: &Row) -> Result<RequestView, StoreError> {
     Ok(RequestView {
         request_id: i64::from(req_i32(r, 0)?),
-        interface_code: req_str(r, 1)?,
-        input_data: req_str(r, 2)?,
+        interface_code: lossy(r, 1, "interface_code"),
+        input_data: lossy(r, 2, "input_data"),
         status: parse_status(&req_str(r, 3)?)?,
         retry_count: i64::from(r.try_get::<i32, _>(4).map_err(corrupt)?.unwrap_or(0)),
         msgid: opt_str(r, 5)?,

@@ -395,19 +395,25 @@ SELECT @@ROWCOUNT AS moved;
 GO
 
 -- name: get
--- @P1 request_id
+-- @P1 request_id. The two columns the HIS writes travel as UTF-16LE bytes, like a claim's,
+-- so one unreadable value is shown as such instead of failing the read (mssql/rows.rs).
 SELECT
-    request_id, interface_code, input_data, status, retry_count, msgid, response_data,
-    infcode, err_msg
+    request_id,
+    CAST(CAST(interface_code AS NVARCHAR(MAX)) AS VARBINARY(MAX)) AS interface_code,
+    CAST(CAST(input_data AS NVARCHAR(MAX)) AS VARBINARY(MAX)) AS input_data,
+    status, retry_count, msgid, response_data, infcode, err_msg
 FROM dbo.v_medical_insurance_result
 WHERE request_id = @P1;
 GO
 
 -- name: needs_action
--- @P1 limit
+-- @P1 limit. Columns as in get: a row ended ERROR for unreadable input must not make the
+-- whole list unreadable.
 SELECT TOP (@P1)
-    request_id, interface_code, input_data, status, retry_count, msgid, response_data,
-    infcode, err_msg
+    request_id,
+    CAST(CAST(interface_code AS NVARCHAR(MAX)) AS VARBINARY(MAX)) AS interface_code,
+    CAST(CAST(input_data AS NVARCHAR(MAX)) AS VARBINARY(MAX)) AS input_data,
+    status, retry_count, msgid, response_data, infcode, err_msg
 FROM dbo.v_medical_insurance_result
 WHERE status IN ('UNCERTAIN', 'ERROR')
 ORDER BY request_id DESC;
