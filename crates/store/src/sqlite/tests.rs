@@ -53,6 +53,65 @@ async fn conformance_two_stores_on_one_file_never_claim_the_same_row() {
 }
 
 #[tokio::test]
+async fn conformance_a_superseded_claim_is_fenced_off() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::a_superseded_claim_is_fenced_off(&store(&dir)).await;
+}
+
+#[tokio::test]
+async fn conformance_the_heartbeat_extends_the_lease_until_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::the_heartbeat_extends_the_lease_until_recovery(&store(&dir)).await;
+}
+
+#[tokio::test]
+async fn conformance_a_request_past_its_deadline_is_never_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::a_request_past_its_deadline_is_never_sent(&store(&dir)).await;
+}
+
+#[tokio::test]
+async fn conformance_a_reply_in_hand_beats_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::a_reply_in_hand_beats_recovery(&store(&dir)).await;
+}
+
+#[tokio::test]
+async fn conformance_only_a_pending_request_is_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::only_a_pending_request_is_cancelled(&store(&dir)).await;
+}
+
+#[tokio::test]
+async fn conformance_one_reversal_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::one_reversal_per_request(&store(&dir)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_concurrent_reversals_start_one() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::concurrent_reversals_start_one(&store(&dir), &store(&dir)).await;
+}
+
+#[tokio::test]
+async fn conformance_rows_set_processing_by_hand_are_not_the_brokers() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let path = dir.path().join("q.db");
+    conformance::rows_set_processing_by_hand_are_not_the_brokers(&s, |sql| {
+        let path = path.clone();
+        async move {
+            rusqlite::Connection::open(path)
+                .unwrap()
+                .execute(sql, [])
+                .unwrap();
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn failed_job_does_not_spoil_its_batch() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(&dir);
