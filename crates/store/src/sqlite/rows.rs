@@ -34,7 +34,12 @@ fn text(row: &Row<'_>, i: usize, name: &str) -> rusqlite::Result<Result<Option<S
     })
 }
 
-fn integer(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<i64>> {
+/// A text column, with anything unreadable described instead of failing the read.
+pub(super) fn lossy_text(row: &Row<'_>, i: usize, name: &str) -> rusqlite::Result<Option<String>> {
+    Ok(text(row, i, name)?.unwrap_or_else(|why| Some(format!("<{why}>"))))
+}
+
+pub(super) fn integer(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<i64>> {
     Ok(match row.get_ref(i)? {
         ValueRef::Integer(n) => Some(n),
         ValueRef::Real(f) => Some(f as i64),
@@ -84,9 +89,7 @@ pub(super) const VIEW_COLUMNS: &str = "request_id, interface_code, input_data, s
 /// A view row with its status text (parsed by the caller). Unreadable text is shown as
 /// a description rather than failing the read, so `result` and `wait` still answer.
 pub(super) fn view(r: &Row<'_>) -> rusqlite::Result<(RequestView, String)> {
-    let lossy = |i: usize, name: &str| -> rusqlite::Result<Option<String>> {
-        Ok(text(r, i, name)?.unwrap_or_else(|why| Some(format!("<{why}>"))))
-    };
+    let lossy = |i: usize, name: &str| lossy_text(r, i, name);
     Ok((
         RequestView {
             request_id: r.get(0)?,
