@@ -22,7 +22,8 @@ pub(super) fn expired(
                  ORDER BY a.attempt_no DESC LIMIT 1), \
                 r.claim_gen \
          FROM medical_insurance_requests r \
-         WHERE r.status = 'PROCESSING' AND (r.lease_until IS NULL OR r.lease_until < ?1) \
+         WHERE r.status = 'PROCESSING' AND (r.lease_until IS NULL OR r.lease_until < ?1 \
+               OR typeof(r.lease_until) <> 'integer') \
          ORDER BY r.request_id LIMIT ?2",
     )?;
     // Read leniently: one row a DBA filled with odd values must not stop recovery.
@@ -56,8 +57,9 @@ pub(super) fn recover(
     let sql = format!(
         "UPDATE medical_insurance_requests \
          SET status = ?2, worker_id = NULL, lease_until = NULL, last_error = ?3, update_time = {NOW} \
-         WHERE request_id = ?1 AND status = 'PROCESSING' AND claim_gen = ?4 \
-           AND lease_until IS ?5 AND (lease_until IS NULL OR lease_until < ?6)"
+         WHERE request_id = ?1 AND status = 'PROCESSING' AND COALESCE(CAST(claim_gen AS INTEGER), 0) = ?4 \
+           AND ((lease_until IS ?5 AND (lease_until IS NULL OR lease_until < ?6)) \
+                OR typeof(lease_until) NOT IN ('integer', 'null'))"
     );
     let moved = c.prepare_cached(&sql)?.execute(params![
         lease.request_id,
