@@ -165,3 +165,63 @@ async fn reopening_keeps_rows() {
     let s = store(&dir);
     assert!(s.get(id).await.unwrap().is_some());
 }
+
+/// Deadlines in the forms people write them; anything unreadable counts as passed.
+#[tokio::test]
+async fn deadline_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let c = rusqlite::Connection::open(dir.path().join("q.db")).unwrap();
+    let cases: &[(&str, bool)] = &[
+        (
+            "strftime('%Y-%m-%d %H:%M:%S', 'now', 'localtime', '+1 hour')",
+            false,
+        ),
+        (
+            "strftime('%Y-%m-%dT%H:%M:%f', 'now', 'localtime', '+1 hour')",
+            false,
+        ),
+        (
+            "strftime('%Y-%m-%d %H:%M:%S', 'now', 'localtime', '-1 minute')",
+            true,
+        ),
+        // A zone names an instant: an hour ahead in UTC is ahead wherever the broker runs.
+        ("strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+1 hour')", false),
+        (
+            "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', '-1 hour')",
+            true,
+        ),
+        ("3000000", true),
+        ("'3000000'", true),
+        ("'tomorrow'", true),
+        ("''", true),
+        ("X'00'", true),
+    ];
+    let mut ids = Vec::new();
+    for (expr, _) in cases {
+        ids.push(
+            c.query_row(
+                &format!(
+                    "INSERT INTO medical_insurance_requests (interface_code, input_data, expires_at) \
+                     VALUES ('2207', '{{}}', {expr}) RETURNING request_id"
+                ),
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap(),
+        );
+    }
+    let claimed = s.claim_pending(spec("w", 100)).await.unwrap();
+    for ((expr, expired), id) in cases.iter().zip(&ids) {
+        let row = claimed.iter().find(|r| r.request_id == *id).unwrap();
+        assert_eq!(row.expired, *expired, "{expr}");
+        let begun = s
+            .begin_attempt(*id, &row.holder("w"), "2207", &format!("M{id}"), i64::MAX)
+            .await;
+        assert_eq!(
+            matches!(begun, Err(StoreError::Expired(_))),
+            *expired,
+            "{expr}: {begun:?}"
+        );
+    }
+}
