@@ -64,6 +64,26 @@ IF COL_LENGTH(N'dbo.medical_insurance_requests', N'opter_type') IS NULL
 -- 代理服务给出的原因（平台未给出 err_msg 时显示在视图中）/ the broker's reason, shown when the platform gave none
 IF COL_LENGTH(N'dbo.medical_insurance_requests', N'last_error') IS NULL
     ALTER TABLE dbo.medical_insurance_requests ADD last_error NVARCHAR(2000) NULL;
+-- 版本 2 / schema 2:
+-- claim_gen：认领代数（防护令牌）。每次认领加一；记录发送、续租、结束时都必须与持有者的代数一致，
+-- 因此租约过期后被别的代理重新认领的行，原代理再也无法发送或改写。由代理服务认领的行大于 0。
+-- SQL Server 2012 之前，给已有数据的表加 NOT NULL 列会改写每一行（表越大越久，期间锁表），请在业务低峰执行。
+-- claim_gen: the claim generation (fencing token). Every claim adds one; recording an
+-- attempt, extending the lease and finishing all require the holder's generation, so a
+-- broker whose expired claim was taken over can no longer send or write. Above 0 once a
+-- broker has claimed the row. Before SQL Server 2012, adding a NOT NULL column rewrites
+-- every existing row (longer for a big table, which stays locked meanwhile): run off-peak.
+IF COL_LENGTH(N'dbo.medical_insurance_requests', N'claim_gen') IS NULL
+    ALTER TABLE dbo.medical_insurance_requests ADD claim_gen INT NOT NULL
+    CONSTRAINT df_mir_claim_gen DEFAULT (0);
+-- expires_at：截止时间（本地时间，与其他时间列相同），过后绝不发送；NULL = 不限
+-- expires_at: deadline (local time, like the other time columns) after which the request is never sent; NULL = none
+IF COL_LENGTH(N'dbo.medical_insurance_requests', N'expires_at') IS NULL
+    ALTER TABLE dbo.medical_insurance_requests ADD expires_at DATETIME NULL;
+-- reversal_id：为冲正本请求而建的 2601 请求；2601 成功后本请求变为 REVERSED
+-- reversal_id: the 2601 request started to reverse this one; REVERSED once that 2601 completes
+IF COL_LENGTH(N'dbo.medical_insurance_requests', N'reversal_id') IS NULL
+    ALTER TABLE dbo.medical_insurance_requests ADD reversal_id INT NULL;
 GO
 
 -- 认领与恢复用的索引（普通索引：筛选索引会让 QUOTED_IDENTIFIER OFF 的旧存储过程插入失败）
@@ -78,6 +98,18 @@ IF NOT EXISTS (
     CREATE INDEX ix_mir_status
     ON dbo.medical_insurance_requests (status, request_id)
     INCLUDE (next_attempt_at, lease_until);
+
+-- 按冲正请求查原请求（2601 成功时）。同样不用筛选索引（原因同上）：绝大多数行为 NULL，普通索引每行只多几个字节。
+-- Finds the original of a completing 2601. Not filtered either (same reason as above):
+-- most rows hold NULL, and a plain index costs a few bytes per row.
+IF NOT EXISTS (
+    SELECT 1 FROM sys.indexes
+    WHERE
+        name = N'ix_mir_reversal'
+        AND object_id = OBJECT_ID(N'dbo.medical_insurance_requests')
+)
+    CREATE INDEX ix_mir_reversal
+    ON dbo.medical_insurance_requests (reversal_id);
 GO
 
 /* -----------------------------------------------------------------------------
@@ -206,7 +238,9 @@ BEGIN
 END;
 GO
 
--- 只补缺少的设置，不覆盖 DBA 改过的值 / insert missing settings only, never overwrite the DBA's values
+-- 只补缺少的设置，不覆盖 DBA 改过的值（schema_version 在脚本末尾记录）
+-- insert missing settings only, never overwrite the DBA's values (schema_version is
+-- recorded at the end of the script)
 INSERT INTO dbo.medical_insurance_settings (name, value, note)
 SELECT
     s.name,
@@ -214,14 +248,9 @@ SELECT
     s.note
 FROM (
     SELECT
-        'schema_version' AS name,
-        N'1' AS value,
-        N'安装脚本版本，代理服务启动时检查 / install script version, checked by the broker' AS note
-    UNION ALL
-    SELECT
-        'shim_path',
-        N'C:\yibao\yibao-call.exe',
-        N'shim 模式调用的程序完整路径 / full path of yibao-call.exe for mode shim'
+        'shim_path' AS name,
+        N'C:\yibao\yibao-call.exe' AS value,
+        N'shim 模式调用的程序完整路径 / full path of yibao-call.exe for mode shim' AS note
     UNION ALL
     SELECT
         'default_mode',
@@ -564,5 +593,53 @@ BEGIN
 END;
 GO
 
-PRINT N'yibao 安装完成 / yibao installed (schema_version 1)';
+/* -----------------------------------------------------------------------------
+   12. 记录版本：只有本版本需要的列和索引都已存在时才记录（代理服务启动时检查）。
+       sqlcmd 默认遇错继续执行，所以这里再核对一次，避免前面失败却记录了新版本。
+       从不降低版本（较新的脚本已执行过时保持不变）。
+       record the schema version, only once every column and index it promises exists
+       (the broker checks it at start-up). sqlcmd carries on after an error by default, so
+       this looks again rather than record a version an earlier failure broke. Never
+       lowers the version (a newer script may have run).
+   ----------------------------------------------------------------------------- */
+IF
+    COL_LENGTH(N'dbo.medical_insurance_requests', N'claim_gen') IS NULL
+    OR COL_LENGTH(N'dbo.medical_insurance_requests', N'expires_at') IS NULL
+    OR COL_LENGTH(N'dbo.medical_insurance_requests', N'reversal_id') IS NULL
+    OR NOT EXISTS (
+        SELECT 1 FROM sys.indexes
+        WHERE
+            name = N'ix_mir_reversal'
+            AND object_id = OBJECT_ID(N'dbo.medical_insurance_requests')
+    )
+    RAISERROR (N'安装未完成：medical_insurance_requests 缺少 claim_gen、expires_at、reversal_id 或索引 ix_mir_reversal，版本未更新；请查看上面的错误后重新执行 / install incomplete: medical_insurance_requests lacks claim_gen, expires_at, reversal_id or index ix_mir_reversal; schema_version not raised: see the errors above and run the script again', 16, 1);
+ELSE
+BEGIN
+    UPDATE dbo.medical_insurance_settings
+    SET value = N'2'
+    WHERE
+        name = 'schema_version'
+        -- 空值、非数字或低于 2 才改（二进制排序规则：[0-9] 只含 ASCII 数字，CONVERT 不会失败）
+        -- only when empty, not a number, or below 2 (a binary collation: [0-9] means the ASCII
+        -- digits only, so CONVERT cannot fail)
+        AND 1 = CASE
+            WHEN value IS NULL THEN 1
+            WHEN LTRIM(RTRIM(value)) = N'' THEN 1
+            WHEN LTRIM(RTRIM(value)) COLLATE Latin1_General_BIN LIKE N'%[^0-9]%' THEN 1
+            WHEN LEN(LTRIM(RTRIM(value))) > 9 THEN 0
+            WHEN CONVERT(INT, LTRIM(RTRIM(value))) < 2 THEN 1
+            ELSE 0
+        END;
+    IF NOT EXISTS (
+        SELECT 1 FROM dbo.medical_insurance_settings
+        WHERE name = 'schema_version'
+    )
+        INSERT INTO dbo.medical_insurance_settings (name, value, note)
+        VALUES (
+            'schema_version',
+            N'2',
+            N'安装脚本版本，代理服务启动时检查 / install script version, checked by the broker'
+        );
+    PRINT N'yibao 安装完成 / yibao installed (schema_version 2)';
+END;
 GO

@@ -154,6 +154,39 @@ fn reverse_policy_reverses_uncertain_settlements_automatically() {
     assert_eq!(applied(&env, "2601"), 1);
 }
 
+/// The policy covers a crash too: a settlement on the wire when the broker is killed is
+/// made UNCERTAIN by recovery after the restart, and then reversed like any other.
+#[cfg(unix)]
+#[test]
+fn reverse_policy_also_reverses_what_recovery_made_uncertain() {
+    let mut env = Env::start_with(Options {
+        request_timeout_ms: 800,
+        lease_ms: 2_000,
+        recover_interval_ms: 200,
+        interfaces_toml: "[interfaces.2207]\non_uncertain = \"reverse\"\n".into(),
+        ..Options::default()
+    });
+    warm(&env);
+    env.add_fault(json!({"infno": "2207", "kind": "hang", "ms": 3000, "times": 1}));
+    let id = env.insert("2207", &settle_input(5));
+    let shim = env.spawn_shim(&["run", &id.to_string(), "--wait", "20"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !env.attempt_outcomes(id).contains(&"SENDING".to_string()) {
+        assert!(std::time::Instant::now() < deadline, "never sent");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    env.kill_broker_hard();
+    let _ = shim.wait_with_output();
+    env.start_broker();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while env.view(id).status != "REVERSED" {
+        assert!(std::time::Instant::now() < deadline, "{:?}", env.view(id));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(applied(&env, "2601"), 1);
+    assert_eq!(applied(&env, "2207"), 1);
+}
+
 /// The 2601 carries the 人员编号 from wherever the catalog says the interface keeps it:
 /// 2204 sends a fee list, so it is `feedetail[*].psn_no`, not `data.psn_no`.
 #[test]

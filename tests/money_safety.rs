@@ -161,9 +161,9 @@ fn concurrent_reversals_send_one_2601() {
     assert_eq!(reversals.len(), 1, "{reversals:?}");
     assert_eq!(env.mock_count("2601"), 1);
     assert_eq!(env.view(id).status, "REVERSED");
-    // A second round on the now REVERSED row answers REVERSED and sends nothing more.
+    // A second round on the now REVERSED row is refused and sends nothing more.
     let again = env.shim(&["reverse", &id.to_string(), "--wait", "10"]);
-    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    assert_eq!(again.status.code(), Some(6), "{}", stdout(&again));
     assert_eq!(env.mock_count("2601"), 1);
 }
 
@@ -245,9 +245,34 @@ fn replies_that_arrive_while_the_store_is_locked_are_kept() {
 fn an_unreadable_row_does_not_stop_the_queue() {
     let env = Env::start_with(Options {
         poll_interval_ms: 20,
+        recover_interval_ms: 200,
         ..Options::default()
     });
     let db = env.db();
+    // Rows left PROCESSING with odd values (a killed broker, a DBA's hand) must not stop
+    // the recovery of the others either. Those that look claimed by yibao with no attempt
+    // are requeued (and then end ERROR for their input); the one whose claim generation is
+    // unreadable proves nothing, so it is UNCERTAIN.
+    let odd_processing: Vec<i64> = [
+        "X'32323037', 'w', 1, 1",
+        "'2207', X'7700', 1, 1",
+        "'2207', 'w', 1.5, 1",
+        "'2207', 'w', 1, 'abc'",
+    ]
+    .iter()
+    .map(|values| {
+        db.query_row(
+            &format!(
+                "INSERT INTO medical_insurance_requests \
+                 (interface_code, worker_id, lease_until, claim_gen, input_data, status) \
+                 VALUES ({values}, '{{}}', 'PROCESSING') RETURNING request_id"
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    })
+    .collect();
     let blob: i64 = db
         .query_row(
             "INSERT INTO medical_insurance_requests (interface_code, input_data) \
@@ -278,6 +303,15 @@ fn an_unreadable_row_does_not_stop_the_queue() {
         let msg = env.view(id).err_msg.unwrap_or_default();
         assert!(msg.contains("input_data") && msg.contains(what), "{msg}");
         assert!(env.attempt_outcomes(id).is_empty(), "nothing sent for {id}");
+    }
+    for (i, id) in odd_processing.iter().enumerate() {
+        let want = if i == 3 { "UNCERTAIN" } else { "ERROR" };
+        assert_eq!(
+            wait_terminal(&env, *id, Duration::from_secs(20)),
+            want,
+            "row {id}"
+        );
+        assert!(env.attempt_outcomes(*id).is_empty());
     }
     // The view still answers for them.
     let out = env.shim(&["result", &blob.to_string()]);

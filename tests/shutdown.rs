@@ -65,7 +65,8 @@ fn sign_out_on_shutdown_sends_one_9002_per_operator() {
 }
 
 /// A call in flight when SIGTERM arrives is finished (within shutdown_grace_ms) before the
-/// broker exits, and rows nobody claimed yet stay PENDING.
+/// broker exits, its caller gets the answer (not "connection lost", which would read as
+/// uncertain), and rows nobody claimed yet stay PENDING.
 #[test]
 fn sigterm_drains_in_flight_calls_and_leaves_the_rest_pending() {
     let mut env = Env::start_with(Options {
@@ -94,5 +95,7 @@ fn sigterm_drains_in_flight_calls_and_leaves_the_rest_pending() {
         "PENDING",
         "unclaimed work waits for the next start"
     );
-    let _ = shim.wait_with_output();
+    let out = shim.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", yibao::stdout(&out));
+    assert!(yibao::stdout(&out).contains("status=COMPLETED"));
 }

@@ -21,12 +21,13 @@ const MAX_WAIT: Duration = Duration::from_secs(600);
 /// Wait of a sync `Call` that names none.
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
+/// Serves one connection until the client hangs up, or until shutdown while the
+/// connection is idle: a request already being handled is answered first (its worker
+/// finishes within the shutdown grace), so a cashier is not told "connection lost" — exit 2,
+/// uncertain — for a settlement that completes a moment later.
 pub async fn serve(stream: Stream, broker: Arc<Broker>, mut shutdown: Shutdown) {
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let result = tokio::select! {
-        r = converse(&mut rd, &mut wr, &broker) => r,
-        _ = shutdown.recv() => Ok(()),
-    };
+    let result = converse(&mut rd, &mut wr, &broker, &mut shutdown).await;
     if let Err(e) = result {
         if !e.is_disconnect() {
             tracing::debug!("connection ended: {e}");
@@ -34,7 +35,12 @@ pub async fn serve(stream: Stream, broker: Arc<Broker>, mut shutdown: Shutdown) 
     }
 }
 
-async fn converse<R, W>(rd: &mut R, wr: &mut W, broker: &Arc<Broker>) -> Result<(), FrameError>
+async fn converse<R, W>(
+    rd: &mut R,
+    wr: &mut W,
+    broker: &Arc<Broker>,
+    shutdown: &mut Shutdown,
+) -> Result<(), FrameError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -43,7 +49,11 @@ where
     // Handshake. Until a frame is read, answer in JSON: a human with a test tool is the
     // likeliest sender of a broken first frame.
     let mut format = Format::Json;
-    let hello = match next(rd, wr, max, format).await? {
+    let first = tokio::select! {
+        n = next(rd, wr, max, format) => n?,
+        () = shutdown.recv() => return Ok(()),
+    };
+    let hello = match first {
         Some((f, req)) => {
             format = f;
             req
@@ -76,7 +86,11 @@ where
         }
     }
     loop {
-        let Some((f, req)) = next(rd, wr, max, format).await? else {
+        let following = tokio::select! {
+            n = next(rd, wr, max, format) => n?,
+            () = shutdown.recv() => return Ok(()),
+        };
+        let Some((f, req)) = following else {
             return Ok(());
         };
         format = f;

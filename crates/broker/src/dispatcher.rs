@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::metrics::StoreOp;
 use crate::service::Broker;
 use crate::shutdown::Shutdown;
 
@@ -25,20 +26,27 @@ pub async fn run(
     let mut next_recovery = tokio::time::Instant::now();
     loop {
         if tokio::time::Instant::now() >= next_recovery {
-            if let Err(e) = broker.recover_expired().await {
-                tracing::warn!("cannot recover expired leases: {e}");
-                broker.metrics.record_store(Some(e.to_string()));
+            match broker.recover_expired().await {
+                Ok(_) => broker.metrics.record_store(StoreOp::Recovery, None),
+                Err(e) => {
+                    tracing::warn!("cannot recover expired leases: {e}");
+                    broker
+                        .metrics
+                        .record_store(StoreOp::Recovery, Some(e.to_string()));
+                }
             }
             next_recovery = tokio::time::Instant::now() + recover_interval;
         }
         match fill_workers(&broker).await {
             Ok(()) => {
-                broker.metrics.record_store(None);
+                broker.metrics.record_store(StoreOp::Poll, None);
                 backoff = poll_interval;
             }
             Err(e) => {
                 tracing::warn!("cannot claim pending requests: {e}");
-                broker.metrics.record_store(Some(e.to_string()));
+                broker
+                    .metrics
+                    .record_store(StoreOp::Poll, Some(e.to_string()));
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use yibao_store::{Holder, StoreError};
 
+use crate::metrics::StoreOp;
 use crate::service::Broker;
 
 /// Longest pause between two tries of a store write.
@@ -78,7 +79,7 @@ impl Broker {
                     .heartbeat(request_id, holder, self.lease_until())
                     .await
                 {
-                    Ok(true) => self.metrics.record_store(None),
+                    Ok(true) => self.metrics.record_store(StoreOp::Heartbeat, None),
                     Ok(false) => {
                         // Superseded: the fencing token already stops every later step.
                         tracing::warn!(request_id, "lease lost; another claim holds the request");
@@ -86,7 +87,8 @@ impl Broker {
                     }
                     Err(e) => {
                         tracing::warn!(request_id, "cannot extend the lease: {e}");
-                        self.metrics.record_store(Some(e.to_string()));
+                        self.metrics
+                            .record_store(StoreOp::Heartbeat, Some(e.to_string()));
                     }
                 }
             }
@@ -111,7 +113,7 @@ impl Broker {
         loop {
             match op().await {
                 Ok(v) => {
-                    self.metrics.record_store(None);
+                    self.metrics.record_store(StoreOp::Write, None);
                     return Ok(v);
                 }
                 Err(e) => {
@@ -130,7 +132,8 @@ impl Broker {
                             return Err(e);
                         }
                     }
-                    self.metrics.record_store(Some(e.to_string()));
+                    self.metrics
+                        .record_store(StoreOp::Write, Some(e.to_string()));
                     tracing::warn!("{what}: {e}; trying again in {pause:?}");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(MAX_PAUSE);

@@ -54,6 +54,10 @@ use yibao_store::Store;
 pub use config::Config;
 pub use service::Broker;
 
+/// How long a stopping broker waits, after its workers are done, for the answers to
+/// callers still being written.
+const ANSWER_GRACE: Duration = Duration::from_secs(2);
+
 /// Opens the store the config names (SQL Server: connects and checks the installed schema).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(config.store.open().await?)
@@ -100,10 +104,11 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
             }
         })
     });
+    let connections = Arc::new(tokio::sync::Semaphore::new(config.broker.max_connections));
     let accept = listener::run(
         listener,
         broker.clone(),
-        config.broker.max_connections,
+        connections.clone(),
         notify_shutdown.clone(),
     );
     tokio::select! {
@@ -119,6 +124,10 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
     }
     let grace = Duration::from_millis(config.broker.shutdown_grace_ms);
     let busy = broker.wait_idle(grace).await;
+    // Callers waiting on requests that just finished get their answers (idle connections
+    // closed at the signal; a waiter on a row that is still PENDING was answered then).
+    let all = u32::try_from(config.broker.max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(ANSWER_GRACE, connections.acquire_many(all)).await;
     if config.broker.sign_out_on_shutdown && busy == 0 {
         broker.sign_out_all().await;
     }

@@ -78,14 +78,14 @@ fn refuse_if_in_use(endpoint: &str) -> io::Result<()> {
 }
 
 /// Accepts connections until shutdown. Errors from `accept` are logged and retried with a
-/// pause: a transient handle shortage must not stop the broker.
+/// pause: a transient handle shortage must not stop the broker. `limit` holds one permit
+/// per open connection, so shutdown can wait for the answers still being written.
 pub async fn run(
     listener: Listener,
     broker: Arc<Broker>,
-    max_connections: usize,
+    limit: Arc<Semaphore>,
     notify_shutdown: broadcast::Sender<()>,
 ) {
-    let limit = Arc::new(Semaphore::new(max_connections));
     loop {
         let Ok(permit) = limit.clone().acquire_owned().await else {
             return;

@@ -11,13 +11,34 @@ use yibao_proto::LatencyStat;
 /// Samples kept per interface code, whatever the window (memory bound under load).
 const MAX_SAMPLES: usize = 20_000;
 
+/// Kinds of store operation whose health `status` reports separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoreOp {
+    Poll,
+    Recovery,
+    Heartbeat,
+    Write,
+}
+
+impl StoreOp {
+    fn as_str(self) -> &'static str {
+        match self {
+            StoreOp::Poll => "poll",
+            StoreOp::Recovery => "recovery",
+            StoreOp::Heartbeat => "heartbeat",
+            StoreOp::Write => "write",
+        }
+    }
+}
+
 pub struct Metrics {
     window: Duration,
     latency: Mutex<HashMap<String, VecDeque<(Instant, u32)>>>,
     platform: Mutex<Option<(bool, Option<String>)>>,
-    /// The last failed store operation of this broker (polls, heartbeats, writes), until
-    /// one succeeds again: a store that answers `counts` may still fail every poll.
-    store: Mutex<Option<String>>,
+    /// The last failure of each kind of store operation of this broker (poll, recovery,
+    /// heartbeat, write), until that kind succeeds again: a store that answers `counts`
+    /// may still fail every poll, and a working poll must not hide a failing recovery.
+    store: Mutex<HashMap<StoreOp, String>>,
 }
 
 impl Metrics {
@@ -26,7 +47,7 @@ impl Metrics {
             window,
             latency: Mutex::new(HashMap::new()),
             platform: Mutex::new(None),
-            store: Mutex::new(None),
+            store: Mutex::new(HashMap::new()),
         }
     }
 
@@ -51,15 +72,32 @@ impl Metrics {
         *self.platform.lock().unwrap_or_else(|p| p.into_inner()) = Some((masked.is_none(), masked));
     }
 
-    /// A store operation succeeded (`None`) or failed.
-    pub fn record_store(&self, error: Option<String>) {
-        let masked = error.map(|e| yibao_core::privacy::mask_pii(&e).into_owned());
-        *self.store.lock().unwrap_or_else(|p| p.into_inner()) = masked;
+    /// A store operation of kind `op` succeeded (`None`) or failed.
+    pub fn record_store(&self, op: StoreOp, error: Option<String>) {
+        let mut map = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        match error {
+            None => {
+                map.remove(&op);
+            }
+            Some(e) => {
+                let masked = yibao_core::privacy::mask_pii(&e).into_owned();
+                map.insert(op, format!("{}: {masked}", op.as_str()));
+            }
+        }
     }
 
-    /// The last store failure, if the store has not worked since.
+    /// The failing kinds of store operation with their last error, if any.
     pub fn store_error(&self) -> Option<String> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        let map = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        let mut errors: Vec<&String> = map.values().collect();
+        errors.sort();
+        (!errors.is_empty()).then(|| {
+            errors
+                .into_iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
     }
 
     pub fn platform(&self) -> (Option<bool>, Option<String>) {

@@ -268,7 +268,7 @@ impl Broker {
                 (status, Some(broker_row(&reason)), Some(reason))
             }
         };
-        self.write_finish(c, holder, status, Some(end), response, error)
+        self.write_finish(c, holder, status, Some((end, &a.msgid)), response, error)
             .await?;
         Ok(sign_no)
     }
@@ -296,7 +296,7 @@ impl Broker {
         c: &ClaimedRequest,
         holder: &Holder,
         status: RequestStatus,
-        attempt: Option<AttemptEnd>,
+        attempt: Option<(AttemptEnd, &str)>,
         response: Option<ResponseRow>,
         error: Option<String>,
     ) -> Result<(), Abandon> {
@@ -304,7 +304,7 @@ impl Broker {
             request_id: c.request_id,
             holder: holder.clone(),
             status,
-            attempt,
+            attempt: attempt.map(|(end, _)| end),
             response,
             error,
         };
@@ -314,6 +314,12 @@ impl Broker {
         match written {
             Ok(true) => {
                 tracing::Span::current().record("status", tracing::field::display(status));
+                self.announce(c.request_id, status);
+                Ok(())
+            }
+            Ok(false) if self.already_written(c.request_id, status, attempt).await => {
+                // An earlier try committed but its answer was lost on the way back (a
+                // dropped connection): the verdict is in the store.
                 self.announce(c.request_id, status);
                 Ok(())
             }
@@ -333,6 +339,22 @@ impl Broker {
             }
             Err(e) => Err(Abandon::from(e)),
         }
+    }
+}
+
+impl Broker {
+    /// Whether the row already shows this verdict for this attempt's msgid.
+    async fn already_written(
+        &self,
+        request_id: i64,
+        status: RequestStatus,
+        attempt: Option<(AttemptEnd, &str)>,
+    ) -> bool {
+        let Some((_, msgid)) = attempt else {
+            return false;
+        };
+        matches!(self.store.get(request_id).await,
+            Ok(Some(v)) if v.status == status && v.msgid.as_deref() == Some(msgid))
     }
 }
 

@@ -13,6 +13,9 @@
 //! says: a row in its hands is heartbeating, and if the store missed the beats the holder
 //! will write its result when the store comes back.
 
+use std::sync::Arc;
+
+use yibao_core::UncertainPolicy;
 use yibao_proto::RequestStatus;
 use yibao_store::{ExpiredLease, StoreError};
 
@@ -24,7 +27,7 @@ const BATCH: u32 = 256;
 
 impl Broker {
     /// Recovers every expired lease; returns how many rows were moved.
-    pub(crate) async fn recover_expired(&self) -> Result<usize, StoreError> {
+    pub(crate) async fn recover_expired(self: &Arc<Self>) -> Result<usize, StoreError> {
         let now = yibao_core::time::epoch_ms();
         let mut moved = 0;
         loop {
@@ -41,6 +44,11 @@ impl Broker {
                     moved += 1;
                     if status.is_terminal() {
                         self.announce(lease.request_id, status);
+                    }
+                    // The configured policy covers a crash as much as a timeout.
+                    let policy = self.catalog.get(&lease.interface_code).on_uncertain;
+                    if status == RequestStatus::Uncertain && policy == UncertainPolicy::Reverse {
+                        self.clone().reverse_if_uncertain(lease.request_id);
                     }
                 }
             }

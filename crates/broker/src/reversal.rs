@@ -39,10 +39,6 @@ impl Broker {
             );
         }
         let from = original.status;
-        if from == RequestStatus::Reversed {
-            // Already done (a second click, a retried command): the answer is the same.
-            return Response::Outcome(original.into_outcome(false));
-        }
         if !matches!(from, RequestStatus::Uncertain | RequestStatus::Completed) {
             return refuse(
                 ErrorCode::BadRequest,

@@ -45,6 +45,8 @@ pub struct Broker {
     finished: broadcast::Sender<i64>,
     worker_count: u32,
     shutting_down: AtomicBool,
+    /// Tells waiters that the broker is stopping (see `wait_with`).
+    stopping: tokio::sync::watch::Sender<bool>,
     stats: Stats,
     pub(crate) metrics: crate::metrics::Metrics,
     /// Rows this process is working on (recovery leaves them alone).
@@ -90,6 +92,7 @@ impl Broker {
             finished,
             worker_count: u32::try_from(config.broker.workers).unwrap_or(u32::MAX),
             shutting_down: AtomicBool::new(false),
+            stopping: tokio::sync::watch::channel(false).0,
             metrics: crate::metrics::Metrics::new(std::time::Duration::from_secs(300)),
             held: crate::hold::Held::default(),
             stats: Stats {
@@ -162,6 +165,7 @@ impl Broker {
     /// Stops taking new work (`Call`, `Run`); the dispatcher is stopped by its own signal.
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
+        self.stopping.send_replace(true);
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -179,7 +183,7 @@ impl Broker {
 
     /// The `reverse` policy: a request that just ended UNCERTAIN gets its 2601 at once (in
     /// its own task, so the worker slot is free for the 2601 itself).
-    fn reverse_if_uncertain(self: Arc<Self>, request_id: i64) {
+    pub(crate) fn reverse_if_uncertain(self: Arc<Self>, request_id: i64) {
         tokio::spawn(async move {
             if let Ok(Some(v)) = self.store.get(request_id).await {
                 if v.status == RequestStatus::Uncertain {
@@ -342,6 +346,7 @@ impl Broker {
         wait: Duration,
     ) -> Response {
         let deadline = tokio::time::Instant::now() + wait;
+        let mut stopping = self.stopping.subscribe();
         loop {
             let outcome = match self.store.get(request_id).await {
                 Ok(Some(v)) => v.into_outcome(false),
@@ -352,19 +357,27 @@ impl Broker {
                 return Response::Outcome(outcome);
             }
             let now = tokio::time::Instant::now();
-            if now >= deadline {
+            // A stopping broker starts nothing more: a row still PENDING will not be
+            // started by it, so the wait ends now (a `Run` then cancels the row). A row in
+            // progress is waited for; its worker finishes within the shutdown grace.
+            let stopped = *stopping.borrow_and_update()
+                && outcome.status == yibao_proto::RequestStatus::Pending;
+            if now >= deadline || stopped {
                 return Response::Outcome(Outcome {
                     timed_out: true,
                     ..outcome
                 });
             }
             let nap = (deadline - now).min(RECHECK);
-            // Any notice (ours, lagged, closed) or the nap ending means: look again.
+            // Any notice (ours, lagged, closed), the stop or the nap ending means: look again.
             let _ = tokio::time::timeout(nap, async {
                 loop {
-                    match rx.recv().await {
-                        Ok(id) if id != request_id => continue,
-                        _ => break,
+                    tokio::select! {
+                        r = rx.recv() => match r {
+                            Ok(id) if id != request_id => continue,
+                            _ => break,
+                        },
+                        _ = stopping.changed() => break,
                     }
                 }
             })

@@ -10,6 +10,18 @@ use yibao_proto::{Overrides, RequestStatus};
 use crate::types::*;
 use crate::{Store, StoreError};
 
+mod fencing;
+mod operator;
+
+pub use fencing::{
+    a_reply_in_hand_beats_recovery, a_request_past_its_deadline_is_never_sent,
+    a_superseded_claim_is_fenced_off, ending, rows_set_processing_by_hand_are_not_the_brokers,
+    the_heartbeat_extends_the_lease_until_recovery, with_deadline, FUTURE, PAST,
+};
+pub use operator::{
+    concurrent_reversals_start_one, one_reversal_per_request, only_a_pending_request_is_cancelled,
+};
+
 /// The holder of a row claimed once by `worker` (claim generation 1).
 pub fn h(worker: &str) -> Holder {
     Holder {
@@ -321,12 +333,16 @@ pub async fn inserted_claimed_is_never_claimed_by_others(s: &impl Store) {
         .unwrap();
 }
 
-/// Every check above, each on an empty store made by `fresh`.
-pub async fn all<S, F, Fut>(fresh: F)
+/// Every check, each on an empty store made by `fresh` (which returns two handles on the
+/// same database, like two brokers). `raw` runs a statement valid in both dialects on the
+/// database behind a handle (for rows made by plain SQL, as the HIS or a DBA would).
+pub async fn all<S, F, Fut, R, RF>(fresh: F, raw: R)
 where
     S: Store + Clone,
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = (S, S)>,
+    R: Fn(S, &'static str) -> RF,
+    RF: std::future::Future<Output = ()>,
 {
     lifecycle_through_the_view(&fresh().await.0).await;
     claim_one_reports_why_not(&fresh().await.0).await;
@@ -334,6 +350,16 @@ where
     expired_leases_are_found_and_moved_once(&fresh().await.0).await;
     inserted_claimed_is_never_claimed_by_others(&fresh().await.0).await;
     needs_action_lists_uncertain_and_error_newest_first(&fresh().await.0).await;
+    a_superseded_claim_is_fenced_off(&fresh().await.0).await;
+    the_heartbeat_extends_the_lease_until_recovery(&fresh().await.0).await;
+    a_request_past_its_deadline_is_never_sent(&fresh().await.0).await;
+    a_reply_in_hand_beats_recovery(&fresh().await.0).await;
+    only_a_pending_request_is_cancelled(&fresh().await.0).await;
+    one_reversal_per_request(&fresh().await.0).await;
+    let s = fresh().await.0;
+    rows_set_processing_by_hand_are_not_the_brokers(&s, |sql| raw(s.clone(), sql)).await;
+    let (a, b) = fresh().await;
+    concurrent_reversals_start_one(&a, &b).await;
     let (a, b) = fresh().await;
     competing_stores_never_claim_the_same_row(&a, &b, 300).await;
 }

@@ -47,14 +47,19 @@ async fn empty(s: &MssqlStore) {
 async fn the_store_contract_holds_on_sql_server() {
     let Some(o) = options() else { return };
     let store = installed(&o).await;
-    conformance::all(|| {
-        let (store, o) = (store.clone(), o.clone());
-        async move {
-            empty(&store).await;
-            let other = MssqlStore::open(o).await.unwrap();
-            (store, other)
-        }
-    })
+    conformance::all(
+        || {
+            let (store, o) = (store.clone(), o.clone());
+            async move {
+                empty(&store).await;
+                let other = MssqlStore::open(o).await.unwrap();
+                (store, other)
+            }
+        },
+        |s: MssqlStore, sql| async move {
+            s.execute(sql, &[]).await.unwrap();
+        },
+    )
     .await;
 }
 

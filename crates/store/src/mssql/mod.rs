@@ -6,26 +6,33 @@
 //!
 //! Concurrency between brokers is SQL Server's: the claim takes rows `WITH (ROWLOCK,
 //! READPAST, UPDLOCK)`, so competing brokers skip each other's rows instead of waiting or
-//! taking the same one.
+//! taking the same one. Every claim increments the row's `claim_gen`, the fencing token
+//! that beginning an attempt, the heartbeat and finishing check in the same statement
+//! ([`fence`]); cancel and 冲正 are decided in one transaction each ([`operator`]).
 
+mod fence;
 mod fields;
+mod operator;
 mod options;
 mod pool;
+mod rows;
 mod statements;
 
 use async_trait::async_trait;
 use tiberius::Row;
-use yibao_proto::{Overrides, RequestStatus, StatusCount};
+use yibao_proto::{RequestStatus, StatusCount};
 
 pub use options::{MssqlAuth, MssqlEncryption, MssqlOptions};
 
 use crate::types::*;
 use crate::{Store, StoreError};
 use pool::{run, Pool};
+use rows::{claimed, view};
 use statements::sql;
 
 /// The schema version this build expects in `medical_insurance_settings`.
-pub const SCHEMA_VERSION: i32 = 1;
+/// 2: `claim_gen`, `expires_at` and `reversal_id` on the requests table.
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The SQL Server implementation of [`Store`].
 #[derive(Clone)]
@@ -142,40 +149,6 @@ fn opt_str(row: &Row, i: usize) -> Result<Option<String>, StoreError> {
         .map(str::to_string))
 }
 
-fn claimed(row: &Row) -> Result<ClaimedRequest, StoreError> {
-    Ok(ClaimedRequest {
-        request_id: i64::from(req_i32(row, 0)?),
-        interface_code: req_str(row, 1)?,
-        input_data: req_str(row, 2)?,
-        retry_count: i64::from(row.try_get::<i32, _>(3).map_err(corrupt)?.unwrap_or(0)),
-        overrides: Overrides {
-            insuplc_admdvs: opt_str(row, 4)?,
-            mdtrtarea_admvs: opt_str(row, 5)?,
-            opter: opt_str(row, 6)?,
-            opter_name: opt_str(row, 7)?,
-            opter_type: opt_str(row, 8)?,
-        },
-        fence: 0,
-        expired: false,
-        defect: None,
-    })
-}
-
-/// A row of the view, in the column order of the `get` and `needs_action` statements.
-fn view(r: &Row) -> Result<RequestView, StoreError> {
-    Ok(RequestView {
-        request_id: i64::from(req_i32(r, 0)?),
-        interface_code: req_str(r, 1)?,
-        input_data: req_str(r, 2)?,
-        status: parse_status(&req_str(r, 3)?)?,
-        retry_count: i64::from(r.try_get::<i32, _>(4).map_err(corrupt)?.unwrap_or(0)),
-        msgid: opt_str(r, 5)?,
-        response_data: opt_str(r, 6)?,
-        infcode: opt_str(r, 7)?,
-        err_msg: opt_str(r, 8)?,
-    })
-}
-
 fn parse_status(s: &str) -> Result<RequestStatus, StoreError> {
     RequestStatus::parse(s).ok_or_else(|| corrupt(format!("unknown status {s:?}")))
 }
@@ -245,29 +218,16 @@ impl Store for MssqlStore {
         msgid: &str,
         lease_until_ms: i64,
     ) -> Result<i64, StoreError> {
-        let id = row_id(request_id).ok_or(StoreError::LeaseLost(request_id))?;
-        let worker_id = holder.worker_id.as_str();
-        let result = run(
-            &self.pool,
-            self.opts.command_timeout,
-            sql("begin_attempt"),
-            &[&id, &worker_id, &infno, &msgid, &lease_until_ms],
-        )
-        .await;
-        let sets = match result {
-            Ok(sets) => sets,
-            Err(f) if matches!(f.server_code, Some(2627 | 2601)) => {
-                return Err(StoreError::DuplicateMsgid(msgid.to_string()))
-            }
-            Err(f) => return Err(f.into()),
-        };
-        let attempt_id = first_row(&sets, 0)
-            .and_then(|r| r.try_get::<i64, _>(0).ok().flatten())
-            .ok_or_else(|| corrupt("begin_attempt returned no id"))?;
-        if attempt_id < 0 {
-            return Err(StoreError::LeaseLost(request_id));
-        }
-        Ok(attempt_id)
+        fence::begin_attempt(self, request_id, holder, infno, msgid, lease_until_ms).await
+    }
+
+    async fn heartbeat(
+        &self,
+        request_id: i64,
+        holder: &Holder,
+        lease_until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        fence::heartbeat(self, request_id, holder, lease_until_ms).await
     }
 
     async fn expired_leases(
@@ -282,15 +242,19 @@ impl Store for MssqlStore {
         };
         rows.iter()
             .map(|r| {
+                let worker_id = opt_str(r, 2)?;
+                let fence = i64::from(r.try_get::<i32, _>(6).map_err(corrupt)?.unwrap_or(0));
+                // Claimed by this product: a claim generation and a worker on record.
+                let claimed_by_broker = fence > 0 && worker_id.is_some();
                 Ok(ExpiredLease {
                     request_id: i64::from(req_i32(r, 0)?),
                     interface_code: req_str(r, 1)?,
-                    worker_id: opt_str(r, 2)?,
+                    worker_id,
                     lease_until_ms: r.try_get::<i64, _>(3).map_err(corrupt)?,
                     attempts: i64::from(r.try_get::<i32, _>(4).map_err(corrupt)?.unwrap_or(0)),
                     last_msgid: opt_str(r, 5)?,
-                    fence: 0,
-                    claimed_by_broker: true,
+                    fence,
+                    claimed_by_broker,
                 })
             })
             .collect()
@@ -317,6 +281,7 @@ impl Store for MssqlStore {
                     &lease.worker_id,
                     &lease.lease_until_ms,
                     &now_ms,
+                    &lease.fence,
                 ],
             )
             .await?;
@@ -336,69 +301,19 @@ impl Store for MssqlStore {
     }
 
     async fn finish(&self, f: Finish) -> Result<bool, StoreError> {
-        let Some(id) = row_id(f.request_id) else {
-            return Ok(false);
-        };
-        let (attempt_id, ms, outcome) = match f.attempt {
-            Some(a) => (
-                Some(a.attempt_id),
-                Some(i64::try_from(a.duration_ms).unwrap_or(i64::MAX)),
-                Some(a.outcome.as_str()),
-            ),
-            None => (None, None, None),
-        };
-        let has_response: i32 = f.response.is_some().into();
-        let r = f.response.as_ref();
-        let response_data = r.map(|r| r.response_data.as_str());
-        let infcode = r.and_then(|r| r.infcode.as_deref());
-        let err_msg = clip(&r.and_then(|r| r.err_msg.clone()));
-        let origin = r.map(|r| r.origin.as_str());
-        let error = clip(&f.error);
-        let fields = r.and_then(|r| fields::to_xml(&r.fields));
-        let sets = self
-            .query(
-                "finish",
-                &[
-                    &id,
-                    &f.holder.worker_id,
-                    &f.status.as_str(),
-                    &error,
-                    &attempt_id,
-                    &ms,
-                    &outcome,
-                    &has_response,
-                    &response_data,
-                    &infcode,
-                    &err_msg,
-                    &origin,
-                    &fields,
-                ],
-            )
-            .await?;
-        Ok(first_row(&sets, 0).and_then(|r| r.try_get::<i32, _>(0).ok().flatten()) == Some(1))
+        fence::finish(self, f).await
     }
 
-    async fn heartbeat(
-        &self,
-        _request_id: i64,
-        _holder: &Holder,
-        _lease_until_ms: i64,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Db("heartbeat: not yet on SQL Server".into()))
-    }
-
-    async fn cancel(&self, _request_id: i64, _reason: &str) -> Result<CancelOutcome, StoreError> {
-        Err(StoreError::Db("cancel: not yet on SQL Server".into()))
+    async fn cancel(&self, request_id: i64, reason: &str) -> Result<CancelOutcome, StoreError> {
+        operator::cancel(self, request_id, reason).await
     }
 
     async fn begin_reversal(
         &self,
-        _original_id: i64,
-        _reversal: NewRequest,
+        original_id: i64,
+        reversal: NewRequest,
     ) -> Result<ReversalStart, StoreError> {
-        Err(StoreError::Db(
-            "begin_reversal: not yet on SQL Server".into(),
-        ))
+        operator::begin_reversal(self, original_id, &reversal).await
     }
 
     async fn transition(
@@ -479,6 +394,9 @@ impl MssqlStore {
         };
         let worker = claim.map(|c| c.worker_id.as_str());
         let lease = claim.map(|c| c.lease_until_ms);
+        // The first claim of a row the broker inserts for itself is generation 1.
+        let claim_gen: i32 = claim.is_some().into();
+        let expires_at = rows::deadline(new.expires_at.as_deref());
         let sets = self
             .query(
                 "insert_request",
@@ -493,6 +411,8 @@ impl MssqlStore {
                     &status.as_str(),
                     &worker,
                     &lease,
+                    &claim_gen,
+                    &expires_at,
                 ],
             )
             .await?;

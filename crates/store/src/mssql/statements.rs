@@ -48,10 +48,13 @@ mod tests {
         "claim_pending",
         "claim_one",
         "begin_attempt",
+        "heartbeat",
         "end_attempt",
         "expired_leases",
         "recover",
         "finish",
+        "cancel",
+        "begin_reversal",
         "transition",
         "get",
         "needs_action",
@@ -72,8 +75,36 @@ mod tests {
             NAMES.len(),
             "unused statements in statements.sql"
         );
-        // Values only ever arrive as @P parameters.
-        assert!(sql("finish").contains("@P13"));
+        // Values only ever arrive as @P parameters, as many as the callers pass.
+        for (name, last) in [
+            ("insert_request", 12),
+            ("begin_attempt", 6),
+            ("heartbeat", 4),
+            ("recover", 7),
+            ("finish", 16),
+            ("cancel", 2),
+            ("begin_reversal", 9),
+        ] {
+            let s = sql(name);
+            assert!(s.contains(&format!("@P{last}")), "{name} lacks @P{last}");
+            assert!(
+                !s.contains(&format!("@P{}", last + 1)),
+                "{name} has @P{}",
+                last + 1
+            );
+        }
         assert!(!FILE.contains("format!"));
+        // Each claim takes the next claim generation (the fencing token) and says whether
+        // the deadline has passed; each statement on a held row checks the generation.
+        for name in ["insert_request", "claim_pending", "claim_one"] {
+            assert!(sql(name).contains("inserted.claim_gen"), "{name}");
+            assert!(sql(name).contains("AS expired"), "{name}");
+        }
+        for name in ["claim_pending", "claim_one"] {
+            assert!(sql(name).contains("claim_gen = claim_gen + 1"), "{name}");
+        }
+        for name in ["begin_attempt", "heartbeat", "recover", "finish"] {
+            assert!(sql(name).contains("claim_gen = @P"), "{name}");
+        }
     }
 }

@@ -2,61 +2,97 @@
    @P1, @P2, ... are the driver's parameters (never concatenated text). CI parses this file
    with sqlfluff (tsql) like everything in sql/.
    Rows come back through OUTPUT ... INTO a table variable, because OUTPUT without INTO is
-   refused on tables with triggers, which a hospital's DBA may well add for auditing. */
+   refused on tables with triggers, which a hospital's DBA may well add for auditing.
+
+   The three statements that hand out a claimed row (insert_request, claim_pending,
+   claim_one) return the same columns, read by mssql/rows.rs: request_id, the text columns
+   as the UTF-16LE bytes of NVARCHAR (VARBINARY), retry_count, claim_gen and expired. Text
+   travels as bytes because the driver fails the whole result (every row of the batch, after
+   the claim has committed) on one value that is not valid UTF-16, such as a lone surrogate
+   written into input_data; decoded by the broker instead, such a value becomes that row's
+   defect and the other rows go on. VARCHAR columns become NVARCHAR in @t (the server's
+   conversion never fails). */
 
 -- name: schema_version
 SELECT value FROM dbo.medical_insurance_settings WHERE name = 'schema_version';
 GO
 
 -- name: insert_request
--- @P1 code, @P2 input, @P3..@P7 overrides, @P8 status, @P9 worker, @P10 lease
+-- @P1 code, @P2 input, @P3..@P7 overrides, @P8 status, @P9 worker, @P10 lease,
+-- @P11 claim_gen (1 when inserted claimed, else 0), @P12 expires_at as ISO 8601 text
+-- (yyyy-mm-ddThh:mi:ss.mmm, local time; style 126 ignores SET LANGUAGE/DATEFORMAT) or NULL.
 DECLARE @t TABLE (
-    request_id INT, interface_code VARCHAR(10), input_data NVARCHAR(MAX), retry_count INT,
-    insuplc_admdvs VARCHAR(10), mdtrtarea_admvs VARCHAR(10), opter NVARCHAR(50),
-    opter_name NVARCHAR(50), opter_type VARCHAR(4)
+    request_id INT, interface_code NVARCHAR(MAX), input_data NVARCHAR(MAX), retry_count INT,
+    insuplc_admdvs NVARCHAR(MAX), mdtrtarea_admvs NVARCHAR(MAX), opter NVARCHAR(MAX),
+    opter_name NVARCHAR(MAX), opter_type NVARCHAR(MAX), claim_gen INT, expires_at DATETIME
 );
 INSERT INTO dbo.medical_insurance_requests (
     interface_code, input_data, insuplc_admdvs, mdtrtarea_admvs, opter, opter_name,
-    opter_type, status, worker_id, lease_until, retry_count
+    opter_type, status, worker_id, lease_until, retry_count, claim_gen, expires_at
 )
 OUTPUT
     inserted.request_id, inserted.interface_code, inserted.input_data, inserted.retry_count,
     inserted.insuplc_admdvs, inserted.mdtrtarea_admvs, inserted.opter, inserted.opter_name,
-    inserted.opter_type
+    inserted.opter_type, inserted.claim_gen, inserted.expires_at
 INTO @t
-VALUES (@P1, @P2, @P3, @P4, @P5, @P6, @P7, @P8, @P9, @P10, 0);
+VALUES (
+    @P1, @P2, @P3, @P4, @P5, @P6, @P7, @P8, @P9, @P10, 0, @P11,
+    CONVERT(DATETIME, @P12, 126)
+);
 SELECT
-    request_id, interface_code, input_data, retry_count, insuplc_admdvs, mdtrtarea_admvs,
-    opter, opter_name, opter_type
+    request_id,
+    CAST(interface_code AS VARBINARY(MAX)) AS interface_code,
+    CAST(input_data AS VARBINARY(MAX)) AS input_data,
+    retry_count,
+    CAST(insuplc_admdvs AS VARBINARY(MAX)) AS insuplc_admdvs,
+    CAST(mdtrtarea_admvs AS VARBINARY(MAX)) AS mdtrtarea_admvs,
+    CAST(opter AS VARBINARY(MAX)) AS opter,
+    CAST(opter_name AS VARBINARY(MAX)) AS opter_name,
+    CAST(opter_type AS VARBINARY(MAX)) AS opter_type,
+    claim_gen,
+    CASE WHEN expires_at IS NULL OR expires_at > GETDATE() THEN 0 ELSE 1 END AS expired
 FROM @t;
 GO
 
 -- name: claim_pending
 -- @P1 worker, @P2 lease_until, @P3 now, @P4 limit. READPAST skips rows another broker has
 -- locked, UPDLOCK keeps two brokers from reading the same free row, ORDER BY = oldest first.
+-- Each claim adds one to claim_gen: the fencing token the holder must show from now on.
 DECLARE @t TABLE (
-    request_id INT, interface_code VARCHAR(10), input_data NVARCHAR(MAX), retry_count INT,
-    insuplc_admdvs VARCHAR(10), mdtrtarea_admvs VARCHAR(10), opter NVARCHAR(50),
-    opter_name NVARCHAR(50), opter_type VARCHAR(4)
+    request_id INT, interface_code NVARCHAR(MAX), input_data NVARCHAR(MAX), retry_count INT,
+    insuplc_admdvs NVARCHAR(MAX), mdtrtarea_admvs NVARCHAR(MAX), opter NVARCHAR(MAX),
+    opter_name NVARCHAR(MAX), opter_type NVARCHAR(MAX), claim_gen INT, expires_at DATETIME
 );
 WITH due AS (
     SELECT TOP (@P4)
-        request_id, status, worker_id, lease_until, update_time, interface_code, input_data,
-        retry_count, insuplc_admdvs, mdtrtarea_admvs, opter, opter_name, opter_type
+        request_id, status, worker_id, lease_until, update_time, claim_gen, expires_at,
+        interface_code, input_data, retry_count, insuplc_admdvs, mdtrtarea_admvs, opter,
+        opter_name, opter_type
     FROM dbo.medical_insurance_requests WITH (ROWLOCK, READPAST, UPDLOCK)
     WHERE status = 'PENDING' AND (next_attempt_at IS NULL OR next_attempt_at <= @P3)
     ORDER BY request_id
 )
 UPDATE due
-SET status = 'PROCESSING', worker_id = @P1, lease_until = @P2, update_time = GETDATE()
+SET
+    status = 'PROCESSING', worker_id = @P1, lease_until = @P2, claim_gen = claim_gen + 1,
+    update_time = GETDATE()
 OUTPUT
     inserted.request_id, inserted.interface_code, inserted.input_data, inserted.retry_count,
     inserted.insuplc_admdvs, inserted.mdtrtarea_admvs, inserted.opter, inserted.opter_name,
-    inserted.opter_type
+    inserted.opter_type, inserted.claim_gen, inserted.expires_at
 INTO @t;
 SELECT
-    request_id, interface_code, input_data, retry_count, insuplc_admdvs, mdtrtarea_admvs,
-    opter, opter_name, opter_type
+    request_id,
+    CAST(interface_code AS VARBINARY(MAX)) AS interface_code,
+    CAST(input_data AS VARBINARY(MAX)) AS input_data,
+    retry_count,
+    CAST(insuplc_admdvs AS VARBINARY(MAX)) AS insuplc_admdvs,
+    CAST(mdtrtarea_admvs AS VARBINARY(MAX)) AS mdtrtarea_admvs,
+    CAST(opter AS VARBINARY(MAX)) AS opter,
+    CAST(opter_name AS VARBINARY(MAX)) AS opter_name,
+    CAST(opter_type AS VARBINARY(MAX)) AS opter_type,
+    claim_gen,
+    CASE WHEN expires_at IS NULL OR expires_at > GETDATE() THEN 0 ELSE 1 END AS expired
 FROM @t
 ORDER BY request_id;
 GO
@@ -64,32 +100,45 @@ GO
 -- name: claim_one
 -- @P1 request_id, @P2 worker, @P3 lease_until. Second result set: the status if not claimed.
 DECLARE @t TABLE (
-    request_id INT, interface_code VARCHAR(10), input_data NVARCHAR(MAX), retry_count INT,
-    insuplc_admdvs VARCHAR(10), mdtrtarea_admvs VARCHAR(10), opter NVARCHAR(50),
-    opter_name NVARCHAR(50), opter_type VARCHAR(4)
+    request_id INT, interface_code NVARCHAR(MAX), input_data NVARCHAR(MAX), retry_count INT,
+    insuplc_admdvs NVARCHAR(MAX), mdtrtarea_admvs NVARCHAR(MAX), opter NVARCHAR(MAX),
+    opter_name NVARCHAR(MAX), opter_type NVARCHAR(MAX), claim_gen INT, expires_at DATETIME
 );
 UPDATE dbo.medical_insurance_requests WITH (ROWLOCK)
-SET status = 'PROCESSING', worker_id = @P2, lease_until = @P3, update_time = GETDATE()
+SET
+    status = 'PROCESSING', worker_id = @P2, lease_until = @P3, claim_gen = claim_gen + 1,
+    update_time = GETDATE()
 OUTPUT
     inserted.request_id, inserted.interface_code, inserted.input_data, inserted.retry_count,
     inserted.insuplc_admdvs, inserted.mdtrtarea_admvs, inserted.opter, inserted.opter_name,
-    inserted.opter_type
+    inserted.opter_type, inserted.claim_gen, inserted.expires_at
 INTO @t
 WHERE request_id = @P1 AND status = 'PENDING';
 SELECT
-    request_id, interface_code, input_data, retry_count, insuplc_admdvs, mdtrtarea_admvs,
-    opter, opter_name, opter_type
+    request_id,
+    CAST(interface_code AS VARBINARY(MAX)) AS interface_code,
+    CAST(input_data AS VARBINARY(MAX)) AS input_data,
+    retry_count,
+    CAST(insuplc_admdvs AS VARBINARY(MAX)) AS insuplc_admdvs,
+    CAST(mdtrtarea_admvs AS VARBINARY(MAX)) AS mdtrtarea_admvs,
+    CAST(opter AS VARBINARY(MAX)) AS opter,
+    CAST(opter_name AS VARBINARY(MAX)) AS opter_name,
+    CAST(opter_type AS VARBINARY(MAX)) AS opter_type,
+    claim_gen,
+    CASE WHEN expires_at IS NULL OR expires_at > GETDATE() THEN 0 ELSE 1 END AS expired
 FROM @t;
 SELECT status FROM dbo.medical_insurance_requests WHERE request_id = @P1;
 GO
 
 -- name: begin_attempt
--- @P1 request_id, @P2 worker, @P3 infno, @P4 msgid, @P5 lease_until. Returns the attempt
--- id, or -1 when the row is no longer held by this worker. A msgid already used fails on
--- uq_mia_msgid (2627) and rolls everything back.
+-- @P1 request_id, @P2 worker, @P3 infno, @P4 msgid, @P5 lease_until, @P6 fence (the
+-- holder's claim_gen). Returns the attempt id; -1 when the claim is not the current one
+-- (lease lost); -2 when it is but expires_at has passed (never send). A msgid already used
+-- fails on uq_mia_msgid (2627) and rolls everything back.
 SET XACT_ABORT ON;
 BEGIN TRANSACTION;
 DECLARE @n INT;
+DECLARE @held INT;
 SELECT @n = COALESCE(MAX(attempt_no), 0) + 1
 FROM dbo.medical_insurance_attempts WITH (UPDLOCK, HOLDLOCK)
 WHERE request_id = @P1;
@@ -98,11 +147,19 @@ SET
     msgid = @P4,
     retry_count = @n - 1,
     lease_until = CASE WHEN COALESCE(lease_until, 0) > @P5 THEN lease_until ELSE @P5 END
-WHERE request_id = @P1 AND status = 'PROCESSING' AND worker_id = @P2;
+WHERE
+    request_id = @P1 AND status = 'PROCESSING' AND worker_id = @P2 AND claim_gen = @P6
+    AND (expires_at IS NULL OR expires_at > GETDATE());
 IF @@ROWCOUNT = 0
 BEGIN
+    -- Why not: still held (then the deadline stopped it) or not.
+    SELECT @held = COUNT(*)
+    FROM dbo.medical_insurance_requests
+    WHERE
+        request_id = @P1 AND status = 'PROCESSING' AND worker_id = @P2
+        AND claim_gen = @P6;
     ROLLBACK TRANSACTION;
-    SELECT CAST(-1 AS BIGINT) AS attempt_id;
+    SELECT CAST(CASE WHEN @held > 0 THEN -2 ELSE -1 END AS BIGINT) AS attempt_id;
 END
 ELSE
 BEGIN
@@ -113,6 +170,15 @@ BEGIN
 END;
 GO
 
+-- name: heartbeat
+-- @P1 request_id, @P2 worker, @P3 fence, @P4 lease_until. Extends (never shortens) the
+-- lease of a row the holder's claim still holds; returns 1, or 0 when the claim is lost.
+UPDATE dbo.medical_insurance_requests
+SET lease_until = CASE WHEN COALESCE(lease_until, 0) > @P4 THEN lease_until ELSE @P4 END
+WHERE request_id = @P1 AND status = 'PROCESSING' AND worker_id = @P2 AND claim_gen = @P3;
+SELECT @@ROWCOUNT AS held;
+GO
+
 -- name: end_attempt
 -- @P1 attempt_id, @P2 duration_ms, @P3 outcome
 UPDATE dbo.medical_insurance_attempts
@@ -121,7 +187,8 @@ WHERE attempt_id = @P1;
 GO
 
 -- name: expired_leases
--- @P1 now, @P2 limit
+-- @P1 now, @P2 limit. claim_gen is the fence recovery must still find (it moves the row
+-- only if nobody claimed it since).
 SELECT TOP (@P2)
     r.request_id,
     r.interface_code,
@@ -135,7 +202,8 @@ SELECT TOP (@P2)
         SELECT TOP 1 a.msgid FROM dbo.medical_insurance_attempts AS a
         WHERE a.request_id = r.request_id
         ORDER BY a.attempt_no DESC
-    ) AS last_msgid
+    ) AS last_msgid,
+    r.claim_gen
 FROM dbo.medical_insurance_requests AS r WITH (READPAST)
 WHERE r.status = 'PROCESSING' AND (r.lease_until IS NULL OR r.lease_until < @P1)
 ORDER BY r.request_id;
@@ -143,7 +211,8 @@ GO
 
 -- name: recover
 -- @P1 request_id, @P2 new status, @P3 reason, @P4 worker (may be NULL), @P5 lease (may be
--- NULL), @P6 now. Moves the row only if it is still under the same expired lease.
+-- NULL), @P6 now, @P7 fence. Moves the row only if it is still under the same expired
+-- lease and the same claim.
 SET XACT_ABORT ON;
 BEGIN TRANSACTION;
 UPDATE dbo.medical_insurance_requests
@@ -151,7 +220,7 @@ SET
     status = @P2, worker_id = NULL, lease_until = NULL, last_error = @P3,
     update_time = GETDATE()
 WHERE
-    request_id = @P1 AND status = 'PROCESSING'
+    request_id = @P1 AND status = 'PROCESSING' AND claim_gen = @P7
     AND ((worker_id IS NULL AND @P4 IS NULL) OR worker_id = @P4)
     AND ((lease_until IS NULL AND @P5 IS NULL) OR lease_until = @P5)
     AND (lease_until IS NULL OR lease_until < @P6);
@@ -170,13 +239,32 @@ GO
 -- name: finish
 -- @P1 request_id, @P2 worker, @P3 status, @P4 error, @P5 attempt_id (or NULL),
 -- @P6 duration_ms, @P7 outcome, @P8 1 = write a response, @P9 response_data, @P10 infcode,
--- @P11 err_msg, @P12 origin, @P13 field rows as XML (or NULL). One transaction; returns 0
--- when the row is not ours.
+-- @P11 err_msg, @P12 origin, @P13 field rows as XML (or NULL), @P14 fence, @P15 1 = the
+-- response is the platform's reply, @P16 the reason shown on the request(s) this one
+-- reverses, when it is a 2601 that completes. One transaction; returns 0 when the claim is
+-- not the current one.
+-- The second branch of the WHERE: a platform reply in hand may still replace the guess
+-- recovery made (UNCERTAIN or PENDING) while this broker could not reach the database, if
+-- nobody claimed the row since (same claim_gen) and no 冲正 was started for it.
 SET XACT_ABORT ON;
 BEGIN TRANSACTION;
+DECLARE @originals INT;
+-- A completing 2601 first locks the request(s) it reverses, before its own row: the order
+-- begin_reversal takes them in (original, then its 2601), so a 2601 finishing while
+-- someone asks to reverse the same original again waits instead of deadlocking. The
+-- status test makes the lock reach the table's rows, not only ix_mir_reversal.
+IF @P3 = 'COMPLETED'
+    SELECT @originals = COUNT(*)
+    FROM dbo.medical_insurance_requests WITH (UPDLOCK, ROWLOCK)
+    WHERE reversal_id = @P1 AND status IN ('UNCERTAIN', 'COMPLETED');
 UPDATE dbo.medical_insurance_requests
 SET status = @P3, update_time = GETDATE(), lease_until = NULL, last_error = @P4
-WHERE request_id = @P1 AND status = 'PROCESSING' AND worker_id = @P2;
+WHERE
+    request_id = @P1 AND claim_gen = @P14
+    AND (
+        (status = 'PROCESSING' AND worker_id = @P2)
+        OR (@P15 = 1 AND status IN ('UNCERTAIN', 'PENDING') AND reversal_id IS NULL)
+    );
 IF @@ROWCOUNT = 0
 BEGIN
     ROLLBACK TRANSACTION;
@@ -217,8 +305,84 @@ BEGIN
             FROM (SELECT CAST(@P13 AS XML) AS d) AS x
             CROSS APPLY x.d.nodes('/f') AS f (n);
     END;
+    -- A completed 2601 reverses the request(s) it was started for, in this transaction.
+    IF @P3 = 'COMPLETED'
+        UPDATE dbo.medical_insurance_requests
+        SET status = 'REVERSED', last_error = @P16, update_time = GETDATE()
+        WHERE reversal_id = @P1 AND status IN ('UNCERTAIN', 'COMPLETED');
     SELECT CAST(1 AS INT) AS held;
     COMMIT TRANSACTION;
+END;
+GO
+
+-- name: cancel
+-- @P1 request_id, @P2 reason. PENDING becomes ERROR atomically (never sent). Result sets:
+-- 1 if cancelled (else 0), then the row's status (none when there is no such row).
+UPDATE dbo.medical_insurance_requests
+SET
+    status = 'ERROR', last_error = @P2, worker_id = NULL, lease_until = NULL,
+    update_time = GETDATE()
+WHERE request_id = @P1 AND status = 'PENDING';
+SELECT @@ROWCOUNT AS cancelled;
+SELECT status FROM dbo.medical_insurance_requests WHERE request_id = @P1;
+GO
+
+-- name: begin_reversal
+-- @P1 original request_id, then the 2601 request: @P2 code, @P3 input, @P4..@P8 overrides,
+-- @P9 expires_at (as in insert_request). One transaction. UPDLOCK + HOLDLOCK on the
+-- original row make concurrent callers (several brokers, several operators) wait for each
+-- other here, so the second one sees the first one's reversal_id: one 冲正 in flight per
+-- request. Returns one row: outcome (STARTED, EXISTING, WRONG_STATE, NOT_FOUND), the 2601's
+-- request_id (STARTED, EXISTING) and a status (the existing 2601's, or the original's).
+SET XACT_ABORT ON;
+BEGIN TRANSACTION;
+DECLARE @found INT;
+DECLARE @status VARCHAR(20);
+DECLARE @existing INT;
+DECLARE @existing_status VARCHAR(20);
+DECLARE @new INT;
+SET @found = 0;
+SELECT @found = 1, @status = status, @existing = reversal_id
+FROM dbo.medical_insurance_requests WITH (UPDLOCK, HOLDLOCK, ROWLOCK)
+WHERE request_id = @P1;
+IF @existing IS NOT NULL
+    SELECT @existing_status = status
+    FROM dbo.medical_insurance_requests
+    WHERE request_id = @existing;
+IF @found = 0
+BEGIN
+    COMMIT TRANSACTION;
+    SELECT
+        'NOT_FOUND' AS outcome, CAST(NULL AS INT) AS request_id,
+        CAST(NULL AS VARCHAR(20)) AS status;
+END
+-- A 2601 in flight or done is the answer; one that ended ERROR (or vanished) may be
+-- replaced.
+ELSE IF @existing_status IS NOT NULL AND @existing_status <> 'ERROR'
+BEGIN
+    COMMIT TRANSACTION;
+    SELECT 'EXISTING' AS outcome, @existing AS request_id, @existing_status AS status;
+END
+ELSE IF @status IS NULL OR @status NOT IN ('UNCERTAIN', 'COMPLETED')
+BEGIN
+    COMMIT TRANSACTION;
+    SELECT 'WRONG_STATE' AS outcome, CAST(NULL AS INT) AS request_id, @status AS status;
+END
+ELSE
+BEGIN
+    INSERT INTO dbo.medical_insurance_requests (
+        interface_code, input_data, insuplc_admdvs, mdtrtarea_admvs, opter, opter_name,
+        opter_type, status, retry_count, claim_gen, expires_at
+    )
+    VALUES (
+        @P2, @P3, @P4, @P5, @P6, @P7, @P8, 'PENDING', 0, 0, CONVERT(DATETIME, @P9, 126)
+    );
+    SET @new = CONVERT(INT, SCOPE_IDENTITY());
+    UPDATE dbo.medical_insurance_requests
+    SET reversal_id = @new
+    WHERE request_id = @P1;
+    COMMIT TRANSACTION;
+    SELECT 'STARTED' AS outcome, @new AS request_id, CAST(NULL AS VARCHAR(20)) AS status;
 END;
 GO
 
@@ -231,19 +395,25 @@ SELECT @@ROWCOUNT AS moved;
 GO
 
 -- name: get
--- @P1 request_id
+-- @P1 request_id. The two columns the HIS writes travel as UTF-16LE bytes, like a claim's,
+-- so one unreadable value is shown as such instead of failing the read (mssql/rows.rs).
 SELECT
-    request_id, interface_code, input_data, status, retry_count, msgid, response_data,
-    infcode, err_msg
+    request_id,
+    CAST(CAST(interface_code AS NVARCHAR(MAX)) AS VARBINARY(MAX)) AS interface_code,
+    CAST(CAST(input_data AS NVARCHAR(MAX)) AS VARBINARY(MAX)) AS input_data,
+    status, retry_count, msgid, response_data, infcode, err_msg
 FROM dbo.v_medical_insurance_result
 WHERE request_id = @P1;
 GO
 
 -- name: needs_action
--- @P1 limit
+-- @P1 limit. Columns as in get: a row ended ERROR for unreadable input must not make the
+-- whole list unreadable.
 SELECT TOP (@P1)
-    request_id, interface_code, input_data, status, retry_count, msgid, response_data,
-    infcode, err_msg
+    request_id,
+    CAST(CAST(interface_code AS NVARCHAR(MAX)) AS VARBINARY(MAX)) AS interface_code,
+    CAST(CAST(input_data AS NVARCHAR(MAX)) AS VARBINARY(MAX)) AS input_data,
+    status, retry_count, msgid, response_data, infcode, err_msg
 FROM dbo.v_medical_insurance_result
 WHERE status IN ('UNCERTAIN', 'ERROR')
 ORDER BY request_id DESC;

@@ -9,10 +9,8 @@ use super::schema::NOW;
 use crate::types::{AttemptEnd, Finish, Holder, Origin};
 use crate::StoreError;
 
-/// "Not past its deadline" for the row `r` (an unreadable deadline counts as passed: a
-/// request must not be sent on a guess).
-const NOT_EXPIRED: &str =
-    "(expires_at IS NULL OR julianday(expires_at) > julianday('now', 'localtime'))";
+/// "Not past its deadline" (see `rows::deadline_not_passed`).
+const NOT_EXPIRED: &str = super::rows::deadline_not_passed!();
 
 pub(super) fn begin_attempt(
     c: &Connection,

@@ -154,7 +154,12 @@ fn finish_view((mut view, status): (RequestView, String)) -> Result<RequestView,
 }
 
 pub(super) fn parse_status(s: &str) -> Result<RequestStatus, StoreError> {
-    RequestStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown status {s:?}")))
+    // Exactly as written, because SQLite compares text exactly: a row whose status reads
+    // 'pending' is never claimed, so it must not be reported as waiting in the queue either.
+    RequestStatus::ALL
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown status {s:?}")))
 }
 
 #[async_trait]
@@ -190,7 +195,8 @@ impl Store for SqliteStore {
                      SET status = 'PROCESSING', worker_id = ?1, lease_until = ?2, \
                          claim_gen = claim_gen + 1, update_time = {NOW} \
                      WHERE request_id IN (SELECT request_id FROM medical_insurance_requests \
-                        WHERE status = 'PENDING' AND (next_attempt_at IS NULL OR next_attempt_at <= ?3) \
+                        WHERE status = 'PENDING' AND (next_attempt_at IS NULL OR next_attempt_at <= ?3 \
+                            OR typeof(next_attempt_at) NOT IN ('integer', 'real')) \
                         ORDER BY request_id LIMIT ?4) \
                      RETURNING {CLAIM_COLUMNS}"
                 );

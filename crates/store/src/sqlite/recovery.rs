@@ -5,6 +5,7 @@
 use rusqlite::{params, Connection};
 use yibao_proto::RequestStatus;
 
+use super::rows::{integer, lossy_text};
 use super::schema::NOW;
 use crate::types::ExpiredLease;
 use crate::StoreError;
@@ -21,23 +22,23 @@ pub(super) fn expired(
                  ORDER BY a.attempt_no DESC LIMIT 1), \
                 r.claim_gen \
          FROM medical_insurance_requests r \
-         WHERE r.status = 'PROCESSING' AND (r.lease_until IS NULL OR r.lease_until < ?1) \
+         WHERE r.status = 'PROCESSING' AND (r.lease_until IS NULL OR r.lease_until < ?1 \
+               OR typeof(r.lease_until) <> 'integer') \
          ORDER BY r.request_id LIMIT ?2",
     )?;
+    // Read leniently: one row a DBA filled with odd values must not stop recovery.
     let rows = st.query_map(params![now_ms, limit], |r| {
+        let worker_id = lossy_text(r, 2, "worker_id")?;
+        let fence = integer(r, 6)?.unwrap_or(0);
         Ok(ExpiredLease {
             request_id: r.get(0)?,
-            interface_code: r.get(1)?,
-            worker_id: r.get(2)?,
-            lease_until_ms: r.get(3)?,
-            attempts: r.get(4)?,
-            last_msgid: r.get(5)?,
-            fence: r.get(6)?,
-            claimed_by_broker: false,
-        })
-        .map(|mut l| {
-            l.claimed_by_broker = l.fence > 0 && l.worker_id.is_some();
-            l
+            interface_code: lossy_text(r, 1, "interface_code")?.unwrap_or_default(),
+            claimed_by_broker: fence > 0 && worker_id.is_some(),
+            worker_id,
+            lease_until_ms: integer(r, 3)?,
+            attempts: integer(r, 4)?.unwrap_or(0),
+            last_msgid: lossy_text(r, 5, "msgid")?,
+            fence,
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -50,22 +51,23 @@ pub(super) fn recover(
     status: RequestStatus,
     reason: &str,
 ) -> Result<bool, StoreError> {
-    // Same row, same holder, same lease and claim, still expired: otherwise its broker came
-    // back (or another broker recovered or claimed it) and the row is not ours to move.
+    // Same row, same claim (generation), same lease, still expired: otherwise its broker
+    // came back — an attempt or a heartbeat moves the lease — or another broker recovered or
+    // claimed it, and the row is not ours to move.
     let sql = format!(
         "UPDATE medical_insurance_requests \
          SET status = ?2, worker_id = NULL, lease_until = NULL, last_error = ?3, update_time = {NOW} \
-         WHERE request_id = ?1 AND status = 'PROCESSING' AND worker_id IS ?4 \
-           AND lease_until IS ?5 AND (lease_until IS NULL OR lease_until < ?6) AND claim_gen = ?7"
+         WHERE request_id = ?1 AND status = 'PROCESSING' AND COALESCE(CAST(claim_gen AS INTEGER), 0) = ?4 \
+           AND ((lease_until IS ?5 AND (lease_until IS NULL OR lease_until < ?6)) \
+                OR typeof(lease_until) NOT IN ('integer', 'null'))"
     );
     let moved = c.prepare_cached(&sql)?.execute(params![
         lease.request_id,
         status.as_str(),
         reason,
-        lease.worker_id,
+        lease.fence,
         lease.lease_until_ms,
         now_ms,
-        lease.fence
     ])?;
     if moved == 1 {
         // Close attempts that never got an outcome: their fate is what the row now says.

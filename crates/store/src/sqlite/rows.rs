@@ -10,11 +10,30 @@ use yibao_proto::Overrides;
 
 use crate::types::{ClaimedRequest, RequestView};
 
+/// SQL: the row's `expires_at` has not passed — the one rule for claims and for the send
+/// gate. Local time without a zone, like every other time column ('2026-12-01 10:00:00',
+/// a 'T' and milliseconds allowed); a value naming its zone ('Z', '+08:00') is compared as
+/// the instant it names. Anything else (a number, free text) counts as passed: a request
+/// is never sent on a deadline nobody can read.
+macro_rules! deadline_not_passed {
+    () => {
+        "(expires_at IS NULL OR (typeof(expires_at) = 'text' \
+          AND expires_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' \
+          AND julianday(expires_at) > CASE \
+              WHEN expires_at GLOB '*[Zz]' OR expires_at GLOB '*[+-][0-9][0-9]:[0-9][0-9]' \
+              THEN julianday('now') ELSE julianday('now', 'localtime') END))"
+    };
+}
+pub(super) use deadline_not_passed;
+
 /// The columns a claim returns, in the order [`claimed`] reads them.
-pub(super) const CLAIM_COLUMNS: &str = "request_id, interface_code, input_data, retry_count, \
+pub(super) const CLAIM_COLUMNS: &str = concat!(
+    "request_id, interface_code, input_data, retry_count, \
      insuplc_admdvs, mdtrtarea_admvs, opter, opter_name, opter_type, claim_gen, \
-     CASE WHEN expires_at IS NULL THEN 0 \
-          WHEN julianday(expires_at) > julianday('now', 'localtime') THEN 0 ELSE 1 END";
+     CASE WHEN ",
+    deadline_not_passed!(),
+    " THEN 0 ELSE 1 END"
+);
 
 /// A text column as text, or why it is not.
 fn text(row: &Row<'_>, i: usize, name: &str) -> rusqlite::Result<Result<Option<String>, String>> {
@@ -34,7 +53,12 @@ fn text(row: &Row<'_>, i: usize, name: &str) -> rusqlite::Result<Result<Option<S
     })
 }
 
-fn integer(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<i64>> {
+/// A text column, with anything unreadable described instead of failing the read.
+pub(super) fn lossy_text(row: &Row<'_>, i: usize, name: &str) -> rusqlite::Result<Option<String>> {
+    Ok(text(row, i, name)?.unwrap_or_else(|why| Some(format!("<{why}>"))))
+}
+
+pub(super) fn integer(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<i64>> {
     Ok(match row.get_ref(i)? {
         ValueRef::Integer(n) => Some(n),
         ValueRef::Real(f) => Some(f as i64),
@@ -84,9 +108,7 @@ pub(super) const VIEW_COLUMNS: &str = "request_id, interface_code, input_data, s
 /// A view row with its status text (parsed by the caller). Unreadable text is shown as
 /// a description rather than failing the read, so `result` and `wait` still answer.
 pub(super) fn view(r: &Row<'_>) -> rusqlite::Result<(RequestView, String)> {
-    let lossy = |i: usize, name: &str| -> rusqlite::Result<Option<String>> {
-        Ok(text(r, i, name)?.unwrap_or_else(|why| Some(format!("<{why}>"))))
-    };
+    let lossy = |i: usize, name: &str| lossy_text(r, i, name);
     Ok((
         RequestView {
             request_id: r.get(0)?,

@@ -53,6 +53,65 @@ async fn conformance_two_stores_on_one_file_never_claim_the_same_row() {
 }
 
 #[tokio::test]
+async fn conformance_a_superseded_claim_is_fenced_off() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::a_superseded_claim_is_fenced_off(&store(&dir)).await;
+}
+
+#[tokio::test]
+async fn conformance_the_heartbeat_extends_the_lease_until_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::the_heartbeat_extends_the_lease_until_recovery(&store(&dir)).await;
+}
+
+#[tokio::test]
+async fn conformance_a_request_past_its_deadline_is_never_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::a_request_past_its_deadline_is_never_sent(&store(&dir)).await;
+}
+
+#[tokio::test]
+async fn conformance_a_reply_in_hand_beats_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::a_reply_in_hand_beats_recovery(&store(&dir)).await;
+}
+
+#[tokio::test]
+async fn conformance_only_a_pending_request_is_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::only_a_pending_request_is_cancelled(&store(&dir)).await;
+}
+
+#[tokio::test]
+async fn conformance_one_reversal_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::one_reversal_per_request(&store(&dir)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_concurrent_reversals_start_one() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::concurrent_reversals_start_one(&store(&dir), &store(&dir)).await;
+}
+
+#[tokio::test]
+async fn conformance_rows_set_processing_by_hand_are_not_the_brokers() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let path = dir.path().join("q.db");
+    conformance::rows_set_processing_by_hand_are_not_the_brokers(&s, |sql| {
+        let path = path.clone();
+        async move {
+            rusqlite::Connection::open(path)
+                .unwrap()
+                .execute(sql, [])
+                .unwrap();
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn failed_job_does_not_spoil_its_batch() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(&dir);
@@ -105,4 +164,64 @@ async fn reopening_keeps_rows() {
     let id = store(&dir).insert_request(new("1101")).await.unwrap();
     let s = store(&dir);
     assert!(s.get(id).await.unwrap().is_some());
+}
+
+/// Deadlines in the forms people write them; anything unreadable counts as passed.
+#[tokio::test]
+async fn deadline_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let c = rusqlite::Connection::open(dir.path().join("q.db")).unwrap();
+    let cases: &[(&str, bool)] = &[
+        (
+            "strftime('%Y-%m-%d %H:%M:%S', 'now', 'localtime', '+1 hour')",
+            false,
+        ),
+        (
+            "strftime('%Y-%m-%dT%H:%M:%f', 'now', 'localtime', '+1 hour')",
+            false,
+        ),
+        (
+            "strftime('%Y-%m-%d %H:%M:%S', 'now', 'localtime', '-1 minute')",
+            true,
+        ),
+        // A zone names an instant: an hour ahead in UTC is ahead wherever the broker runs.
+        ("strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+1 hour')", false),
+        (
+            "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', '-1 hour')",
+            true,
+        ),
+        ("3000000", true),
+        ("'3000000'", true),
+        ("'tomorrow'", true),
+        ("''", true),
+        ("X'00'", true),
+    ];
+    let mut ids = Vec::new();
+    for (expr, _) in cases {
+        ids.push(
+            c.query_row(
+                &format!(
+                    "INSERT INTO medical_insurance_requests (interface_code, input_data, expires_at) \
+                     VALUES ('2207', '{{}}', {expr}) RETURNING request_id"
+                ),
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap(),
+        );
+    }
+    let claimed = s.claim_pending(spec("w", 100)).await.unwrap();
+    for ((expr, expired), id) in cases.iter().zip(&ids) {
+        let row = claimed.iter().find(|r| r.request_id == *id).unwrap();
+        assert_eq!(row.expired, *expired, "{expr}");
+        let begun = s
+            .begin_attempt(*id, &row.holder("w"), "2207", &format!("M{id}"), i64::MAX)
+            .await;
+        assert_eq!(
+            matches!(begun, Err(StoreError::Expired(_))),
+            *expired,
+            "{expr}: {begun:?}"
+        );
+    }
 }
