@@ -165,10 +165,14 @@ pub fn supervise(ctx: &Ctx) {
     }
 }
 
-/// Waits (bounded) for a signalled broker to exit; true when it did.
+/// Waits (bounded, and no longer once the run is stopping) for a signalled broker to
+/// exit; true when it did.
 fn await_exit(ctx: &Ctx, w: Which, limit: Duration) -> bool {
     let end = Instant::now() + limit;
     loop {
+        if !ctx.running() {
+            return false;
+        }
         let reaped = ctx.env().reap(w);
         let running = ctx.env().pid_of(w).is_some();
         if reaped.is_some() || !running {

@@ -13,6 +13,7 @@ use yibao::Env;
 use crate::disk::Tmpfs;
 use crate::ledger::Ledger;
 use crate::plan::Plan;
+use crate::shim::{shim_until, ShimOut};
 
 /// Business numbers stay below this: the harness's 身份证号 are distinct only below it.
 pub const MAX_BUSINESS_NO: u32 = 99_999;
@@ -87,6 +88,11 @@ impl Ctx {
     pub fn pipe(&self, rng: &mut StdRng) -> &str {
         let i = rng.random_range(0..self.pipes.len().max(1));
         self.pipes.get(i).map_or("", String::as_str)
+    }
+
+    /// Runs the shim, cut short once the run is stopping.
+    pub fn shim(&self, pipe: &str, args: &[&str], stdin: Option<&str>, limit: Duration) -> ShimOut {
+        shim_until(pipe, args, stdin, limit, &|| !self.running())
     }
 
     /// A fresh business number (distinct 就诊ID, 人员编号, 身份证号 …), until they run out.

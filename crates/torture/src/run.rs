@@ -45,6 +45,16 @@ pub struct Verdict {
 
 type Actor = fn(&Ctx, StdRng);
 
+/// Stops the actors if the run's own thread unwinds (a panic in the harness), so they do
+/// not outlive their seed; the last of them then drops the environment and the tmpfs.
+struct StopOnDrop(Arc<Ctx>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
 fn tmpfs_size_mib(duration: Duration) -> u64 {
     (64 + duration.as_secs() / 60 * 8).min(1024)
 }
@@ -78,6 +88,7 @@ pub fn run_seed(seed: u64, o: &RunOptions) -> anyhow::Result<Verdict> {
     opts.mock_log = true;
     println!("[seed {seed}] {}", plan.describe());
     let plan_text = format!("{:.0} s; {}", o.duration.as_secs_f64(), plan.describe());
+    let t_start = Instant::now();
     let mut env = Env::start_with(opts);
     if plan.second_broker {
         env.start_another_broker();
@@ -108,8 +119,11 @@ pub fn run_seed(seed: u64, o: &RunOptions) -> anyhow::Result<Verdict> {
         })
         .collect();
 
+    let guard = StopOnDrop(Arc::clone(&ctx));
+    let started = t_start.elapsed();
     progress_until(&ctx, o.duration);
     ctx.stop();
+    let t_join = Instant::now();
     let mut harness_errors = Vec::new();
     for (name, h) in handles {
         match h {
@@ -121,9 +135,15 @@ pub fn run_seed(seed: u64, o: &RunOptions) -> anyhow::Result<Verdict> {
             Err(e) => harness_errors.push(format!("actor {name} did not start: {e}")),
         }
     }
+    let joined = t_join.elapsed();
     let quiesce = quiesce(&ctx);
     let quiesce_text = match &quiesce {
-        Ok(d) => format!("nothing PENDING/PROCESSING after {:.1} s", d.as_secs_f64()),
+        Ok(d) => format!(
+            "nothing PENDING/PROCESSING after {:.1} s (start-up took {:.1} s, stopping the actors {:.1} s)",
+            d.as_secs_f64(),
+            started.as_secs_f64(),
+            joined.as_secs_f64()
+        ),
         Err(e) => e.clone(),
     };
 
@@ -134,6 +154,7 @@ pub fn run_seed(seed: u64, o: &RunOptions) -> anyhow::Result<Verdict> {
     let counts = collect::counts(&ctx.db_path)?;
     let violations = check(&snapshot, &ctx.ledger.facts());
     let faults_fired = collect::faults_fired(&mock_log);
+    drop(guard);
 
     let ctx = Arc::try_unwrap(ctx)
         .map_err(|_| anyhow::anyhow!("an actor still holds the run's context"))?;

@@ -34,6 +34,18 @@ impl ShimOut {
 
 /// Runs `yibao-call --pipe <pipe> <args…>`, feeding `stdin`, for at most `limit`.
 pub fn shim(pipe: &str, args: &[&str], stdin: Option<&str>, limit: Duration) -> ShimOut {
+    shim_until(pipe, args, stdin, limit, &|| false)
+}
+
+/// [`shim`], but once `stopping()` turns true the shim gets at most two more seconds (a
+/// caller killed mid-call, as when the procedure that spawned it is cancelled).
+pub fn shim_until(
+    pipe: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+    limit: Duration,
+    stopping: &dyn Fn() -> bool,
+) -> ShimOut {
     let spawned = Command::new(yibao::bin("yibao-call"))
         .arg("--pipe")
         .arg(pipe)
@@ -59,8 +71,13 @@ pub fn shim(pipe: &str, args: &[&str], stdin: Option<&str>, limit: Duration) -> 
     if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
         let _ = input.write_all(text.as_bytes());
     }
-    let deadline = Instant::now() + limit;
+    let mut deadline = Instant::now() + limit;
+    let mut cut = false;
     let status = loop {
+        if !cut && stopping() {
+            cut = true;
+            deadline = deadline.min(Instant::now() + Duration::from_secs(2));
+        }
         match child.try_wait() {
             Ok(Some(s)) => break Some(s),
             Ok(None) if Instant::now() < deadline => {

@@ -11,7 +11,6 @@ use yibao::{person_input, register_input, settle_input};
 use crate::check::business_key;
 use crate::ctx::Ctx;
 use crate::his::{Deadline, His, Poison};
-use crate::shim::shim;
 
 /// A 2204 fee-detail upload the catalog and the simulator accept, distinct per `n`.
 pub fn fee_input(n: u32) -> String {
@@ -106,7 +105,7 @@ fn serve(ctx: &Ctx, his: &His, rng: &mut StdRng, code: &str, input: &str) {
             return;
         }
         let wait = rng.random_range(1..=8u64);
-        let out = shim(
+        let out = ctx.shim(
             ctx.pipe(rng),
             &["run", &id.to_string(), "--wait", &wait.to_string()],
             None,
@@ -130,7 +129,7 @@ fn serve(ctx: &Ctx, his: &His, rng: &mut StdRng, code: &str, input: &str) {
         }
         // Broker unreachable or the wait ran out: the cashier gives up on this row.
         std::thread::sleep(Duration::from_millis(rng.random_range(0..1500)));
-        let c = shim(
+        let c = ctx.shim(
             ctx.pipe(rng),
             &["cancel", &id.to_string()],
             None,
@@ -184,7 +183,7 @@ pub fn feeder(ctx: &Ctx, mut rng: StdRng) {
                         ctx.ledger.known(id);
                         ctx.ledger.count(format!("async {code} inserted"));
                         if rng.random_bool(0.2) {
-                            let out = shim(
+                            let out = ctx.shim(
                                 ctx.pipe(&mut rng),
                                 &["kick", &id.to_string()],
                                 None,
@@ -201,7 +200,7 @@ pub fn feeder(ctx: &Ctx, mut rng: StdRng) {
                     return;
                 };
                 let (code, input) = customer(&mut rng, n);
-                let out = shim(
+                let out = ctx.shim(
                     ctx.pipe(&mut rng),
                     &["call", code, "-", "--async"],
                     Some(&input),
@@ -254,7 +253,7 @@ fn cancel_one(ctx: &Ctx, his: &His, rng: &mut StdRng) {
     } else {
         ids[rng.random_range(0..ids.len())]
     };
-    let out = shim(
+    let out = ctx.shim(
         ctx.pipe(rng),
         &["cancel", &id.to_string()],
         None,
@@ -292,7 +291,7 @@ pub fn reverser(ctx: &Ctx, mut rng: StdRng) {
                 .map(|p| {
                     let wait = wait.as_str();
                     s.spawn(move || {
-                        shim(
+                        ctx.shim(
                             p,
                             &["reverse", &id.to_string(), "--wait", wait],
                             None,
