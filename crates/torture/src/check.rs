@@ -74,13 +74,13 @@ pub struct Facts {
 /// A broken invariant, with the evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
-    /// 1–6, as numbered in [`INVARIANTS`].
+    /// 1–7, as numbered in [`INVARIANTS`].
     pub invariant: u8,
     pub detail: String,
 }
 
 /// The invariants, by number.
-pub const INVARIANTS: [&str; 6] = [
+pub const INVARIANTS: [&str; 7] = [
     "no business key of a state-changing interface applied twice (2601: no omsgid reversed twice)",
     "every COMPLETED state-changing row applied exactly once, its response stored with infcode 0",
     "every applied state-changing msgid belongs to a COMPLETED, UNCERTAIN or REVERSED row",
@@ -88,6 +88,8 @@ pub const INVARIANTS: [&str; 6] = [
     "nothing PENDING or PROCESSING at quiescence",
     "no row lost; poisoned rows ERROR with a reason; cancelled rows ERROR and never sent; \
      no attempt started after a row's expires_at",
+    "every REVERSED row's 2601 (its reversal_id) is COMPLETED and was applied with one of \
+     the row's msgids as omsgid",
 ];
 
 /// Slack for "started after expires_at": the store checks the deadline and stamps the
@@ -300,6 +302,47 @@ pub fn check(s: &Snapshot, f: &Facts) -> Vec<Violation> {
                     format!("msgid {} applied, but {}", a.msgid, describe(r)),
                 )
             }
+            Some(_) => {}
+        }
+    }
+
+    // 7. REVERSED means the platform applied a 2601 of this very request.
+    for r in s.requests.iter().filter(|r| r.status == "REVERSED") {
+        let own: BTreeSet<&str> = attempts_of
+            .get(&r.id)
+            .map(|l| l.iter().map(|a| a.msgid.as_str()).collect())
+            .unwrap_or_default();
+        let reversal = r.reversal_id.and_then(|id| requests.get(&id));
+        let applied_2601 = reversal.is_some_and(|rev| {
+            attempts_of.get(&rev.id).is_some_and(|list| {
+                list.iter().any(|a| {
+                    applied_by_msgid
+                        .get(a.msgid.as_str())
+                        .is_some_and(|entries| {
+                            entries.iter().any(|e| {
+                                let v: Value =
+                                    serde_json::from_str(&e.input).unwrap_or(Value::Null);
+                                text(&v, &["data", "omsgid"]).is_some_and(|m| own.contains(m))
+                            })
+                        })
+                })
+            })
+        });
+        match reversal {
+            None => violation(
+                &mut out,
+                7,
+                format!("{} has no reversal request on record", describe(r)),
+            ),
+            Some(rev) if rev.status != "COMPLETED" || !applied_2601 => violation(
+                &mut out,
+                7,
+                format!(
+                    "{} but its reversal {} (applied with one of its msgids {own:?}: {applied_2601})",
+                    describe(r),
+                    describe(rev)
+                ),
+            ),
             Some(_) => {}
         }
     }

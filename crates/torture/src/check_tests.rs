@@ -315,3 +315,27 @@ fn business_keys() {
     assert!(!is_state_changing("5201"));
     assert!(!is_state_changing("1312"));
 }
+
+#[test]
+fn a_reversed_row_whose_2601_never_reached_the_platform_breaks_7() {
+    let (mut s, f) = good();
+    s.applied.retain(|a| a.msgid != "A7");
+    // (The 2601 row itself is then COMPLETED but unapplied: 2 fires as well.)
+    assert_eq!(broken(&s, &f), vec![2, 7]);
+    let (mut s, f) = good();
+    request_mut(&mut s, 7).status = "UNCERTAIN".into();
+    assert_eq!(broken(&s, &f), vec![7]);
+    let (mut s, f) = good();
+    request_mut(&mut s, 6).reversal_id = None;
+    assert_eq!(broken(&s, &f), vec![7]);
+}
+
+#[test]
+fn a_reversed_row_whose_2601_undid_another_msgid_breaks_7() {
+    let (mut s, f) = good();
+    for a in s.applied.iter_mut().filter(|a| a.msgid == "A7") {
+        a.input = reversal_of("A1");
+    }
+    let v = check(&s, &f);
+    assert_eq!(broken(&s, &f), vec![7], "{v:?}");
+}
