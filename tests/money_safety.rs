@@ -168,10 +168,11 @@ fn concurrent_reversals_send_one_2601() {
 }
 
 /// 4. The store is locked by another process while the platform's replies come back: the
-///    replies are kept and written when the lock goes, never replaced by a guess.
+///    replies are kept and written when the lock goes, never replaced by a guess — even
+///    when a second broker's recovery gets to the rows first once the lock is gone.
 #[test]
 fn replies_that_arrive_while_the_store_is_locked_are_kept() {
-    let env = Env::start_with(Options {
+    let mut env = Env::start_with(Options {
         lease_ms: 3_000,
         request_timeout_ms: 1_500,
         recover_interval_ms: 500,
@@ -181,6 +182,7 @@ fn replies_that_arrive_while_the_store_is_locked_are_kept() {
     // Warm up the sign-in so the settlements go straight out.
     let warm = env.insert("1101", &yibao::person_input(400));
     assert_eq!(env.shim(&["run", &warm.to_string()]).status.code(), Some(0));
+    env.start_another_broker();
     env.add_fault(json!({"infno": "2207", "kind": "delay", "ms": 1200}));
     let ids: Vec<(u32, i64)> = (0..10)
         .map(|n| (410 + n, env.insert("2207", &settle_input(410 + n))))

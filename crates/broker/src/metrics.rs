@@ -11,12 +11,17 @@ use yibao_proto::LatencyStat;
 /// Samples kept per interface code, whatever the window (memory bound under load).
 const MAX_SAMPLES: usize = 20_000;
 
+/// How long a store failure is reported after it last happened. Failures that persist
+/// happen again well within it (polls every `poll_interval_ms`, recovery every
+/// `recover_interval_ms`, writes retried every few seconds).
+const STORE_ERROR_TTL: Duration = Duration::from_secs(120);
+
 /// Kinds of store operation whose health `status` reports separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StoreOp {
     Poll,
     Recovery,
-    Heartbeat,
+    /// Writes on held rows: heartbeats, attempts, results.
     Write,
 }
 
@@ -25,7 +30,6 @@ impl StoreOp {
         match self {
             StoreOp::Poll => "poll",
             StoreOp::Recovery => "recovery",
-            StoreOp::Heartbeat => "heartbeat",
             StoreOp::Write => "write",
         }
     }
@@ -36,9 +40,10 @@ pub struct Metrics {
     latency: Mutex<HashMap<String, VecDeque<(Instant, u32)>>>,
     platform: Mutex<Option<(bool, Option<String>)>>,
     /// The last failure of each kind of store operation of this broker (poll, recovery,
-    /// heartbeat, write), until that kind succeeds again: a store that answers `counts`
-    /// may still fail every poll, and a working poll must not hide a failing recovery.
-    store: Mutex<HashMap<StoreOp, String>>,
+    /// write), until that kind succeeds again or the failure is older than
+    /// [`STORE_ERROR_TTL`] without happening again: a store that answers `counts` may still
+    /// fail every poll, and a working poll must not hide a failing recovery.
+    store: Mutex<HashMap<StoreOp, (Instant, String)>>,
 }
 
 impl Metrics {
@@ -81,7 +86,7 @@ impl Metrics {
             }
             Some(e) => {
                 let masked = yibao_core::privacy::mask_pii(&e).into_owned();
-                map.insert(op, format!("{}: {masked}", op.as_str()));
+                map.insert(op, (Instant::now(), format!("{}: {masked}", op.as_str())));
             }
         }
     }
@@ -89,7 +94,11 @@ impl Metrics {
     /// The failing kinds of store operation with their last error, if any.
     pub fn store_error(&self) -> Option<String> {
         let map = self.store.lock().unwrap_or_else(|p| p.into_inner());
-        let mut errors: Vec<&String> = map.values().collect();
+        let mut errors: Vec<&String> = map
+            .values()
+            .filter(|(at, _)| at.elapsed() < STORE_ERROR_TTL)
+            .map(|(_, e)| e)
+            .collect();
         errors.sort();
         (!errors.is_empty()).then(|| {
             errors
@@ -141,6 +150,19 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_working_poll_does_not_hide_a_failing_recovery() {
+        let m = Metrics::new(Duration::from_secs(60));
+        assert_eq!(m.store_error(), None);
+        m.record_store(StoreOp::Recovery, Some("bad row 430102199003071234".into()));
+        m.record_store(StoreOp::Poll, None);
+        let e = m.store_error().unwrap_or_default();
+        assert!(e.starts_with("recovery: bad row"), "{e}");
+        assert!(!e.contains("430102199003071234"), "masked: {e}");
+        m.record_store(StoreOp::Recovery, None);
+        assert_eq!(m.store_error(), None);
+    }
 
     #[test]
     fn percentiles_per_interface_and_masked_platform_errors() {
