@@ -94,8 +94,7 @@ impl Broker {
                     }
                     Err(e) => {
                         tracing::warn!(request_id, "cannot extend the lease: {e}");
-                        self.metrics
-                            .record_store(StoreOp::Write, Some(e.to_string()));
+                        self.metrics.record_store(StoreOp::Write, Some(&e));
                     }
                 }
             }
@@ -139,8 +138,7 @@ impl Broker {
                             return Err(e);
                         }
                     }
-                    self.metrics
-                        .record_store(StoreOp::Write, Some(e.to_string()));
+                    self.metrics.record_store(StoreOp::Write, Some(&e));
                     tracing::warn!("{what}: {e}; trying again in {pause:?}");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(MAX_PAUSE);

@@ -16,6 +16,20 @@ const MAX_SAMPLES: usize = 20_000;
 /// `recover_interval_ms`, writes retried every few seconds).
 const STORE_ERROR_TTL: Duration = Duration::from_secs(120);
 
+/// The store's reachability as one broker saw it. While the store is unreachable no
+/// holder can heartbeat, so every lease runs out; an expired lease is evidence of a dead
+/// holder only once the store has been reachable for a whole lease again (every live
+/// holder heartbeats several times per lease). Recovery waits for that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Availability {
+    /// No outage seen since start.
+    Stable,
+    /// Unreachable at the last operation.
+    Down,
+    /// Reachable again since then.
+    UpSince(Instant),
+}
+
 /// Kinds of store operation whose health `status` reports separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StoreOp {
@@ -44,6 +58,8 @@ pub struct Metrics {
     /// [`STORE_ERROR_TTL`] without happening again: a store that answers `counts` may still
     /// fail every poll, and a working poll must not hide a failing recovery.
     store: Mutex<HashMap<StoreOp, (Instant, String)>>,
+    /// Whether the store was reachable, as this broker last saw it (see [`Availability`]).
+    availability: Mutex<Availability>,
 }
 
 impl Metrics {
@@ -53,6 +69,7 @@ impl Metrics {
             latency: Mutex::new(HashMap::new()),
             platform: Mutex::new(None),
             store: Mutex::new(HashMap::new()),
+            availability: Mutex::new(Availability::Stable),
         }
     }
 
@@ -78,7 +95,16 @@ impl Metrics {
     }
 
     /// A store operation of kind `op` succeeded (`None`) or failed.
-    pub fn record_store(&self, op: StoreOp, error: Option<String>) {
+    pub fn record_store(&self, op: StoreOp, error: Option<&yibao_store::StoreError>) {
+        {
+            let mut a = self.availability.lock().unwrap_or_else(|p| p.into_inner());
+            match error {
+                Some(yibao_store::StoreError::Unavailable(_)) => *a = Availability::Down,
+                _ if *a == Availability::Down => *a = Availability::UpSince(Instant::now()),
+                _ => {}
+            }
+        }
+        let error = error.map(ToString::to_string);
         let mut map = self.store.lock().unwrap_or_else(|p| p.into_inner());
         match error {
             None => {
@@ -88,6 +114,16 @@ impl Metrics {
                 let masked = yibao_core::privacy::mask_pii(&e).into_owned();
                 map.insert(op, (Instant::now(), format!("{}: {masked}", op.as_str())));
             }
+        }
+    }
+
+    /// Whether expired leases may be taken as dead holders: the store has been reachable
+    /// for at least `lease` (or no outage was seen).
+    pub fn store_stable_for(&self, lease: Duration) -> bool {
+        match *self.availability.lock().unwrap_or_else(|p| p.into_inner()) {
+            Availability::Stable => true,
+            Availability::Down => false,
+            Availability::UpSince(t) => t.elapsed() >= lease,
         }
     }
 
@@ -155,13 +191,32 @@ mod tests {
     fn a_working_poll_does_not_hide_a_failing_recovery() {
         let m = Metrics::new(Duration::from_secs(60));
         assert_eq!(m.store_error(), None);
-        m.record_store(StoreOp::Recovery, Some("bad row 430102199003071234".into()));
+        let bad = yibao_store::StoreError::Corrupt("bad row 430102199003071234".into());
+        m.record_store(StoreOp::Recovery, Some(&bad));
         m.record_store(StoreOp::Poll, None);
         let e = m.store_error().unwrap_or_default();
-        assert!(e.starts_with("recovery: bad row"), "{e}");
+        assert!(e.starts_with("recovery: ") && e.contains("bad row"), "{e}");
         assert!(!e.contains("430102199003071234"), "masked: {e}");
         m.record_store(StoreOp::Recovery, None);
         assert_eq!(m.store_error(), None);
+    }
+
+    #[test]
+    fn recovery_waits_a_lease_after_an_outage() {
+        let m = Metrics::new(Duration::from_secs(60));
+        let lease = Duration::from_millis(200);
+        assert!(m.store_stable_for(lease), "no outage seen");
+        let down = yibao_store::StoreError::Unavailable("locked".into());
+        m.record_store(StoreOp::Poll, Some(&down));
+        assert!(!m.store_stable_for(lease));
+        m.record_store(StoreOp::Poll, None);
+        assert!(!m.store_stable_for(lease), "just came back");
+        std::thread::sleep(lease);
+        assert!(m.store_stable_for(lease));
+        // Errors that are not about reachability (a bad row) do not hold recovery back.
+        let odd = yibao_store::StoreError::Corrupt("odd".into());
+        m.record_store(StoreOp::Recovery, Some(&odd));
+        assert!(m.store_stable_for(lease));
     }
 
     #[test]
