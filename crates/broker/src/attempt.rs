@@ -9,10 +9,29 @@ use serde_json::Value;
 use yibao_core::{InterfaceInfo, ResponseEnvelope, TransportError, TransportErrorKind};
 use yibao_store::{AttemptEnd, AttemptOutcome, ClaimedRequest, Holder, StoreError};
 
-use crate::process::Abandon;
 use crate::safety::{fate, Evidence, Failure, Fate};
 use crate::service::Broker;
 use crate::signin::is_sign_in_rejection;
+
+/// Why processing stopped without a verdict of its own to write.
+pub(crate) enum Abandon {
+    /// The claim was superseded (fencing token): another claim owns the row.
+    LeaseLost,
+    /// The store refused the attempt: the request's deadline has passed.
+    Expired,
+    /// The store failed in a way retrying did not mend.
+    Store(StoreError),
+}
+
+impl From<StoreError> for Abandon {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::LeaseLost(_) => Abandon::LeaseLost,
+            StoreError::Expired(_) => Abandon::Expired,
+            e => Abandon::Store(e),
+        }
+    }
+}
 
 /// Fresh msgids tried before giving up when the database says each was already used.
 const MAX_MSGID_COLLISIONS: u32 = 50;

@@ -30,9 +30,7 @@ pub async fn run(
                 Ok(_) => broker.metrics.record_store(StoreOp::Recovery, None),
                 Err(e) => {
                     tracing::warn!("cannot recover expired leases: {e}");
-                    broker
-                        .metrics
-                        .record_store(StoreOp::Recovery, Some(e.to_string()));
+                    broker.metrics.record_store(StoreOp::Recovery, Some(&e));
                 }
             }
             next_recovery = tokio::time::Instant::now() + recover_interval;
@@ -44,9 +42,7 @@ pub async fn run(
             }
             Err(e) => {
                 tracing::warn!("cannot claim pending requests: {e}");
-                broker
-                    .metrics
-                    .record_store(StoreOp::Poll, Some(e.to_string()));
+                broker.metrics.record_store(StoreOp::Poll, Some(&e));
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }

@@ -20,8 +20,9 @@ use yibao_store::{Holder, StoreError};
 use crate::metrics::StoreOp;
 use crate::service::Broker;
 
-/// Longest pause between two tries of a store write.
-const MAX_PAUSE: Duration = Duration::from_secs(2);
+/// Longest pause between two tries of a store write: short, because while a reply waits
+/// here another broker's recovery may mark the row UNCERTAIN, which callers then see.
+const MAX_PAUSE: Duration = Duration::from_millis(500);
 /// Tries of a write that failed with an error other than "unavailable" (a deadlock victim,
 /// a constraint the store reported as a plain error) before it is given up.
 const MAX_OTHER_ERRORS: u32 = 5;
@@ -35,6 +36,12 @@ pub(crate) struct Held {
 impl Held {
     pub(crate) fn contains(&self, request_id: i64) -> bool {
         lock(&self.ids).contains(&request_id)
+    }
+
+    /// The row's verdict is written: it no longer counts as held (the guard's drop, a
+    /// moment later, changes nothing more).
+    pub(crate) fn release(&self, request_id: i64) {
+        lock(&self.ids).remove(&request_id);
     }
 
     fn insert(&self, request_id: i64) -> HeldGuard<'_> {
@@ -79,7 +86,7 @@ impl Broker {
                     .heartbeat(request_id, holder, self.lease_until())
                     .await
                 {
-                    Ok(true) => self.metrics.record_store(StoreOp::Heartbeat, None),
+                    Ok(true) => self.metrics.record_store(StoreOp::Write, None),
                     Ok(false) => {
                         // Superseded: the fencing token already stops every later step.
                         tracing::warn!(request_id, "lease lost; another claim holds the request");
@@ -87,8 +94,7 @@ impl Broker {
                     }
                     Err(e) => {
                         tracing::warn!(request_id, "cannot extend the lease: {e}");
-                        self.metrics
-                            .record_store(StoreOp::Heartbeat, Some(e.to_string()));
+                        self.metrics.record_store(StoreOp::Write, Some(&e));
                     }
                 }
             }
@@ -132,8 +138,7 @@ impl Broker {
                             return Err(e);
                         }
                     }
-                    self.metrics
-                        .record_store(StoreOp::Write, Some(e.to_string()));
+                    self.metrics.record_store(StoreOp::Write, Some(&e));
                     tracing::warn!("{what}: {e}; trying again in {pause:?}");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(MAX_PAUSE);

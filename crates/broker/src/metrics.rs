@@ -11,12 +11,31 @@ use yibao_proto::LatencyStat;
 /// Samples kept per interface code, whatever the window (memory bound under load).
 const MAX_SAMPLES: usize = 20_000;
 
+/// How long a store failure is reported after it last happened. Failures that persist
+/// happen again well within it (polls every `poll_interval_ms`, recovery every
+/// `recover_interval_ms`, writes retried every few seconds).
+const STORE_ERROR_TTL: Duration = Duration::from_secs(120);
+
+/// The store's reachability as one broker saw it. While the store is unreachable no
+/// holder can heartbeat, so every lease runs out; an expired lease is evidence of a dead
+/// holder only once the store has been reachable for a whole lease again (every live
+/// holder heartbeats several times per lease). Recovery waits for that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Availability {
+    /// No outage seen since start.
+    Stable,
+    /// Unreachable at the last operation.
+    Down,
+    /// Reachable again since then.
+    UpSince(Instant),
+}
+
 /// Kinds of store operation whose health `status` reports separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StoreOp {
     Poll,
     Recovery,
-    Heartbeat,
+    /// Writes on held rows: heartbeats, attempts, results.
     Write,
 }
 
@@ -25,7 +44,6 @@ impl StoreOp {
         match self {
             StoreOp::Poll => "poll",
             StoreOp::Recovery => "recovery",
-            StoreOp::Heartbeat => "heartbeat",
             StoreOp::Write => "write",
         }
     }
@@ -36,9 +54,12 @@ pub struct Metrics {
     latency: Mutex<HashMap<String, VecDeque<(Instant, u32)>>>,
     platform: Mutex<Option<(bool, Option<String>)>>,
     /// The last failure of each kind of store operation of this broker (poll, recovery,
-    /// heartbeat, write), until that kind succeeds again: a store that answers `counts`
-    /// may still fail every poll, and a working poll must not hide a failing recovery.
-    store: Mutex<HashMap<StoreOp, String>>,
+    /// write), until that kind succeeds again or the failure is older than
+    /// [`STORE_ERROR_TTL`] without happening again: a store that answers `counts` may still
+    /// fail every poll, and a working poll must not hide a failing recovery.
+    store: Mutex<HashMap<StoreOp, (Instant, String)>>,
+    /// Whether the store was reachable, as this broker last saw it (see [`Availability`]).
+    availability: Mutex<Availability>,
 }
 
 impl Metrics {
@@ -48,6 +69,7 @@ impl Metrics {
             latency: Mutex::new(HashMap::new()),
             platform: Mutex::new(None),
             store: Mutex::new(HashMap::new()),
+            availability: Mutex::new(Availability::Stable),
         }
     }
 
@@ -73,7 +95,16 @@ impl Metrics {
     }
 
     /// A store operation of kind `op` succeeded (`None`) or failed.
-    pub fn record_store(&self, op: StoreOp, error: Option<String>) {
+    pub fn record_store(&self, op: StoreOp, error: Option<&yibao_store::StoreError>) {
+        {
+            let mut a = self.availability.lock().unwrap_or_else(|p| p.into_inner());
+            match error {
+                Some(yibao_store::StoreError::Unavailable(_)) => *a = Availability::Down,
+                _ if *a == Availability::Down => *a = Availability::UpSince(Instant::now()),
+                _ => {}
+            }
+        }
+        let error = error.map(ToString::to_string);
         let mut map = self.store.lock().unwrap_or_else(|p| p.into_inner());
         match error {
             None => {
@@ -81,15 +112,29 @@ impl Metrics {
             }
             Some(e) => {
                 let masked = yibao_core::privacy::mask_pii(&e).into_owned();
-                map.insert(op, format!("{}: {masked}", op.as_str()));
+                map.insert(op, (Instant::now(), format!("{}: {masked}", op.as_str())));
             }
+        }
+    }
+
+    /// Whether expired leases may be taken as dead holders: the store has been reachable
+    /// for at least `lease` (or no outage was seen).
+    pub fn store_stable_for(&self, lease: Duration) -> bool {
+        match *self.availability.lock().unwrap_or_else(|p| p.into_inner()) {
+            Availability::Stable => true,
+            Availability::Down => false,
+            Availability::UpSince(t) => t.elapsed() >= lease,
         }
     }
 
     /// The failing kinds of store operation with their last error, if any.
     pub fn store_error(&self) -> Option<String> {
         let map = self.store.lock().unwrap_or_else(|p| p.into_inner());
-        let mut errors: Vec<&String> = map.values().collect();
+        let mut errors: Vec<&String> = map
+            .values()
+            .filter(|(at, _)| at.elapsed() < STORE_ERROR_TTL)
+            .map(|(_, e)| e)
+            .collect();
         errors.sort();
         (!errors.is_empty()).then(|| {
             errors
@@ -141,6 +186,38 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_working_poll_does_not_hide_a_failing_recovery() {
+        let m = Metrics::new(Duration::from_secs(60));
+        assert_eq!(m.store_error(), None);
+        let bad = yibao_store::StoreError::Corrupt("bad row 430102199003071234".into());
+        m.record_store(StoreOp::Recovery, Some(&bad));
+        m.record_store(StoreOp::Poll, None);
+        let e = m.store_error().unwrap_or_default();
+        assert!(e.starts_with("recovery: ") && e.contains("bad row"), "{e}");
+        assert!(!e.contains("430102199003071234"), "masked: {e}");
+        m.record_store(StoreOp::Recovery, None);
+        assert_eq!(m.store_error(), None);
+    }
+
+    #[test]
+    fn recovery_waits_a_lease_after_an_outage() {
+        let m = Metrics::new(Duration::from_secs(60));
+        let lease = Duration::from_millis(200);
+        assert!(m.store_stable_for(lease), "no outage seen");
+        let down = yibao_store::StoreError::Unavailable("locked".into());
+        m.record_store(StoreOp::Poll, Some(&down));
+        assert!(!m.store_stable_for(lease));
+        m.record_store(StoreOp::Poll, None);
+        assert!(!m.store_stable_for(lease), "just came back");
+        std::thread::sleep(lease);
+        assert!(m.store_stable_for(lease));
+        // Errors that are not about reachability (a bad row) do not hold recovery back.
+        let odd = yibao_store::StoreError::Corrupt("odd".into());
+        m.record_store(StoreOp::Recovery, Some(&odd));
+        assert!(m.store_stable_for(lease));
+    }
 
     #[test]
     fn percentiles_per_interface_and_masked_platform_errors() {

@@ -14,11 +14,10 @@ use tracing::Instrument;
 use yibao_core::InterfaceInfo;
 use yibao_proto::{Overrides, RequestStatus};
 use yibao_store::{
-    AttemptEnd, ClaimedRequest, Finish, Holder, NewRequest, Origin, ResponseRow, StoreError,
-    EXPIRED_REASON,
+    AttemptEnd, ClaimedRequest, Finish, Holder, NewRequest, Origin, ResponseRow, EXPIRED_REASON,
 };
 
-use crate::attempt::{describe_failure, Attempt, AttemptResult};
+use crate::attempt::{describe_failure, Abandon, Attempt, AttemptResult};
 use crate::safety::{fate, Evidence, Fate};
 use crate::service::Broker;
 use crate::signin::sign_no_from_output;
@@ -35,26 +34,6 @@ fn request_span(c: &ClaimedRequest) -> tracing::Span {
         attempt = tracing::field::Empty,
         status = tracing::field::Empty,
     )
-}
-
-/// Why processing stopped without a verdict of its own to write.
-pub(crate) enum Abandon {
-    /// The claim was superseded (fencing token): another claim owns the row.
-    LeaseLost,
-    /// The store refused the attempt: the request's deadline has passed.
-    Expired,
-    /// The store failed in a way retrying did not mend.
-    Store(StoreError),
-}
-
-impl From<StoreError> for Abandon {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::LeaseLost(_) => Abandon::LeaseLost,
-            StoreError::Expired(_) => Abandon::Expired,
-            e => Abandon::Store(e),
-        }
-    }
 }
 
 impl Broker {

@@ -11,7 +11,9 @@
 //!
 //! Rows this broker process still holds are never recovered by it, whatever their lease
 //! says: a row in its hands is heartbeating, and if the store missed the beats the holder
-//! will write its result when the store comes back.
+//! will write its result when the store comes back. After this broker saw the store
+//! unreachable, recovery waits until it has been reachable for a whole lease, so the
+//! holders on other brokers get to renew their leases or write their replies first.
 
 use std::sync::Arc;
 
@@ -28,6 +30,13 @@ const BATCH: u32 = 256;
 impl Broker {
     /// Recovers every expired lease; returns how many rows were moved.
     pub(crate) async fn recover_expired(self: &Arc<Self>) -> Result<usize, StoreError> {
+        // While the store was unreachable nobody could heartbeat: every lease ran out. Only
+        // once it has been reachable for a whole lease again does an expired lease show a
+        // dead holder (a live one has renewed it meanwhile, or written its reply).
+        if !self.metrics.store_stable_for(self.lease()) {
+            tracing::debug!("recovery waits: the store was unreachable less than a lease ago");
+            return Ok(0);
+        }
         let now = yibao_core::time::epoch_ms();
         let mut moved = 0;
         loop {

@@ -131,6 +131,7 @@ impl Broker {
 
     /// Called by a worker when a request became terminal.
     pub(crate) fn announce(&self, request_id: i64, status: RequestStatus) {
+        self.held.release(request_id);
         if status == RequestStatus::Completed {
             self.stats.completed.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -353,7 +354,10 @@ impl Broker {
                 Ok(None) => return not_found(request_id),
                 Err(e) => return store_error(e),
             };
-            if outcome.status.is_terminal() {
+            // A row this broker still holds is not finished, whatever the store says for the
+            // moment: another broker's recovery may have marked it UNCERTAIN while the store
+            // was unreachable, and the reply in hand is about to replace that guess.
+            if outcome.status.is_terminal() && !self.held.contains(request_id) {
                 return Response::Outcome(outcome);
             }
             let now = tokio::time::Instant::now();
