@@ -184,7 +184,10 @@ pub fn run_seed(seed: u64, o: &RunOptions) -> anyhow::Result<Verdict> {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    let failing = !violations.is_empty() || !harness_errors.is_empty() || quiesce.is_err();
+    if let Err(e) = &quiesce {
+        harness_errors.push(format!("quiescing failed: {e}"));
+    }
+    let failing = !violations.is_empty() || !harness_errors.is_empty();
     let kept = if failing || o.keep {
         let dir = env.keep_dir();
         if let Some(t) = &tmpfs {

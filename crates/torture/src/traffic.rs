@@ -141,6 +141,10 @@ fn serve(ctx: &Ctx, his: &His, rng: &mut StdRng, code: &str, input: &str) {
                 ctx.ledger.cancelled(id, his.attempts(id).ok());
                 ctx.ledger
                     .event(format!("cashier cancelled request {id} ({key})"));
+                // The customer is asked to wait a moment, then the cashier tries again.
+                if !ctx.sleep(Duration::from_millis(rng.random_range(0..2000))) {
+                    return;
+                }
             }
             (Some(3), Deadline::In(s)) => {
                 // No broker to cancel with: wait past the deadline; a row still PENDING
