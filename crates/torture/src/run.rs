@@ -200,6 +200,8 @@ pub fn run_seed(seed: u64, o: &RunOptions) -> anyhow::Result<Verdict> {
             .collect();
         let _ = std::fs::write(dir.join("timeline.log"), timeline);
         let _ = std::fs::write(dir.join("report.txt"), &summary);
+        let applied = serde_json::to_string_pretty(&applied_json).unwrap_or_default();
+        let _ = std::fs::write(dir.join("applied.json"), applied);
         Some(dir)
     } else {
         None
