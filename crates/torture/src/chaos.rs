@@ -149,7 +149,8 @@ pub fn supervise(ctx: &Ctx) {
     let brokers = ctx.env().brokers();
     for w in brokers {
         let exited = ctx.env().reap(w);
-        if let Some(status) = exited {
+        let told = exited.is_some() && ctx.was_told_to_exit(w);
+        if let Some(status) = exited.filter(|_| !told) {
             let tail = exit_reason(ctx, w);
             ctx.ledger.disturb(
                 "broker exited by itself",
@@ -158,7 +159,11 @@ pub fn supervise(ctx: &Ctx) {
         }
         let spawned = ctx.env().spawn_broker(w);
         match spawned {
-            Ok(true) => ctx.ledger.disturb("broker start", format!("{w}")),
+            Ok(true) => {
+                // A new process: whatever it was told before does not apply to it.
+                ctx.was_told_to_exit(w);
+                ctx.ledger.disturb("broker start", format!("{w}"));
+            }
             Ok(false) => {}
             Err(e) => ctx.ledger.disturb("broker start failed", e),
         }
@@ -176,6 +181,7 @@ fn await_exit(ctx: &Ctx, w: Which, limit: Duration) -> bool {
         let reaped = ctx.env().reap(w);
         let running = ctx.env().pid_of(w).is_some();
         if reaped.is_some() || !running {
+            ctx.was_told_to_exit(w);
             return true;
         }
         if Instant::now() > end {
@@ -211,7 +217,7 @@ pub fn brokers(ctx: &Ctx, mut rng: StdRng) {
 
 /// kill -9, then down for a while.
 fn kill(ctx: &Ctx, w: Which, rng: &mut StdRng) {
-    if !ctx.env().signal(w, "KILL") {
+    if !ctx.signal(w, "KILL") {
         return;
     }
     await_exit(ctx, w, Duration::from_secs(5));
@@ -223,7 +229,7 @@ fn kill(ctx: &Ctx, w: Which, rng: &mut StdRng) {
 
 /// SIGTERM (a graceful stop that drains), then down for a while.
 fn terminate(ctx: &Ctx, w: Which, rng: &mut StdRng) {
-    if !ctx.env().signal(w, "TERM") {
+    if !ctx.signal(w, "TERM") {
         return;
     }
     let t = Instant::now();
@@ -238,7 +244,7 @@ fn terminate(ctx: &Ctx, w: Which, rng: &mut StdRng) {
         ),
     );
     if !gone {
-        ctx.env().signal(w, "KILL");
+        ctx.signal(w, "KILL");
         await_exit(ctx, w, Duration::from_secs(5));
     }
     ctx.sleep(Duration::from_millis(down));
@@ -264,8 +270,8 @@ fn stall(ctx: &Ctx, w: Which, ms: u64) {
 fn outage(ctx: &Ctx, all: &[Which], rng: &mut StdRng) {
     for &w in all {
         let signal = if rng.random_bool(0.5) { "KILL" } else { "TERM" };
-        if ctx.env().signal(w, signal) && !await_exit(ctx, w, Duration::from_secs(20)) {
-            ctx.env().signal(w, "KILL");
+        if ctx.signal(w, signal) && !await_exit(ctx, w, Duration::from_secs(20)) {
+            ctx.signal(w, "KILL");
             await_exit(ctx, w, Duration::from_secs(5));
         }
     }

@@ -1,6 +1,7 @@
 //! What every actor of a run shares: the environment (simulator + brokers), the store's
 //! path, the pipes, the ledger and the stop flag.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::Rng;
-use yibao::Env;
+use yibao::{Env, Which};
 
 use crate::disk::Tmpfs;
 use crate::ledger::Ledger;
@@ -29,6 +30,8 @@ pub struct Ctx {
     pub tmpfs: Option<Tmpfs>,
     stop: AtomicBool,
     next_no: AtomicU32,
+    /// Brokers the harness sent SIGKILL or SIGTERM and has not seen exit yet.
+    told_to_exit: Mutex<HashSet<Which>>,
 }
 
 impl Ctx {
@@ -47,6 +50,7 @@ impl Ctx {
             tmpfs,
             stop: AtomicBool::new(false),
             next_no: AtomicU32::new(1),
+            told_to_exit: Mutex::new(HashSet::new()),
         }
     }
 
@@ -88,6 +92,27 @@ impl Ctx {
     pub fn pipe(&self, rng: &mut StdRng) -> &str {
         let i = rng.random_range(0..self.pipes.len().max(1));
         self.pipes.get(i).map_or("", String::as_str)
+    }
+
+    /// Signals a broker; a KILL or TERM is remembered, so its exit is not taken for one
+    /// the broker chose.
+    pub fn signal(&self, w: Which, signal: &str) -> bool {
+        let sent = self.env().signal(w, signal);
+        if sent && matches!(signal, "KILL" | "TERM") {
+            self.told_to_exit
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(w);
+        }
+        sent
+    }
+
+    /// Whether the harness told this broker to exit (and forgets it).
+    pub fn was_told_to_exit(&self, w: Which) -> bool {
+        self.told_to_exit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&w)
     }
 
     /// Runs the shim, cut short once the run is stopping.
