@@ -118,28 +118,33 @@ pub fn business_key(infno: &str, input: &str) -> Option<String> {
     if !is_state_changing(infno) {
         return None;
     }
-    let v: Value = serde_json::from_str(input).unwrap_or(Value::Null);
-    let key = match infno {
+    let key = known_key(infno, input).unwrap_or_else(|| input.to_string());
+    Some(format!("{infno}:{key}"))
+}
+
+/// The key of an input shaped as the harness builds it (就诊ID/收费批次号, 人员编号/门诊号,
+/// 费用明细流水号, the 2601's omsgid); `None` for any other shape.
+pub fn known_key(infno: &str, input: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(input).ok()?;
+    match infno {
         "2207" | "2207A" | "2206" => text(&v, &["data", "mdtrt_id"])
             .zip(text(&v, &["data", "chrg_bchno"]))
             .map(|(m, c)| format!("{m}/{c}")),
         "2201" => text(&v, &["data", "psn_no"])
             .zip(text(&v, &["data", "ipt_otp_no"]))
             .map(|(p, o)| format!("{p}/{o}")),
-        "2204" => v.get("feedetail").and_then(Value::as_array).map(|items| {
-            items
+        "2204" => {
+            let sns: Vec<&str> = v
+                .get("feedetail")?
+                .as_array()?
                 .iter()
                 .filter_map(|i| i.get("feedetl_sn").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join(",")
-        }),
+                .collect();
+            (!sns.is_empty()).then(|| sns.join(","))
+        }
         "2601" => text(&v, &["data", "omsgid"]).map(|m| format!("omsgid={m}")),
         _ => None,
-    };
-    Some(format!(
-        "{infno}:{}",
-        key.unwrap_or_else(|| input.to_string())
-    ))
+    }
 }
 
 fn violation(out: &mut Vec<Violation>, invariant: u8, detail: String) {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::check::{Snapshot, Violation, INVARIANTS};
+use crate::check::{is_state_changing, known_key, Snapshot, Violation, INVARIANTS};
 use crate::ledger::Book;
 
 /// Everything the summary shows.
@@ -96,6 +96,24 @@ impl Summary<'_> {
                 self.mock_stats["duplicate_msgids"],
                 self.mock_stats["rejected"],
                 self.snapshot.attempts.len()
+            ),
+        );
+
+        let changing: Vec<_> = self
+            .snapshot
+            .applied
+            .iter()
+            .filter(|a| is_state_changing(&a.infno))
+            .collect();
+        let unkeyed = changing
+            .iter()
+            .filter(|a| known_key(&a.infno, &a.input).is_none())
+            .count();
+        line(
+            &mut o,
+            format!(
+                "business keys: {} state-changing entries applied, {unkeyed} without a recognised key (judged by their whole input)",
+                changing.len()
             ),
         );
 
