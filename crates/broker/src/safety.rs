@@ -122,6 +122,11 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_store_and_core_name_the_same_reversal_code() {
+        assert_eq!(yibao_store::REVERSAL_CODE, yibao_core::codes::REVERSAL);
+    }
+
     fn lease(attempts: i64, claimed_by_broker: bool) -> ExpiredLease {
         ExpiredLease {
             request_id: 1,

@@ -153,6 +153,11 @@ pub trait Store: Send + Sync + 'static {
     async fn response_fields(&self, request_id: i64) -> Result<Vec<ResponseField>, StoreError>;
 }
 
+/// The interface code of 2601 冲正, whose completion reverses its original in the same
+/// transaction (the same code as `yibao_core::codes::REVERSAL`; the store does not depend
+/// on core, and a broker test checks that they agree).
+pub const REVERSAL_CODE: &str = "2601";
+
 /// The reason a request shows once its 2601 (`reversal_id`) completed; one text for both
 /// stores.
 pub fn reversed_reason(reversal_id: i64) -> String {

@@ -2,6 +2,8 @@
 //! Each checks the holder's claim generation (fencing token) in the same statement that
 //! changes the row, so a broker whose claim was superseded can neither send nor write.
 
+use std::sync::LazyLock;
+
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::fields;
@@ -26,13 +28,15 @@ pub(super) fn begin_attempt(
              WHERE request_id = ?1",
         )?
         .query_row([request_id], |r| r.get(0))?;
-    let sql = format!(
-        "UPDATE medical_insurance_requests \
-         SET msgid = ?3, retry_count = ?4, lease_until = MAX(COALESCE(lease_until, 0), ?5) \
-         WHERE request_id = ?1 AND status = 'PROCESSING' AND worker_id = ?2 AND claim_gen = ?6 \
-           AND {NOT_EXPIRED}"
-    );
-    let held = c.prepare_cached(&sql)?.execute(params![
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "UPDATE medical_insurance_requests \
+             SET msgid = ?3, retry_count = ?4, lease_until = MAX(COALESCE(lease_until, 0), ?5) \
+             WHERE request_id = ?1 AND status = 'PROCESSING' AND worker_id = ?2 AND claim_gen = ?6 \
+               AND {NOT_EXPIRED}"
+        )
+    });
+    let held = c.prepare_cached(&SQL)?.execute(params![
         request_id,
         holder.worker_id,
         msgid,
@@ -109,36 +113,48 @@ pub(super) fn finish(c: &Connection, f: &Finish) -> Result<bool, StoreError> {
         .response
         .as_ref()
         .is_some_and(|r| r.origin == Origin::Platform);
-    let sql = format!(
-        "UPDATE medical_insurance_requests \
-         SET status = ?3, update_time = {NOW}, lease_until = NULL, last_error = ?4 \
-         WHERE request_id = ?1 AND claim_gen = ?5 AND ( \
-             (status = 'PROCESSING' AND worker_id = ?2) \
-             OR (?6 AND status IN ('UNCERTAIN', 'PENDING') AND reversal_id IS NULL))"
-    );
-    let held = c.prepare_cached(&sql)?.execute(params![
-        f.request_id,
-        f.holder.worker_id,
-        f.status.as_str(),
-        f.error,
-        f.holder.fence,
-        reply_in_hand
-    ])?;
-    if held == 0 {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "UPDATE medical_insurance_requests \
+             SET status = ?3, update_time = {NOW}, lease_until = NULL, last_error = ?4 \
+             WHERE request_id = ?1 AND claim_gen = ?5 AND ( \
+                 (status = 'PROCESSING' AND worker_id = ?2) \
+                 OR (?6 AND status IN ('UNCERTAIN', 'PENDING') AND reversal_id IS NULL)) \
+             RETURNING interface_code = '{}'",
+            crate::REVERSAL_CODE
+        )
+    });
+    let held: Option<bool> = c
+        .prepare_cached(&SQL)?
+        .query_row(
+            params![
+                f.request_id,
+                f.holder.worker_id,
+                f.status.as_str(),
+                f.error,
+                f.holder.fence,
+                reply_in_hand
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(is_reversal) = held else {
         return Ok(false);
-    }
+    };
     if let Some(a) = f.attempt {
         close_attempt(c, a)?;
     }
     if let Some(r) = &f.response {
-        c.prepare_cached(&format!(
-            "INSERT INTO medical_insurance_responses \
-             (request_id, response_data, infcode, err_msg, origin) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (request_id) DO UPDATE SET response_data = excluded.response_data, \
-             infcode = excluded.infcode, err_msg = excluded.err_msg, \
-             origin = excluded.origin, create_time = {NOW}"
-        ))?
-        .execute(params![
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "INSERT INTO medical_insurance_responses \
+                 (request_id, response_data, infcode, err_msg, origin) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (request_id) DO UPDATE SET response_data = excluded.response_data, \
+                 infcode = excluded.infcode, err_msg = excluded.err_msg, \
+                 origin = excluded.origin, create_time = {NOW}"
+            )
+        });
+        c.prepare_cached(&SQL)?.execute(params![
             f.request_id,
             r.response_data,
             r.infcode,
@@ -147,24 +163,29 @@ pub(super) fn finish(c: &Connection, f: &Finish) -> Result<bool, StoreError> {
         ])?;
         fields::write_fields(c, f.request_id, &r.fields)?;
     }
-    if f.status == yibao_proto::RequestStatus::Completed {
+    if is_reversal && f.status == yibao_proto::RequestStatus::Completed {
         // A completed 2601 reverses the request(s) it was started for, in this transaction.
-        c.prepare_cached(&format!(
-            "UPDATE medical_insurance_requests SET status = 'REVERSED', last_error = ?2, \
-             update_time = {NOW} WHERE reversal_id = ?1 AND status IN ('UNCERTAIN', 'COMPLETED')"
-        ))?
-        .execute(params![f.request_id, crate::reversed_reason(f.request_id)])?;
+        static REVERSED: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "UPDATE medical_insurance_requests SET status = 'REVERSED', last_error = ?2, \
+                 update_time = {NOW} WHERE reversal_id = ?1 AND status IN ('UNCERTAIN', 'COMPLETED')"
+            )
+        });
+        c.prepare_cached(&REVERSED)?
+            .execute(params![f.request_id, crate::reversed_reason(f.request_id)])?;
     }
     Ok(true)
 }
 
 /// Records how an attempt ended.
 pub(super) fn close_attempt(c: &Connection, a: AttemptEnd) -> Result<(), StoreError> {
-    c.prepare_cached(&format!(
-        "UPDATE medical_insurance_attempts SET end_time = {NOW}, duration_ms = ?2, \
-         outcome = ?3 WHERE attempt_id = ?1"
-    ))?
-    .execute(params![
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "UPDATE medical_insurance_attempts SET end_time = {NOW}, duration_ms = ?2, \
+             outcome = ?3 WHERE attempt_id = ?1"
+        )
+    });
+    c.prepare_cached(&SQL)?.execute(params![
         a.attempt_id,
         i64::try_from(a.duration_ms).unwrap_or(i64::MAX),
         a.outcome.as_str()
