@@ -478,19 +478,25 @@ pub struct ViewRow {
     pub msgid: Option<String>,
 }
 
-/// Runs `yibao-call --pipe <pipe> <args…>` to completion.
-pub fn run_shim(pipe: &str, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(bin("yibao-call"))
-        .arg("--pipe")
+/// `yibao-call --pipe <pipe> <args…>` with piped output (and stdin when `with_stdin`).
+pub fn shim_command(pipe: &str, args: &[&str], with_stdin: bool) -> Command {
+    let mut cmd = Command::new(bin("yibao-call"));
+    cmd.arg("--pipe")
         .arg(pipe)
         .args(args)
-        .stdin(if stdin.is_some() {
+        .stdin(if with_stdin {
             Stdio::piped()
         } else {
             Stdio::null()
         })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs `yibao-call --pipe <pipe> <args…>` to completion.
+pub fn run_shim(pipe: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = shim_command(pipe, args, stdin.is_some())
         .spawn()
         .expect("spawn yibao-call");
     if let (Some(text), Some(mut pipe_in)) = (stdin, child.stdin.take()) {

@@ -2,7 +2,6 @@
 //! and the harness kills its own child if even that does not end it.
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What one shim invocation did.
@@ -46,18 +45,7 @@ pub fn shim_until(
     limit: Duration,
     stopping: &dyn Fn() -> bool,
 ) -> ShimOut {
-    let spawned = Command::new(yibao::bin("yibao-call"))
-        .arg("--pipe")
-        .arg(pipe)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
+    let spawned = yibao::shim_command(pipe, args, stdin.is_some()).spawn();
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
