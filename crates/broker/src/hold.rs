@@ -1,12 +1,12 @@
 //! Keeping a request while it is in this broker's hands, and writing what must not be lost.
 //!
-//! * [`Broker::hold`] runs the work on a claimed row with a heartbeat that extends its lease
+//! * [`Queue::hold`] runs the work on a claimed row with a heartbeat that extends its lease
 //!   every third of the lease — through a slow sign-in, backoff between retries, a long
 //!   call — and registers the row as held, so this broker's own recovery never takes a row
 //!   it is still working on. If the heartbeat cannot reach the store for longer than the
 //!   lease, another broker may recover and claim the row; the fencing token then stops
 //!   this holder from sending or writing anything more.
-//! * [`Broker::durably`] retries a store write while the store is unavailable (locked,
+//! * [`Queue::durably`] retries a store write while the store is unavailable (locked,
 //!   disk full, connection lost) for as long as the process lives: a reply in hand is
 //!   written when the store comes back, never replaced by recovery's guess.
 
@@ -18,7 +18,7 @@ use std::time::Duration;
 use yibao_store::{Holder, StoreError};
 
 use crate::metrics::StoreOp;
-use crate::service::Broker;
+use crate::queue::Queue;
 
 /// Longest pause between two tries of a store write: short, because while a reply waits
 /// here another broker's recovery may mark the row UNCERTAIN, which callers then see.
@@ -69,7 +69,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl Broker {
+impl Queue {
     /// Runs `work` on the claimed row `request_id` while heartbeating its lease.
     pub(crate) async fn hold<T>(
         &self,

@@ -9,16 +9,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
+use yibao_core::platform::session;
 use yibao_proto::{ErrorCode, Overrides, RequestStatus, Response};
 use yibao_store::{NewRequest, ReversalStart};
 
-use crate::service::{store_error, Broker};
+use crate::queue::store_error;
+use crate::worker::Worker;
 
-impl Broker {
+impl Worker {
     /// Reverses `request_id` (see the module docs) and answers its outcome.
     pub async fn reverse(self: &Arc<Self>, request_id: i64, wait: Duration) -> Response {
-        let original = match self.store.get(request_id).await {
+        let queue = &self.queue;
+        let original = match queue.store.get(request_id).await {
             Ok(Some(v)) => v,
             Ok(None) => {
                 return refuse(
@@ -59,7 +62,7 @@ impl Broker {
             .ok()
             .and_then(|v| self.catalog.psn_no(&original.interface_code, &v))
             .unwrap_or_default();
-        let input = json!({"data": {"psn_no": psn_no, "omsgid": omsgid, "oinfno": info.code}});
+        let input = session::reversal_input(&psn_no, &omsgid, &info.code);
         let new = NewRequest {
             interface_code: yibao_core::codes::REVERSAL.into(),
             input_data: input.to_string(),
@@ -68,15 +71,15 @@ impl Broker {
         };
         // Decided in the store, atomically: however many operators (or the automatic
         // policy) ask at once, one 2601 is in flight per original.
-        let reversal_id = match self.store.begin_reversal(request_id, new).await {
+        let reversal_id = match queue.store.begin_reversal(request_id, new).await {
             Ok(ReversalStart::Started(id)) => id,
             Ok(ReversalStart::Existing {
                 reversal_id,
                 status,
             }) => {
                 tracing::info!(request_id, reversal_id, %status, "reversal already started; waiting for it");
-                return match self.wait(reversal_id, wait).await {
-                    Response::Outcome(_) => self.result(request_id).await,
+                return match queue.wait(reversal_id, wait).await {
+                    Response::Outcome(_) => queue.result(request_id).await,
                     other => other,
                 };
             }
@@ -110,12 +113,16 @@ impl Broker {
                 "冲正未成功（冲正请求 {reversal_id} 状态 {status}：{}）/ reversal not confirmed (request {reversal_id} is {status})",
                 verdict.err_msg.as_deref().unwrap_or("-")
             );
-            if let Err(e) = self.store.transition(request_id, from, from, &reason).await {
+            if let Err(e) = queue
+                .store
+                .transition(request_id, from, from, &reason)
+                .await
+            {
                 return store_error(e);
             }
         }
         tracing::info!(request_id, reversal_id, status = %verdict.status, "reversal finished");
-        self.result(request_id).await
+        queue.result(request_id).await
     }
 }
 

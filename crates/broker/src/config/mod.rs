@@ -15,7 +15,7 @@ mod store;
 pub use catalog::{CatalogSection, ValidationMode};
 pub use store::{MssqlSection, StoreSection};
 use yibao_core::catalog::InterfaceOverride;
-use yibao_core::client::ClientSettings;
+use yibao_core::platform::ClientSettings;
 use yibao_core::profile::{PlainProfile, TifProfile};
 use yibao_core::sm::{SmCodec, SmProfile};
 use yibao_core::{EnvelopeDefaults, Profile};
