@@ -14,60 +14,16 @@ use yibao_core::platform::session;
 use yibao_proto::{ErrorCode, Overrides, RequestStatus, Response};
 use yibao_store::{NewRequest, ReversalStart};
 
-use crate::queue::store_error;
+use crate::queue::{not_found, store_error};
 use crate::worker::Worker;
 
 impl Worker {
     /// Reverses `request_id` (see the module docs) and answers its outcome.
     pub async fn reverse(self: &Arc<Self>, request_id: i64, wait: Duration) -> Response {
         let queue = &self.queue;
-        let original = match queue.store.get(request_id).await {
-            Ok(Some(v)) => v,
-            Ok(None) => {
-                return refuse(
-                    ErrorCode::NotFound,
-                    format!("请求 {request_id} 不存在 / request {request_id} does not exist"),
-                )
-            }
-            Err(e) => return store_error(e),
-        };
-        let info = self.catalog.get(&original.interface_code);
-        if !info.reversible {
-            return refuse(
-                ErrorCode::BadRequest,
-                format!(
-                    "交易 {} 不可冲正 / interface {} cannot be reversed with 2601",
-                    info.code, info.code
-                ),
-            );
-        }
-        let from = original.status;
-        if !matches!(from, RequestStatus::Uncertain | RequestStatus::Completed) {
-            return refuse(
-                ErrorCode::BadRequest,
-                format!(
-                    "请求 {request_id} 状态为 {from}，只能冲正 UNCERTAIN 或 COMPLETED 的请求 / \
-                     request {request_id} is {from}; only UNCERTAIN or COMPLETED requests can be reversed"
-                ),
-            );
-        }
-        let Some(omsgid) = original.msgid.clone() else {
-            return refuse(
-                ErrorCode::BadRequest,
-                format!("请求 {request_id} 从未发出，无需冲正 / request {request_id} was never sent; nothing to reverse"),
-            );
-        };
-        // Where the 人员编号 sits depends on the interface (data, mdtrtinfo, feedetail[*], …).
-        let psn_no = serde_json::from_str::<Value>(&original.input_data)
-            .ok()
-            .and_then(|v| self.catalog.psn_no(&original.interface_code, &v))
-            .unwrap_or_default();
-        let input = session::reversal_input(&psn_no, &omsgid, &info.code);
-        let new = NewRequest {
-            interface_code: yibao_core::codes::REVERSAL.into(),
-            input_data: input.to_string(),
-            overrides: Overrides::default(),
-            expires_at: None,
+        let (new, from) = match self.reversal_of(request_id).await {
+            Ok(ready) => ready,
+            Err(refused) => return refused,
         };
         // Decided in the store, atomically: however many operators (or the automatic
         // policy) ask at once, one 2601 is in flight per original.
@@ -83,21 +39,8 @@ impl Worker {
                     other => other,
                 };
             }
-            Ok(ReversalStart::WrongState(status)) => {
-                return refuse(
-                    ErrorCode::BadRequest,
-                    format!(
-                        "请求 {request_id} 状态为 {status}，只能冲正 UNCERTAIN 或 COMPLETED 的请求 / \
-                         request {request_id} is {status}; only UNCERTAIN or COMPLETED requests can be reversed"
-                    ),
-                )
-            }
-            Ok(ReversalStart::NotFound) => {
-                return refuse(
-                    ErrorCode::NotFound,
-                    format!("请求 {request_id} 不存在 / request {request_id} does not exist"),
-                )
-            }
+            Ok(ReversalStart::WrongState(status)) => return wrong_state(request_id, status),
+            Ok(ReversalStart::NotFound) => return not_found(request_id),
             Err(e) => return store_error(e),
         };
         let verdict = match self.run(reversal_id, wait).await {
@@ -124,6 +67,59 @@ impl Worker {
         tracing::info!(request_id, reversal_id, status = %verdict.status, "reversal finished");
         queue.result(request_id).await
     }
+
+    /// The 2601 request for `request_id` and the original's state, or the refusal: the
+    /// interface must be reversible, the original UNCERTAIN or COMPLETED, and sent.
+    async fn reversal_of(&self, request_id: i64) -> Result<(NewRequest, RequestStatus), Response> {
+        let original = match self.queue.store.get(request_id).await {
+            Ok(Some(v)) => v,
+            Ok(None) => return Err(not_found(request_id)),
+            Err(e) => return Err(store_error(e)),
+        };
+        let info = self.catalog.get(&original.interface_code);
+        if !info.reversible {
+            return Err(refuse(
+                ErrorCode::BadRequest,
+                format!(
+                    "交易 {} 不可冲正 / interface {} cannot be reversed with 2601",
+                    info.code, info.code
+                ),
+            ));
+        }
+        let from = original.status;
+        if !matches!(from, RequestStatus::Uncertain | RequestStatus::Completed) {
+            return Err(wrong_state(request_id, from));
+        }
+        let Some(omsgid) = original.msgid.as_deref() else {
+            return Err(refuse(
+                ErrorCode::BadRequest,
+                format!("请求 {request_id} 从未发出，无需冲正 / request {request_id} was never sent; nothing to reverse"),
+            ));
+        };
+        // Where the 人员编号 sits depends on the interface (data, mdtrtinfo, feedetail[*], …).
+        let psn_no = serde_json::from_str::<Value>(&original.input_data)
+            .ok()
+            .and_then(|v| self.catalog.psn_no(&original.interface_code, &v))
+            .unwrap_or_default();
+        let input = session::reversal_input(&psn_no, omsgid, &info.code);
+        let new = NewRequest {
+            interface_code: yibao_core::codes::REVERSAL.into(),
+            input_data: input.to_string(),
+            overrides: Overrides::default(),
+            expires_at: None,
+        };
+        Ok((new, from))
+    }
+}
+
+fn wrong_state(request_id: i64, status: RequestStatus) -> Response {
+    refuse(
+        ErrorCode::BadRequest,
+        format!(
+            "请求 {request_id} 状态为 {status}，只能冲正 UNCERTAIN 或 COMPLETED 的请求 / \
+             request {request_id} is {status}; only UNCERTAIN or COMPLETED requests can be reversed"
+        ),
+    )
 }
 
 fn refuse(code: ErrorCode, message: String) -> Response {
