@@ -17,7 +17,8 @@
 //! * [`retry`](crate::retry) — backoff and the attempt budget;
 //! * [`recovery`](crate::recovery) — rows left behind by a dead broker (expired leases);
 //! * [`reversal`](crate::reversal) — 2601 冲正 of uncertain requests;
-//! * [`signin`] — 9001 sessions per operator;
+//! * [`signin`](crate::signin) — 9001 sign-in per operator, single-flight; the cache in
+//!   [`sessions`](crate::sessions);
 //! * [`winservice`] — running under the Windows Service Control Manager;
 //! * [`keys`] — `keys generate|check` for the 国密 profile;
 //! * [`logging`] — console or daily files, text or JSON, personal data masked;
@@ -30,6 +31,7 @@ pub mod config;
 mod connection;
 pub mod demo;
 mod dispatcher;
+mod held;
 mod hold;
 pub mod keys;
 mod listener;
@@ -45,6 +47,7 @@ mod retry;
 mod reversal;
 mod safety;
 pub mod service;
+mod sessions;
 pub mod shutdown;
 mod signin;
 pub mod status_page;

@@ -11,7 +11,7 @@ use tokio::sync::{broadcast, watch, Notify};
 use yibao_proto::{ErrorCode, Outcome, RequestStatus, Response};
 use yibao_store::{CancelOutcome, ClaimSpec, NewRequest, Store, StoreError, CANCELLED_REASON};
 
-use crate::hold::Held;
+use crate::held::Held;
 use crate::metrics::Metrics;
 
 /// How often a waiter re-reads the store even without a completion notice: another broker

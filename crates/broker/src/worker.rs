@@ -19,7 +19,7 @@ use crate::config::{Config, UnknownInterfaces, ValidationMode};
 use crate::pool::Pool;
 use crate::queue::{not_found, store_error, Queue};
 use crate::retry::RetryPolicy;
-use crate::signin::Sessions;
+use crate::sessions::Sessions;
 
 /// How long the `reverse` policy's automatic 2601 may take.
 const AUTO_REVERSAL_WAIT: Duration = Duration::from_secs(120);

@@ -6,7 +6,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::platform::RequestEnvelope;
+use crate::platform::envelope::RequestEnvelope;
 
 /// What goes on the wire for one attempt.
 #[derive(Debug, Clone)]

@@ -19,7 +19,7 @@ pub use codec::{Encryption, FieldNames, SmCodec, SmConfig, SmError};
 pub use crypto::{CipherOrder, CryptoError, SignatureLayout, Sm4Mode};
 pub use text::TextEncoding;
 
-use crate::platform::RequestEnvelope;
+use crate::platform::envelope::RequestEnvelope;
 use crate::profile::{Opened, OutgoingRequest, Profile, ProfileError};
 
 /// The broker's `sm` profile: seals the envelope as `data`, opens the reply's `data` as the
