@@ -3,6 +3,7 @@
 //! changes the row, so a broker whose claim was superseded can neither send nor write.
 
 use super::pool::run;
+use super::statements::Stmt;
 use super::{clip, fields, first_row, row_id, MssqlStore};
 use crate::types::{Finish, Holder, Origin};
 use crate::StoreError;
@@ -24,7 +25,7 @@ pub(super) async fn begin_attempt(
     let result = run(
         &store.pool,
         store.opts.command_timeout,
-        super::sql("begin_attempt"),
+        Stmt::BeginAttempt.sql(),
         &[
             &id,
             &worker_id,
@@ -64,7 +65,7 @@ pub(super) async fn heartbeat(
     let worker_id = holder.worker_id.as_str();
     let sets = store
         .query(
-            "heartbeat",
+            Stmt::Heartbeat,
             &[&id, &worker_id, &holder.fence, &lease_until_ms],
         )
         .await?;
@@ -97,7 +98,7 @@ pub(super) async fn finish(store: &MssqlStore, f: Finish) -> Result<bool, StoreE
     let reversed = crate::reversed_reason(f.request_id);
     let sets = store
         .query(
-            "finish",
+            Stmt::Finish,
             &[
                 &id,
                 &f.holder.worker_id,

@@ -2,6 +2,7 @@
 //! starting the one 2601 冲正 a request may have in flight.
 
 use super::rows::deadline;
+use super::statements::Stmt;
 use super::{clip, first_row, parse_status, req_str, row_id, MssqlStore};
 use crate::types::{CancelOutcome, NewRequest, ReversalStart};
 use crate::StoreError;
@@ -15,7 +16,7 @@ pub(super) async fn cancel(
         return Ok(CancelOutcome::NotFound);
     };
     let reason = clip(&Some(reason.to_string()));
-    let sets = store.query("cancel", &[&id, &reason]).await?;
+    let sets = store.query(Stmt::Cancel, &[&id, &reason]).await?;
     let cancelled = first_row(&sets, 0).and_then(|r| r.try_get::<i32, _>(0).ok().flatten());
     if cancelled == Some(1) {
         return Ok(CancelOutcome::Cancelled);
@@ -38,7 +39,7 @@ pub(super) async fn begin_reversal(
     let expires_at = deadline(reversal.expires_at.as_deref());
     let sets = store
         .query(
-            "begin_reversal",
+            Stmt::BeginReversal,
             &[
                 &id,
                 &reversal.interface_code,
