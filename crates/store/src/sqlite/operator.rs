@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use yibao_proto::RequestStatus;
 
 use super::parse_status;
-use super::schema::NOW;
+use super::schema::now;
 use crate::types::{CancelOutcome, NewRequest, ReversalStart};
 use crate::StoreError;
 
@@ -22,12 +22,15 @@ pub(super) fn cancel(
     request_id: i64,
     reason: &str,
 ) -> Result<CancelOutcome, StoreError> {
+    const SQL: &str = concat!(
+        "UPDATE medical_insurance_requests SET status = 'ERROR', last_error = ?2, \
+         worker_id = NULL, lease_until = NULL, update_time = ",
+        now!(),
+        " \
+         WHERE request_id = ?1 AND status = 'PENDING'"
+    );
     let n = c
-        .prepare_cached(&format!(
-            "UPDATE medical_insurance_requests SET status = 'ERROR', last_error = ?2, \
-             worker_id = NULL, lease_until = NULL, update_time = {NOW} \
-             WHERE request_id = ?1 AND status = 'PENDING'"
-        ))?
+        .prepare_cached(SQL)?
         .execute(params![request_id, reason])?;
     if n == 1 {
         return Ok(CancelOutcome::Cancelled);

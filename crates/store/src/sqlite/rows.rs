@@ -26,14 +26,20 @@ macro_rules! deadline_not_passed {
 }
 pub(super) use deadline_not_passed;
 
-/// The columns a claim returns, in the order [`claimed`] reads them.
-pub(super) const CLAIM_COLUMNS: &str = concat!(
-    "request_id, interface_code, input_data, retry_count, \
-     insuplc_admdvs, mdtrtarea_admvs, opter, opter_name, opter_type, claim_gen, \
-     CASE WHEN ",
-    deadline_not_passed!(),
-    " THEN 0 ELSE 1 END"
-);
+/// The columns a claim returns, in the order [`claimed`] reads them (a macro, like
+/// [`deadline_not_passed!`], so statements `concat!` it into static text).
+macro_rules! claim_columns {
+    () => {
+        concat!(
+            "request_id, interface_code, input_data, retry_count, \
+             insuplc_admdvs, mdtrtarea_admvs, opter, opter_name, opter_type, claim_gen, \
+             CASE WHEN ",
+            $crate::sqlite::rows::deadline_not_passed!(),
+            " THEN 0 ELSE 1 END"
+        )
+    };
+}
+pub(super) use claim_columns;
 
 /// A text column as text, or why it is not.
 fn text(row: &Row<'_>, i: usize, name: &str) -> rusqlite::Result<Result<Option<String>, String>> {
@@ -101,9 +107,15 @@ pub(super) fn claimed(row: &Row<'_>) -> rusqlite::Result<ClaimedRequest> {
     })
 }
 
-/// The view columns the broker reads, in the order [`view`] reads them.
-pub(super) const VIEW_COLUMNS: &str = "request_id, interface_code, input_data, status, \
-     retry_count, msgid, response_data, infcode, err_msg";
+/// The view columns the broker reads, in the order [`view`] reads them (a macro, for
+/// `concat!`).
+macro_rules! view_columns {
+    () => {
+        "request_id, interface_code, input_data, status, \
+         retry_count, msgid, response_data, infcode, err_msg"
+    };
+}
+pub(super) use view_columns;
 
 /// A view row with its status text (parsed by the caller). Unreadable text is shown as
 /// a description rather than failing the read, so `result` and `wait` still answer.
