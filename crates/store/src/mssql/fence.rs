@@ -76,14 +76,11 @@ pub(super) async fn finish(store: &MssqlStore, f: Finish) -> Result<bool, StoreE
     let Some(id) = row_id(f.request_id) else {
         return Ok(false);
     };
-    let (attempt_id, ms, outcome) = match f.attempt {
-        Some(a) => (
-            Some(a.attempt_id),
-            Some(i64::try_from(a.duration_ms).unwrap_or(i64::MAX)),
-            Some(a.outcome.as_str()),
-        ),
-        None => (None, None, None),
-    };
+    let attempt_id = f.attempt.map(|a| a.attempt_id);
+    let ms = f
+        .attempt
+        .map(|a| i64::try_from(a.duration_ms).unwrap_or(i64::MAX));
+    let outcome = f.attempt.map(|a| a.outcome.as_str());
     let has_response: i32 = f.response.is_some().into();
     let r = f.response.as_ref();
     let response_data = r.map(|r| r.response_data.as_str());

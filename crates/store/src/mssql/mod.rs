@@ -30,6 +30,9 @@ use pool::{run, Pool};
 use rows::{claimed, view};
 use statements::Stmt;
 
+/// SQL Server reads a stored status leniently (see [`StatusSpelling::Lenient`]).
+const SPELLING: StatusSpelling = StatusSpelling::Lenient;
+
 /// The schema version this build expects in `medical_insurance_settings`.
 /// 2: `claim_gen`, `expires_at` and `reversal_id` on the requests table.
 pub const SCHEMA_VERSION: i32 = 2;
@@ -149,10 +152,6 @@ fn opt_str(row: &Row, i: usize) -> Result<Option<String>, StoreError> {
         .map(str::to_string))
 }
 
-fn parse_status(s: &str) -> Result<RequestStatus, StoreError> {
-    RequestStatus::parse(s).ok_or_else(|| corrupt(format!("unknown status {s:?}")))
-}
-
 /// Request ids are INT in the seed's table; a larger id cannot exist.
 fn row_id(request_id: i64) -> Option<i32> {
     i32::try_from(request_id).ok()
@@ -209,7 +208,10 @@ impl Store for MssqlStore {
         }
         match first_row(&sets, 1) {
             None => Ok(ClaimOne::NotFound),
-            Some(row) => Ok(ClaimOne::NotPending(parse_status(&req_str(row, 0)?)?)),
+            Some(row) => Ok(ClaimOne::NotPending(parse_status(
+                &req_str(row, 0)?,
+                SPELLING,
+            )?)),
         }
     }
 

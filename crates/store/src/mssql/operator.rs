@@ -3,8 +3,8 @@
 
 use super::rows::deadline;
 use super::statements::Stmt;
-use super::{clip, first_row, parse_status, req_str, row_id, MssqlStore};
-use crate::types::{CancelOutcome, NewRequest, ReversalStart};
+use super::{clip, first_row, req_str, row_id, MssqlStore, SPELLING};
+use crate::types::{parse_status, CancelOutcome, NewRequest, ReversalStart};
 use crate::StoreError;
 
 pub(super) async fn cancel(
@@ -23,7 +23,10 @@ pub(super) async fn cancel(
     }
     match first_row(&sets, 1) {
         None => Ok(CancelOutcome::NotFound),
-        Some(row) => Ok(CancelOutcome::NotPending(parse_status(&req_str(row, 0)?)?)),
+        Some(row) => Ok(CancelOutcome::NotPending(parse_status(
+            &req_str(row, 0)?,
+            SPELLING,
+        )?)),
     }
 }
 
@@ -62,7 +65,7 @@ pub(super) async fn begin_reversal(
             .map(i64::from)
             .ok_or_else(|| super::corrupt("begin_reversal returned no request_id"))
     };
-    let status = || parse_status(&req_str(row, 2)?);
+    let status = || parse_status(&req_str(row, 2)?, SPELLING);
     match outcome.as_str() {
         "STARTED" => Ok(ReversalStart::Started(request_id()?)),
         "EXISTING" => Ok(ReversalStart::Existing {

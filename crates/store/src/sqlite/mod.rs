@@ -147,19 +147,8 @@ fn opt_text(s: &Option<String>) -> Option<&str> {
     s.as_deref()
 }
 
-fn finish_view((mut view, status): (RequestView, String)) -> Result<RequestView, StoreError> {
-    view.status = parse_status(&status)?;
-    Ok(view)
-}
-
-pub(super) fn parse_status(s: &str) -> Result<RequestStatus, StoreError> {
-    // Exactly as written, because SQLite compares text exactly: a row whose status reads
-    // 'pending' is never claimed, so it must not be reported as waiting in the queue either.
-    RequestStatus::ALL
-        .into_iter()
-        .find(|st| st.as_str() == s)
-        .ok_or_else(|| StoreError::Corrupt(format!("unknown status {s:?}")))
-}
+/// SQLite reads a stored status exactly as written (see [`StatusSpelling::Exact`]).
+const SPELLING: StatusSpelling = StatusSpelling::Exact;
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -243,7 +232,7 @@ impl Store for SqliteStore {
                     .optional()?;
                 match status {
                     None => Ok(ClaimOne::NotFound),
-                    Some(s) => Ok(ClaimOne::NotPending(parse_status(&s)?)),
+                    Some(s) => Ok(ClaimOne::NotPending(parse_status(&s, SPELLING)?)),
                 }
             })
             .await
@@ -357,7 +346,7 @@ impl Store for SqliteStore {
                 .prepare_cached(SQL)?
                 .query_row([request_id], rows::view)
                 .optional()?;
-            row.map(finish_view).transpose()
+            row.map(|r| r.parsed(SPELLING)).transpose()
         })
         .await
     }
@@ -374,7 +363,7 @@ impl Store for SqliteStore {
             let rows = st.query_map([limit], rows::view)?;
             let mut out = Vec::new();
             for r in rows {
-                out.push(finish_view(r?)?);
+                out.push(r?.parsed(SPELLING)?);
             }
             Ok(out)
         })

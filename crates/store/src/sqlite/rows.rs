@@ -8,7 +8,8 @@ use rusqlite::types::ValueRef;
 use rusqlite::Row;
 use yibao_proto::Overrides;
 
-use crate::types::{ClaimedRequest, RequestView};
+use crate::types::{parse_status, ClaimedRequest, RequestView, StatusSpelling};
+use crate::StoreError;
 
 /// SQL: the row's `expires_at` has not passed — the one rule for claims and for the send
 /// gate. Local time without a zone, like every other time column ('2026-12-01 10:00:00',
@@ -117,12 +118,30 @@ macro_rules! view_columns {
 }
 pub(super) use view_columns;
 
-/// A view row with its status text (parsed by the caller). Unreadable text is shown as
-/// a description rather than failing the read, so `result` and `wait` still answer.
-pub(super) fn view(r: &Row<'_>) -> rusqlite::Result<(RequestView, String)> {
+/// A view row as read, its status still text: a row mapper can only fail with the driver's
+/// error, and an unknown status is the store's `Corrupt`, decided by [`ViewRow::parsed`].
+pub(super) struct ViewRow {
+    /// Every column but the status (which is a placeholder until parsed).
+    view: RequestView,
+    status: String,
+}
+
+impl ViewRow {
+    /// The row with its status read as `spelling` says.
+    pub(super) fn parsed(self, spelling: StatusSpelling) -> Result<RequestView, StoreError> {
+        Ok(RequestView {
+            status: parse_status(&self.status, spelling)?,
+            ..self.view
+        })
+    }
+}
+
+/// A view row (columns as in [`VIEW_COLUMNS`]). Unreadable text is shown as a description
+/// rather than failing the read, so `result` and `wait` still answer.
+pub(super) fn view(r: &Row<'_>) -> rusqlite::Result<ViewRow> {
     let lossy = |i: usize, name: &str| lossy_text(r, i, name);
-    Ok((
-        RequestView {
+    Ok(ViewRow {
+        view: RequestView {
             request_id: r.get(0)?,
             interface_code: lossy(1, "interface_code")?.unwrap_or_default(),
             input_data: lossy(2, "input_data")?.unwrap_or_default(),
@@ -133,6 +152,6 @@ pub(super) fn view(r: &Row<'_>) -> rusqlite::Result<(RequestView, String)> {
             infcode: lossy(7, "infcode")?,
             err_msg: lossy(8, "err_msg")?,
         },
-        lossy(3, "status")?.unwrap_or_default(),
-    ))
+        status: lossy(3, "status")?.unwrap_or_default(),
+    })
 }
