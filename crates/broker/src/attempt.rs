@@ -143,13 +143,13 @@ impl Worker {
             let msgid = self.ids.next_id();
             let begun = queue
                 .durably("recording an attempt", || {
-                    queue.store.begin_attempt(
-                        c.request_id,
-                        holder,
-                        &c.interface_code,
-                        &msgid,
-                        queue.lease_until(),
-                    )
+                    queue.store.begin_attempt(yibao_store::AttemptStart {
+                        request_id: c.request_id,
+                        holder: holder.clone(),
+                        infno: c.interface_code.clone(),
+                        msgid: msgid.clone(),
+                        lease_until_ms: queue.lease_until(),
+                    })
                 })
                 .await;
             match begun {
@@ -169,9 +169,7 @@ impl Worker {
         let end = a.end();
         let store = &self.queue.store;
         self.queue
-            .durably("closing an attempt", || {
-                store.end_attempt(end.attempt_id, end.outcome, end.duration_ms)
-            })
+            .durably("closing an attempt", || store.end_attempt(end))
             .await
             .map_err(Abandon::from)
     }

@@ -123,6 +123,21 @@ pub enum AttemptOutcome {
     TransportError,
 }
 
+/// An attempt about to be sent, as [`crate::Store::begin_attempt`] records it: named fields,
+/// because `infno` and `msgid` are both text and must never trade places.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptStart {
+    pub request_id: i64,
+    /// Whose claim the attempt is made under (checked in the same statement).
+    pub holder: Holder,
+    /// The interface code sent as `infno`.
+    pub infno: String,
+    /// The fresh msgid of this attempt.
+    pub msgid: String,
+    /// The lease is extended to at least this (epoch milliseconds).
+    pub lease_until_ms: i64,
+}
+
 /// How one attempt ended, written when it is closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttemptEnd {

@@ -5,7 +5,7 @@
 use super::pool::run;
 use super::statements::Stmt;
 use super::{clip, fields, first_row, row_id, MssqlStore};
-use crate::types::{Finish, Holder, Origin};
+use crate::types::{AttemptStart, Finish, Holder, Origin};
 use crate::StoreError;
 
 /// What the `begin_attempt` batch returns instead of an id when the claim is current but
@@ -14,14 +14,13 @@ const EXPIRED: i64 = -2;
 
 pub(super) async fn begin_attempt(
     store: &MssqlStore,
-    request_id: i64,
-    holder: &Holder,
-    infno: &str,
-    msgid: &str,
-    lease_until_ms: i64,
+    start: &AttemptStart,
 ) -> Result<i64, StoreError> {
+    let request_id = start.request_id;
     let id = row_id(request_id).ok_or(StoreError::LeaseLost(request_id))?;
-    let worker_id = holder.worker_id.as_str();
+    let worker_id = start.holder.worker_id.as_str();
+    let infno = start.infno.as_str();
+    let msgid = start.msgid.as_str();
     let result = run(
         &store.pool,
         store.opts.command_timeout,
@@ -31,15 +30,15 @@ pub(super) async fn begin_attempt(
             &worker_id,
             &infno,
             &msgid,
-            &lease_until_ms,
-            &holder.fence,
+            &start.lease_until_ms,
+            &start.holder.fence,
         ],
     )
     .await;
     let sets = match result {
         Ok(sets) => sets,
         Err(f) if matches!(f.server_code, Some(2627 | 2601)) => {
-            return Err(StoreError::DuplicateMsgid(msgid.to_string()))
+            return Err(StoreError::DuplicateMsgid(start.msgid.clone()))
         }
         Err(f) => return Err(f.into()),
     };

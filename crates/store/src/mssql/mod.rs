@@ -215,15 +215,8 @@ impl Store for MssqlStore {
         }
     }
 
-    async fn begin_attempt(
-        &self,
-        request_id: i64,
-        holder: &Holder,
-        infno: &str,
-        msgid: &str,
-        lease_until_ms: i64,
-    ) -> Result<i64, StoreError> {
-        fence::begin_attempt(self, request_id, holder, infno, msgid, lease_until_ms).await
+    async fn begin_attempt(&self, start: AttemptStart) -> Result<i64, StoreError> {
+        fence::begin_attempt(self, &start).await
     }
 
     async fn heartbeat(
@@ -293,15 +286,13 @@ impl Store for MssqlStore {
         Ok(first_row(&sets, 0).and_then(|r| r.try_get::<i32, _>(0).ok().flatten()) == Some(1))
     }
 
-    async fn end_attempt(
-        &self,
-        attempt_id: i64,
-        outcome: AttemptOutcome,
-        duration_ms: u64,
-    ) -> Result<(), StoreError> {
-        let ms = i64::try_from(duration_ms).unwrap_or(i64::MAX);
-        self.query(Stmt::EndAttempt, &[&attempt_id, &ms, &outcome.as_str()])
-            .await?;
+    async fn end_attempt(&self, end: AttemptEnd) -> Result<(), StoreError> {
+        let ms = i64::try_from(end.duration_ms).unwrap_or(i64::MAX);
+        self.query(
+            Stmt::EndAttempt,
+            &[&end.attempt_id, &ms, &end.outcome.as_str()],
+        )
+        .await?;
         Ok(())
     }
 

@@ -9,17 +9,17 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::fields;
 use super::rows::deadline_not_passed;
 use super::schema::{now, NOW};
-use crate::types::{AttemptEnd, Finish, Holder, Origin};
+use crate::types::{AttemptEnd, AttemptStart, Finish, Holder, Origin};
 use crate::StoreError;
 
-pub(super) fn begin_attempt(
-    c: &Connection,
-    request_id: i64,
-    holder: &Holder,
-    infno: &str,
-    msgid: &str,
-    lease_until_ms: i64,
-) -> Result<i64, StoreError> {
+pub(super) fn begin_attempt(c: &Connection, start: &AttemptStart) -> Result<i64, StoreError> {
+    let AttemptStart {
+        request_id,
+        ref holder,
+        ref infno,
+        ref msgid,
+        lease_until_ms,
+    } = *start;
     let attempt_no: i64 = c
         .prepare_cached(
             "SELECT COALESCE(MAX(attempt_no), 0) + 1 FROM medical_insurance_attempts \

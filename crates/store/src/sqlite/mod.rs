@@ -238,20 +238,10 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn begin_attempt(
-        &self,
-        request_id: i64,
-        holder: &Holder,
-        infno: &str,
-        msgid: &str,
-        lease_until_ms: i64,
-    ) -> Result<i64, StoreError> {
-        let (holder, infno, msgid) = (holder.clone(), infno.to_string(), msgid.to_string());
+    async fn begin_attempt(&self, start: AttemptStart) -> Result<i64, StoreError> {
         self.inner
             .writer
-            .write(move |c| {
-                fence::begin_attempt(c, request_id, &holder, &infno, &msgid, lease_until_ms)
-            })
+            .write(move |c| fence::begin_attempt(c, &start))
             .await
     }
 
@@ -268,24 +258,10 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn end_attempt(
-        &self,
-        attempt_id: i64,
-        outcome: AttemptOutcome,
-        duration_ms: u64,
-    ) -> Result<(), StoreError> {
+    async fn end_attempt(&self, end: AttemptEnd) -> Result<(), StoreError> {
         self.inner
             .writer
-            .write(move |c| {
-                fence::close_attempt(
-                    c,
-                    AttemptEnd {
-                        attempt_id,
-                        outcome,
-                        duration_ms,
-                    },
-                )
-            })
+            .write(move |c| fence::close_attempt(c, end))
             .await
     }
 
