@@ -76,7 +76,7 @@ pub(super) fn integer(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<i64>> 
     })
 }
 
-/// A claimed row (columns as in [`CLAIM_COLUMNS`]). Only the id must be readable; every
+/// A claimed row (columns as in [`claim_columns!`]). Only the id must be readable; every
 /// other problem becomes the row's defect.
 pub(super) fn claimed(row: &Row<'_>) -> rusqlite::Result<ClaimedRequest> {
     let mut defects = Vec::new();
@@ -136,7 +136,7 @@ impl ViewRow {
     }
 }
 
-/// A view row (columns as in [`VIEW_COLUMNS`]). Unreadable text is shown as a description
+/// A view row (columns as in [`view_columns!`]). Unreadable text is shown as a description
 /// rather than failing the read, so `result` and `wait` still answer.
 pub(super) fn view(r: &Row<'_>) -> rusqlite::Result<ViewRow> {
     let lossy = |i: usize, name: &str| lossy_text(r, i, name);
