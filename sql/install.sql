@@ -1,4 +1,4 @@
-/* =============================================================================
+﻿/* =============================================================================
    yibao 安装脚本 / install script
    适用：SQL Server 2008 R2 及以上版本（不使用 CREATE OR ALTER、JSON 函数、THROW、CONCAT 等新语法）。
    For SQL Server 2008 R2 and later (no CREATE OR ALTER, JSON functions, THROW, CONCAT, ...).
@@ -11,6 +11,11 @@
 
    用法 / usage（在 HIS 数据库中执行 / run in the HIS database）:
      sqlcmd -S <服务器/server> -d <HIS数据库/database> -E -i install.sql
+
+   编码：本文件为带 BOM 的 UTF-8，sqlcmd 和 SSMS 据此正确读取中文。若文件经某个编辑器保存后丢了 BOM
+   （中文注释和提示变成乱码），用 sqlcmd 的 -f 65001 按 UTF-8 读取。
+   Encoding: UTF-8 with a BOM, which sqlcmd and SSMS honour. If an editor dropped the BOM (the
+   Chinese comments and messages come out garbled), add -f 65001 to read the file as UTF-8.
    ============================================================================= */
 SET NOCOUNT ON;
 SET ANSI_NULLS ON;

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use yibao::{person_input, settle_input, Env, Options};
 use yibao_store::{MssqlAuth, MssqlOptions, MssqlStore};
 
-const INSTALL: &str = include_str!("../sql/install.sql");
+/// install.sql without its BOM (saved with one for sqlcmd and SSMS; a driver sends text).
+fn install_sql() -> &'static str {
+    include_str!("../sql/install.sql").trim_start_matches('\u{feff}')
+}
 
 fn url() -> Option<String> {
     let url = std::env::var("YIBAO_MSSQL_URL")
@@ -36,8 +39,8 @@ impl Db {
         o.command_timeout = Duration::from_secs(60);
         let sql = rt.block_on(async {
             let s = MssqlStore::connect_unchecked(o).await.unwrap();
-            s.run_script(INSTALL).await.unwrap();
-            s.run_script(INSTALL).await.unwrap();
+            s.run_script(install_sql()).await.unwrap();
+            s.run_script(install_sql()).await.unwrap();
             s.run_script(
                 "DELETE FROM dbo.medical_insurance_response_fields;\n\
                  DELETE FROM dbo.medical_insurance_attempts;\n\

@@ -1,4 +1,4 @@
-/* =============================================================================
+﻿/* =============================================================================
    HIS 调用示例（对应原设计 §3.1）/ how the HIS calls 医保 (the original design's §3.1)
    前提：已执行 sql/install.sql，代理服务 yibao-broker 正在运行。
    Requires sql/install.sql and a running yibao-broker.

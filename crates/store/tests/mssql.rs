@@ -7,7 +7,10 @@
 use yibao_store::conformance;
 use yibao_store::{MssqlAuth, MssqlOptions, MssqlStore, Store};
 
-const INSTALL: &str = include_str!("../../../sql/install.sql");
+/// install.sql without its BOM (saved with one for sqlcmd and SSMS; a driver sends text).
+fn install_sql() -> &'static str {
+    include_str!("../../../sql/install.sql").trim_start_matches('\u{feff}')
+}
 
 fn options() -> Option<MssqlOptions> {
     let url = std::env::var("YIBAO_MSSQL_URL")
@@ -27,8 +30,8 @@ fn options() -> Option<MssqlOptions> {
 async fn installed(o: &MssqlOptions) -> MssqlStore {
     let raw = MssqlStore::connect_unchecked(o.clone()).await.unwrap();
     // Twice: the script must be rerunnable.
-    raw.run_script(INSTALL).await.unwrap();
-    raw.run_script(INSTALL).await.unwrap();
+    raw.run_script(install_sql()).await.unwrap();
+    raw.run_script(install_sql()).await.unwrap();
     MssqlStore::open(o.clone()).await.unwrap()
 }
 
