@@ -140,8 +140,14 @@ GO
 IF COL_LENGTH(N'dbo.medical_insurance_responses', N'origin') IS NULL
     ALTER TABLE dbo.medical_insurance_responses ADD origin VARCHAR(10) NOT NULL
     CONSTRAINT df_mires_origin DEFAULT ('PLATFORM');
--- 原设计的 err_msg 只有 500 字符，放宽 / the original err_msg held 500 characters: widen it
-IF COL_LENGTH(N'dbo.medical_insurance_responses', N'err_msg') < 4000
+-- 原设计的 err_msg 只有 500 字符，放宽到 2000。绝不收窄：NVARCHAR(MAX) 的 COL_LENGTH 为 -1，
+-- 所以 -1 必须排除，否则 DBA 放宽成 MAX 的列会被改回 2000（长消息写入失败或被截断）。
+-- The original err_msg held 500 characters: widen it to 2000. Never narrow: COL_LENGTH is -1
+-- for NVARCHAR(MAX), so -1 is excluded, or a column a DBA widened to MAX would be cut back
+-- to 2000 (long messages would then fail or be cut). tests/sql_scripts.rs checks the rule.
+IF
+    COL_LENGTH(N'dbo.medical_insurance_responses', N'err_msg') <> -1
+    AND COL_LENGTH(N'dbo.medical_insurance_responses', N'err_msg') < 4000
     ALTER TABLE dbo.medical_insurance_responses ALTER COLUMN err_msg NVARCHAR(2000) NULL;
 GO
 
@@ -227,6 +233,69 @@ BEGIN
         PRIMARY KEY (request_id, path, row_index)
     );
 END;
+GO
+
+/* -----------------------------------------------------------------------------
+   3b. 升级：原设计留下的处理中请求 / upgrade: requests the original design left PROCESSING
+       （在发送记录表之后：要结束这些行未完成的发送记录）
+       (after the attempts table: the rows' unfinished attempts are ended too)
+   ----------------------------------------------------------------------------- */
+-- 原设计留下的 PROCESSING 行：没有处理进程、租约和发送记录，无法证明未发出。改变状态的交易（接口目录
+-- crates/core/catalog/national.toml 中 class 不是 read-only 的，以及目录中没有的代码）标为 UNCERTAIN，
+-- 任何代理服务都不会重发；只读交易保持 PROCESSING，由代理服务的恢复按站点目录重新排队（重复查询无害）。
+-- 代理服务的恢复对从未由本版本 yibao 认领（claim_gen = 0 或没有 worker_id）且租约已过的行作同样判断，
+-- 这里提前标记，是为了在代理启动前就让 HIS 和操作员看到结论和原因。可重复执行：已标记的行不再匹配。
+-- Rows the original design left PROCESSING carry no worker, lease or attempt: nothing proves
+-- they were not sent. State-changing ones (class other than read-only in the national
+-- catalog, and codes it does not list) become UNCERTAIN, so no broker ever resends them;
+-- read-only ones stay PROCESSING for the broker's recovery to requeue by the site's catalog
+-- (a repeated query is harmless). The broker's recovery decides the same for any row this
+-- yibao never claimed (claim_gen = 0 or no worker_id) whose lease is over; marking it here
+-- shows the verdict and its reason to the HIS and operators before a broker starts. Like
+-- the recovery, it ends the row's unfinished attempts (ABANDONED). Rerunnable: a marked row
+-- no longer matches.
+DECLARE @marked TABLE (request_id INT NOT NULL);
+DECLARE @utc DATETIME;
+DECLARE @now_ms BIGINT;
+DECLARE @n INT;
+-- 毫秒时间戳（与 lease_until 相同）；按分钟计算 DATEDIFF，2038 年后也不溢出
+-- epoch milliseconds, as lease_until holds; DATEDIFF in minutes does not overflow in 2038
+SET @utc = GETUTCDATE();
+SET @now_ms = CAST(DATEDIFF(MINUTE, '19700101', @utc) AS BIGINT) * 60000
++ DATEPART(SECOND, @utc) * 1000 + DATEPART(MILLISECOND, @utc);
+UPDATE dbo.medical_insurance_requests
+SET
+    status = 'UNCERTAIN',
+    last_error = N'升级时发现：该请求处于 PROCESSING，但不是由本版本 yibao 认领的（原设计的程序或旧版本留下），无法证明未发送，结果不确定，请核对或冲正（yibao 不会重发）/ found when upgrading: this request was left PROCESSING without a claim of this yibao version (by the original design''s program or an older version); nothing proves it was not sent, so its outcome is unknown: reconcile or reverse it (yibao never resends it)',
+    worker_id = NULL,
+    lease_until = NULL,
+    update_time = GETDATE()
+OUTPUT inserted.request_id INTO @marked (request_id)
+WHERE
+    status = 'PROCESSING'
+    AND (claim_gen <= 0 OR worker_id IS NULL)
+    AND (lease_until IS NULL OR lease_until < @now_ms)
+    -- 只读交易（与接口目录一致，tests/sql_scripts.rs 核对）。二进制排序规则：与代理服务查目录一样逐字匹配。
+    -- The read-only codes, as in the national catalog (tests/sql_scripts.rs checks it).
+    -- Binary collation: matched exactly, as the broker looks codes up in its catalog.
+    -- read-only codes: begin
+    AND interface_code COLLATE Latin1_General_BIN NOT IN (
+        '1101', '1201', '1301', '1302', '1305', '1306', '1312', '1316', '1317', '1318',
+        '1319', '1901', '2206', '2206A', '2303', '3101', '3102', '5201', '5203', '5204',
+        '5205', '9001', '9101', '9102'
+    );
+-- read-only codes: end
+UPDATE a
+SET end_time = GETDATE(), outcome = 'ABANDONED'
+FROM dbo.medical_insurance_attempts AS a
+INNER JOIN @marked AS m ON a.request_id = m.request_id
+WHERE a.outcome = 'SENDING';
+SELECT @n = COUNT(*) FROM @marked;
+IF @n > 0
+    PRINT N'注意：' + CONVERT(NVARCHAR(12), @n)
+    + N' 个遗留的处理中请求已标为 UNCERTAIN，请核对 / note: '
+    + CONVERT(NVARCHAR(12), @n)
+    + N' request(s) left PROCESSING are now UNCERTAIN: reconcile them';
 GO
 
 /* -----------------------------------------------------------------------------
