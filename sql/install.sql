@@ -390,6 +390,12 @@ ALTER PROCEDURE dbo.yibao_wait_for_status
 AS
 BEGIN
     SET NOCOUNT ON;
+    -- 调用方没有打开的事务时，不让循环中的 SELECT 隐式开启事务（SNAPSHOT 隔离级别下它会一直读到
+    -- 第一次的快照，看不到代理服务的更新）。过程返回后恢复调用方的设置。
+    -- With no transaction open at entry, keep the loop's SELECTs from opening one under
+    -- IMPLICIT_TRANSACTIONS (under SNAPSHOT isolation it would keep reading its first
+    -- snapshot and never see the broker's update). The caller's setting is restored on return.
+    IF @@TRANCOUNT = 0 AND (@@OPTIONS & 2) = 2 SET IMPLICIT_TRANSACTIONS OFF;
     DECLARE @deadline DATETIME;
     DECLARE @delay VARCHAR(12);
     SET @deadline = DATEADD(SECOND, @timeout_s, GETDATE());
@@ -409,6 +415,46 @@ BEGIN
         WAITFOR DELAY @delay;
     END;
     RETURN 4;
+END;
+GO
+
+/* -----------------------------------------------------------------------------
+   6a. 内部：取消仍为 PENDING 的请求（原子操作，之后绝不会发送）
+       internal: cancel a request that is still PENDING (atomic; it is never sent after)
+       与代理服务的取消相同（yibao-call cancel）：状态改为 ERROR，原因即下面的文字。
+       The same as the broker's cancel (yibao-call cancel): ERROR with the text below,
+       which is the broker's CANCELLED_REASON (tests/sql_scripts.rs checks they agree).
+       返回 / returns: 0 已取消 cancelled; 6 未取消 not cancelled (@status = 当前状态 the
+       current state: claimed or finished meanwhile; NULL = 请求不存在 no such request)
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.yibao_cancel_pending', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.yibao_cancel_pending AS RETURN 0');
+GO
+
+ALTER PROCEDURE dbo.yibao_cancel_pending
+    @request_id INT,
+    @status VARCHAR(20) OUTPUT
+AS
+BEGIN
+    SET NOCOUNT ON;
+    UPDATE dbo.medical_insurance_requests
+    SET
+        status = 'ERROR',
+        last_error = N'已取消，未发送（调用方已放弃） / cancelled, never sent (the caller gave up)',
+        worker_id = NULL,
+        lease_until = NULL,
+        update_time = GETDATE()
+    WHERE request_id = @request_id AND status = 'PENDING';
+    IF @@ROWCOUNT = 1
+    BEGIN
+        SET @status = 'ERROR';
+        RETURN 0;
+    END;
+    SET @status = NULL;
+    SELECT @status = status
+    FROM dbo.medical_insurance_requests
+    WHERE request_id = @request_id;
+    RETURN 6;
 END;
 GO
 
@@ -471,6 +517,8 @@ ALTER PROCEDURE dbo.sp_medical_insurance_wait
 AS
 BEGIN
     SET NOCOUNT ON;
+    -- 同 yibao_wait_for_status：没有打开的事务时不隐式开启事务 / as in yibao_wait_for_status
+    IF @@TRANCOUNT = 0 AND (@@OPTIONS & 2) = 2 SET IMPLICIT_TRANSACTIONS OFF;
     DECLARE @status VARCHAR(20);
     DECLARE @rc INT;
     IF @timeout_s IS NULL OR @timeout_s < 0 SET @timeout_s = 30;
@@ -492,6 +540,14 @@ GO
    返回值与 yibao-call 退出码一致：0 完成，1 业务错误，2 结果不确定，3 代理服务未处理（可能未运行），
    4 等待超时（请求仍在处理，之后用 sp_medical_insurance_wait 取结果），5 参数错误。
 
+   截止时间：同步调用写入 expires_at = 现在 + @timeout_s + 5 秒，过期仍未发出的请求永不发送（即使本过程
+   被客户端超时中断，来不及取消）。等待结束时请求仍为 PENDING，则原子地取消它（ERROR“已取消”，永不发送）
+   并返回 3，收费员可以放心重试；若代理服务恰在此时认领了它，则按它的实际状态返回（处理中为 4）。
+   异步调用可用 @expires_s 给出截止时间（秒）。
+   事务：只看进入时是否有打开的事务。同步调用在打开的事务中被拒绝（返回 5）；没有打开的事务时，
+   即使 IMPLICIT_TRANSACTIONS 为 ON，本过程的插入也立即提交，代理服务才能看到。异步调用的插入属于调用方
+   的事务（IMPLICIT_TRANSACTIONS 为 ON 时即它开启的事务）：调用方提交后才会发送，回滚则永不发送。
+
    Inserts the row first, then: @async = 1 returns @result_id at once (mode shim also tells
    the broker to start now); @async = 0 waits up to @timeout_s seconds and returns the
    response JSON in @result_data. @mode 'poll' waits in pure T-SQL (no xp_cmdshell); 'shim'
@@ -499,6 +555,18 @@ GO
    settings table and integers this procedure produced, never caller data. Return value =
    yibao-call's exit codes: 0 done, 1 business error, 2 uncertain, 3 not picked up (broker
    not running?), 4 still running after @timeout_s, 5 bad arguments.
+
+   Deadline: a sync call writes expires_at = now + @timeout_s + 5 s, after which the row is
+   never sent (even when a client's command timeout stopped this procedure before it could
+   cancel). A row still PENDING when the wait ends is cancelled atomically (ERROR
+   "cancelled", never sent) and 3 is returned, so the cashier may safely retry; if the
+   broker claimed it just then, its real state is returned instead (4 while processing).
+   Async calls may set a deadline in seconds with @expires_s.
+   Transactions: only a transaction open at entry counts. A sync call inside one is refused
+   (5); with none open, the insert commits at once even under IMPLICIT_TRANSACTIONS ON, so
+   the broker sees it. An async call's insert belongs to the caller's transaction (with
+   IMPLICIT_TRANSACTIONS ON, the one it opens): sent once the caller commits, never if it
+   rolls back.
    ----------------------------------------------------------------------------- */
 IF OBJECT_ID(N'dbo.sp_medical_insurance_call', N'P') IS NULL
     EXEC (N'CREATE PROCEDURE dbo.sp_medical_insurance_call AS RETURN 0');
@@ -515,17 +583,42 @@ ALTER PROCEDURE dbo.sp_medical_insurance_call
     @opter NVARCHAR(50) = NULL,
     @opter_name NVARCHAR(50) = NULL,
     @insuplc_admdvs VARCHAR(10) = NULL,
-    @mdtrtarea_admvs VARCHAR(10) = NULL
+    @mdtrtarea_admvs VARCHAR(10) = NULL,
+    @expires_s INT = NULL
 AS
 BEGIN
     SET NOCOUNT ON;
+    -- 调用方的事务状态，在访问任何表之前记下（IMPLICIT_TRANSACTIONS 为 ON 时第一条读表的 SELECT
+    -- 就会开启事务）/ the caller's transaction state, taken before any table is read (under
+    -- IMPLICIT_TRANSACTIONS ON the first SELECT from a table opens a transaction)
+    DECLARE @entry_trancount INT;
+    DECLARE @implicit INT;
+    SET @entry_trancount = @@TRANCOUNT;
+    SET @implicit = @@OPTIONS & 2;
     DECLARE @status VARCHAR(20);
     DECLARE @rc INT;
+    DECLARE @cancelled BIT;
     DECLARE @shim NVARCHAR(400);
     DECLARE @cmd VARCHAR(600);
+    DECLARE @expires_at DATETIME;
 
     SET @result_id = NULL;
     SET @result_data = NULL;
+    IF @async IS NULL SET @async = 1;
+
+    -- 未提交的请求行代理服务看不到，同步等待只会超时 / the broker cannot see an uncommitted row
+    IF @async = 0 AND @entry_trancount > 0
+    BEGIN
+        IF @implicit = 2
+            RAISERROR (N'同步调用不能在未提交的事务中执行：本连接的 IMPLICIT_TRANSACTIONS 为 ON，之前的语句已隐式开启了事务。请先 COMMIT，或使用 @async = 1 / a sync call cannot run inside an open transaction: IMPLICIT_TRANSACTIONS is ON for this connection and an earlier statement opened one; COMMIT first, or use @async = 1', 16, 1);
+        ELSE
+            RAISERROR (N'同步调用不能在未提交的事务中执行：请在事务外调用，或使用 @async = 1 / a sync call cannot run inside an open transaction: call it outside, or use @async = 1', 16, 1);
+        RETURN 5;
+    END;
+    -- 没有打开的事务：本过程的每条语句各自提交，插入的行代理服务立即可见（过程返回后恢复调用方的设置）
+    -- None open: every statement here commits on its own, so the broker sees the row at once
+    -- (the caller's setting is restored when the procedure returns)
+    IF @async = 0 AND @implicit = 2 SET IMPLICIT_TRANSACTIONS OFF;
 
     IF @mode IS NULL
         SELECT @mode = CONVERT(VARCHAR(10), value)
@@ -547,21 +640,11 @@ BEGIN
         RAISERROR (N'@interface_code 与 @input_data 不能为空 / @interface_code and @input_data are required', 16, 1);
         RETURN 5;
     END;
-    -- 未提交的请求行代理服务看不到，同步等待只会超时 / the broker cannot see an uncommitted row
-    IF @async = 0 AND @@TRANCOUNT > 0
+    IF @expires_s IS NOT NULL AND (@async = 0 OR @expires_s < 1)
     BEGIN
-        RAISERROR (N'同步调用不能在未提交的事务中执行：请在事务外调用，或使用 @async = 1 / a sync call cannot run inside an open transaction: call it outside, or use @async = 1', 16, 1);
+        RAISERROR (N'@expires_s 只用于异步调用，且须大于 0（同步调用的截止时间由 @timeout_s 决定）/ @expires_s is for async calls only and must be above 0 (a sync call''s deadline follows @timeout_s)', 16, 1);
         RETURN 5;
     END;
-
-    INSERT INTO dbo.medical_insurance_requests (
-        interface_code, input_data, opter, opter_name, insuplc_admdvs, mdtrtarea_admvs
-    )
-    VALUES (
-        @interface_code, @input_data, @opter, @opter_name, @insuplc_admdvs, @mdtrtarea_admvs
-    );
-    SET @result_id = CONVERT(INT, SCOPE_IDENTITY());
-
     IF @mode = 'shim'
     BEGIN
         SELECT @shim = value
@@ -572,6 +655,30 @@ BEGIN
             RAISERROR (N'设置 shim_path 缺失或含双引号 / setting shim_path is missing or contains a double quote', 16, 1);
             RETURN 5;
         END;
+    END;
+
+    -- 截止时间；同步调用比等待多 5 秒，等待结束时的取消总是先于过期
+    -- the deadline; a sync call's is 5 s past the wait, so the cancel at its end comes first
+    IF @async = 0
+        SET @expires_at = DATEADD(SECOND, 5, DATEADD(SECOND, @timeout_s, GETDATE()));
+    ELSE IF @expires_s IS NOT NULL
+        SET @expires_at = DATEADD(SECOND, @expires_s, GETDATE());
+
+    INSERT INTO dbo.medical_insurance_requests (
+        interface_code, input_data, opter, opter_name, insuplc_admdvs, mdtrtarea_admvs,
+        expires_at
+    )
+    VALUES (
+        @interface_code, @input_data, @opter, @opter_name, @insuplc_admdvs, @mdtrtarea_admvs,
+        @expires_at
+    );
+    SET @result_id = CONVERT(INT, SCOPE_IDENTITY());
+
+    -- 只有已提交的行才通知代理：事务中的行它读不到，还会等在这一行的锁上
+    -- Tell the broker only about a committed row: one inside a transaction it cannot read,
+    -- and it would wait on the row's lock
+    IF @mode = 'shim' AND @@TRANCOUNT = 0
+    BEGIN
         -- 只有路径和整数 / only the path and integers
         IF @async = 1
             SET @cmd = '"' + CONVERT(VARCHAR(400), @shim) + '" kick '
@@ -588,20 +695,73 @@ BEGIN
     IF @mode = 'poll'
         EXEC @rc = dbo.yibao_wait_for_status @result_id, @timeout_s, @status OUTPUT;
 
-    SELECT
-        @status = status,
-        @result_data = response_data
+    SET @status = NULL;
+    SELECT @status = status
+    FROM dbo.medical_insurance_requests
+    WHERE request_id = @result_id;
+    -- 仍是 PENDING：没有代理服务认领。原子地取消（之后绝不发送）；若恰被认领，@status 为实际状态
+    -- Still PENDING: no broker picked it up. Cancel it atomically (never sent after); if a
+    -- broker claimed it just now, @status is its real state
+    SET @cancelled = 0;
+    IF @status = 'PENDING'
+    BEGIN
+        EXEC @rc = dbo.yibao_cancel_pending @result_id, @status OUTPUT;
+        IF @rc = 0 SET @cancelled = 1;
+    END;
+
+    SELECT @result_data = response_data
     FROM dbo.v_medical_insurance_result
     WHERE request_id = @result_id;
 
     RETURN CASE
+        WHEN @cancelled = 1 THEN 3
         WHEN @status = 'COMPLETED' THEN 0
         WHEN @status IN ('ERROR', 'REVERSED') THEN 1
         WHEN @status = 'UNCERTAIN' THEN 2
-        -- 仍是 PENDING：没有代理服务认领 / still PENDING: no broker picked it up
         WHEN @status = 'PENDING' THEN 3
         ELSE 4
     END;
+END;
+GO
+
+/* -----------------------------------------------------------------------------
+   9a. sp_medical_insurance_cancel：取消仍为 PENDING 的请求（HIS 程序与操作员用），之后绝不会发送
+       cancel a request that is still PENDING (for HIS code and operators); it is never sent
+       返回值与 yibao-call cancel 一致 / return value as yibao-call cancel's exit code:
+       0 已取消 cancelled（ERROR“已取消”）; 5 参数错误 bad arguments;
+       6 未取消 not cancelled：已被代理服务认领、已结束或不存在（@status 为当前状态，不存在时为 NULL）
+         already claimed, finished or missing (@status: its state, NULL when missing)
+       没有打开的事务时取消立即提交（即使 IMPLICIT_TRANSACTIONS 为 ON），返回 0 后断开连接也不会撤销；
+       在调用方的事务中则随该事务提交或回滚。
+       With no transaction open it commits at once (even under IMPLICIT_TRANSACTIONS ON), so
+       a 0 stays true whatever the connection does next; inside the caller's transaction it
+       commits or rolls back with it.
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.sp_medical_insurance_cancel', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.sp_medical_insurance_cancel AS RETURN 0');
+GO
+
+ALTER PROCEDURE dbo.sp_medical_insurance_cancel
+    @request_id INT,
+    @status VARCHAR(20) = NULL OUTPUT
+AS
+BEGIN
+    SET NOCOUNT ON;
+    DECLARE @rc INT;
+    IF @@TRANCOUNT = 0 AND (@@OPTIONS & 2) = 2 SET IMPLICIT_TRANSACTIONS OFF;
+    SET @status = NULL;
+    IF @request_id IS NULL
+    BEGIN
+        RAISERROR (N'@request_id 不能为空 / @request_id is required', 16, 1);
+        RETURN 5;
+    END;
+    EXEC @rc = dbo.yibao_cancel_pending @request_id, @status OUTPUT;
+    -- 未取消：提示当前状态（信息级别，不是错误）/ not cancelled: say why (informational)
+    IF @rc <> 0 AND @status IS NULL
+        RAISERROR (N'未取消：请求 %d 不存在 / not cancelled: there is no request %d', 10, 1, @request_id, @request_id);
+    ELSE IF @rc <> 0
+        RAISERROR (N'未取消：请求 %d 已被代理服务认领或已结束，当前状态 %s / not cancelled: request %d is already claimed or finished, now %s', 10, 1, @request_id, @status, @request_id, @status);
+    RETURN @rc;
 END;
 GO
 

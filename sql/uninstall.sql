@@ -16,6 +16,8 @@ IF OBJECT_ID(N'dbo.fn_medical_insurance_field', N'FN') IS NOT NULL
     DROP FUNCTION dbo.fn_medical_insurance_field;
 IF OBJECT_ID(N'dbo.sp_medical_insurance_fields', N'P') IS NOT NULL
     DROP PROCEDURE dbo.sp_medical_insurance_fields;
+IF OBJECT_ID(N'dbo.sp_medical_insurance_cancel', N'P') IS NOT NULL
+    DROP PROCEDURE dbo.sp_medical_insurance_cancel;
 IF OBJECT_ID(N'dbo.sp_medical_insurance_call', N'P') IS NOT NULL
     DROP PROCEDURE dbo.sp_medical_insurance_call;
 IF OBJECT_ID(N'dbo.sp_medical_insurance_wait', N'P') IS NOT NULL
@@ -24,6 +26,8 @@ IF OBJECT_ID(N'dbo.sp_medical_insurance_result', N'P') IS NOT NULL
     DROP PROCEDURE dbo.sp_medical_insurance_result;
 IF OBJECT_ID(N'dbo.yibao_wait_for_status', N'P') IS NOT NULL
     DROP PROCEDURE dbo.yibao_wait_for_status;
+IF OBJECT_ID(N'dbo.yibao_cancel_pending', N'P') IS NOT NULL
+    DROP PROCEDURE dbo.yibao_cancel_pending;
 IF OBJECT_ID(N'dbo.v_medical_insurance_result', N'V') IS NOT NULL
     DROP VIEW dbo.v_medical_insurance_result;
 

@@ -5,15 +5,19 @@
 //! (e.g. `server=tcp:localhost,1433;database=yibao_test;user=sa;password=...;TrustServerCertificate=true`);
 //! otherwise each test prints "skipped" and passes, since no SQL Server runs on CI machines.
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use yibao::{person_input, settle_input, Env, Options};
-use yibao_store::{MssqlAuth, MssqlOptions, MssqlStore};
+use yibao_store::{MssqlAuth, MssqlOptions, MssqlStore, CANCELLED_REASON};
 
 /// install.sql without its BOM (saved with one for sqlcmd and SSMS; a driver sends text).
 fn install_sql() -> &'static str {
     include_str!("../sql/install.sql").trim_start_matches('\u{feff}')
 }
+
+/// The tests share one database and empty its tables: they take turns.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 fn url() -> Option<String> {
     let url = std::env::var("YIBAO_MSSQL_URL")
@@ -28,11 +32,15 @@ fn url() -> Option<String> {
 struct Db {
     rt: tokio::runtime::Runtime,
     sql: MssqlStore,
+    _turn: MutexGuard<'static, ()>,
 }
 
 impl Db {
-    /// Installs twice (rerunnable), empties the tables, sets poll mode.
+    /// Waits for its turn, installs twice (rerunnable), empties the tables, sets poll mode.
     fn installed(url: &str) -> Self {
+        let turn = SERIAL
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let rt = tokio::runtime::Runtime::new().unwrap();
         let mut o = MssqlOptions::new("", MssqlAuth::Windows);
         o.connection_string = Some(url.to_string());
@@ -52,20 +60,36 @@ impl Db {
             .unwrap();
             s
         });
-        Self { rt, sql }
+        Self {
+            rt,
+            sql,
+            _turn: turn,
+        }
     }
 
     /// `EXEC sp_medical_insurance_call`: (return code, request id, result data).
     fn call(&self, code: &str, input: &str, async_: bool) -> (i32, i32, Option<String>) {
-        let batch = "DECLARE @id INT, @data NVARCHAR(MAX), @rc INT;\n\
+        self.call_with(code, input, async_, ", @timeout_s = 30, @mode = 'poll'")
+    }
+
+    /// The same with `more` parameters (", @name = value, …").
+    fn call_with(
+        &self,
+        code: &str,
+        input: &str,
+        async_: bool,
+        more: &str,
+    ) -> (i32, i32, Option<String>) {
+        let batch = format!(
+            "DECLARE @id INT, @data NVARCHAR(MAX), @rc INT;\n\
              EXEC @rc = dbo.sp_medical_insurance_call @interface_code = @P1, @input_data = @P2,\n\
-               @async = @P3, @result_id = @id OUTPUT, @result_data = @data OUTPUT,\n\
-               @timeout_s = 30, @mode = 'poll';\n\
-             SELECT @rc, @id, @data;";
+               @async = @P3, @result_id = @id OUTPUT, @result_data = @data OUTPUT{more};\n\
+             SELECT @rc, @id, @data;"
+        );
         let flag = i32::from(async_);
         let sets = self
             .rt
-            .block_on(self.sql.execute(batch, &[&code, &input, &flag]))
+            .block_on(self.sql.execute(&batch, &[&code, &input, &flag]))
             .unwrap();
         let row = sets.last().and_then(|r| r.first()).expect("one row");
         (
@@ -79,6 +103,32 @@ impl Db {
         let sets = self.rt.block_on(self.sql.execute(batch, &[])).unwrap();
         let row = sets.last().and_then(|r| r.first()).expect("one row");
         row.try_get::<i32, _>(0).unwrap().unwrap_or(0)
+    }
+
+    fn scalar_text(&self, batch: &str) -> Option<String> {
+        let sets = self.rt.block_on(self.sql.execute(batch, &[])).unwrap();
+        let row = sets.last().and_then(|r| r.first()).expect("one row");
+        row.try_get::<&str, _>(0).unwrap().map(str::to_string)
+    }
+
+    /// Whether `batch` fails (a RAISERROR of severity 16, a refused call).
+    fn fails(&self, batch: &str) -> bool {
+        self.rt.block_on(self.sql.execute(batch, &[])).is_err()
+    }
+
+    /// `EXEC sp_medical_insurance_cancel`: (return code, @status).
+    fn cancel(&self, id: i32) -> (i32, Option<String>) {
+        let batch = format!(
+            "DECLARE @rc INT, @s VARCHAR(20);\n\
+             EXEC @rc = dbo.sp_medical_insurance_cancel @request_id = {id}, @status = @s OUTPUT;\n\
+             SELECT @rc, @s;"
+        );
+        let sets = self.rt.block_on(self.sql.execute(&batch, &[])).unwrap();
+        let row = sets.last().and_then(|r| r.first()).expect("one row");
+        (
+            row.try_get::<i32, _>(0).unwrap().unwrap(),
+            row.try_get::<&str, _>(1).unwrap().map(str::to_string),
+        )
     }
 
     fn wait_all_terminal(&self, deadline: Duration) {
@@ -178,4 +228,187 @@ fn two_brokers_share_the_table_and_recover_after_a_kill() {
         "SELECT COUNT(*) FROM dbo.medical_insurance_requests WHERE interface_code = '1101' AND status = 'COMPLETED'",
     );
     assert_eq!(completed, 200);
+}
+
+/// `sp_medical_insurance_call` with `SET IMPLICIT_TRANSACTIONS` as given, in one batch
+/// (which the driver runs through sp_executesql, so the SET ends with it): (return code,
+/// request id, @@TRANCOUNT after the call, the setting after the call, result data).
+/// Whatever the call left open is rolled back before the batch ends.
+fn call_under(
+    db: &Db,
+    implicit: bool,
+    async_: bool,
+    more: &str,
+    end: &str,
+) -> (i32, i32, i32, i32, Option<String>) {
+    let setting = if implicit { "ON" } else { "OFF" };
+    let batch = format!(
+        "SET IMPLICIT_TRANSACTIONS {setting};\n\
+         DECLARE @id INT, @data NVARCHAR(MAX), @rc INT, @tc INT, @implicit INT;\n\
+         EXEC @rc = dbo.sp_medical_insurance_call @interface_code = '1101', @input_data = @P1,\n\
+           @async = @P2, @result_id = @id OUTPUT, @result_data = @data OUTPUT{more};\n\
+         SET @tc = @@TRANCOUNT;\n\
+         SET @implicit = @@OPTIONS & 2;\n\
+         {end}\n\
+         IF @@TRANCOUNT > 0 ROLLBACK;\n\
+         SET IMPLICIT_TRANSACTIONS OFF;\n\
+         SELECT @rc, @id, @tc, @implicit, @data;"
+    );
+    let input = person_input(7);
+    let flag = i32::from(async_);
+    let sets = db
+        .rt
+        .block_on(db.sql.execute(&batch, &[&input.as_str(), &flag]))
+        .unwrap();
+    let row = sets.last().and_then(|r| r.first()).expect("one row");
+    let int = |i| row.try_get::<i32, _>(i).unwrap().unwrap_or(-1);
+    (
+        int(0),
+        int(1),
+        int(2),
+        int(3),
+        row.try_get::<&str, _>(4).unwrap().map(str::to_string),
+    )
+}
+
+/// Issue: under IMPLICIT_TRANSACTIONS ON the settings SELECT opened a transaction (refused
+/// as "open transaction") or the INSERT stayed uncommitted (the broker never saw it, 3
+/// after the whole timeout). Now a sync call works with both settings, with mode and
+/// timeout given or taken from the settings table, and leaves nothing open.
+#[test]
+fn sync_calls_work_with_implicit_transactions_on_and_off() {
+    let Some(url) = url() else { return };
+    let db = Db::installed(&url);
+    let _env = env_on(&url);
+    for implicit in [false, true] {
+        for more in ["", ", @timeout_s = 30, @mode = 'poll'"] {
+            let (rc, id, open, setting, data) = call_under(&db, implicit, false, more, "");
+            let case = format!("implicit {implicit}, parameters `{more}`");
+            assert_eq!(rc, 0, "{case}");
+            assert!(id > 0, "{case}");
+            assert_eq!(open, 0, "{case}: the call left a transaction open");
+            assert_eq!(
+                setting,
+                if implicit { 2 } else { 0 },
+                "{case}: setting kept"
+            );
+            assert!(data.unwrap_or_default().contains("baseinfo"), "{case}");
+        }
+    }
+    // A transaction an earlier statement opened implicitly is still refused.
+    assert!(db.fails(
+        "SET IMPLICIT_TRANSACTIONS ON;\n\
+         DECLARE @n INT; SELECT @n = COUNT(*) FROM dbo.medical_insurance_settings;\n\
+         DECLARE @id INT, @d NVARCHAR(MAX);\n\
+         EXEC dbo.sp_medical_insurance_call '1101', N'{}', 0, @id OUTPUT, @d OUTPUT;"
+    ));
+}
+
+/// An async call's row belongs to the caller's transaction, the one IMPLICIT_TRANSACTIONS
+/// opens included: rolled back, it never existed (never sent); committed, it completes.
+#[test]
+fn async_calls_commit_or_roll_back_with_the_callers_implicit_transaction() {
+    let Some(url) = url() else { return };
+    let db = Db::installed(&url);
+    let _env = env_on(&url);
+    let (rc, id, open, _, _) = call_under(&db, true, true, "", "");
+    assert_eq!(
+        (rc, open),
+        (0, 1),
+        "the insert is in the caller's transaction"
+    );
+    let left = db.scalar_i32(&format!(
+        "SELECT COUNT(*) FROM dbo.medical_insurance_requests WHERE request_id = {id}"
+    ));
+    assert_eq!(left, 0, "rolled back with the caller's transaction");
+
+    let (rc, id, open, _, _) = call_under(&db, true, true, "", "COMMIT;");
+    assert_eq!((rc, open), (0, 1));
+    let rc = db.scalar_i32(&format!(
+        "DECLARE @rc INT; EXEC @rc = dbo.sp_medical_insurance_wait @request_id = {id}, @timeout_s = 30; SELECT @rc;"
+    ));
+    assert_eq!(rc, 0, "the committed async call completed");
+}
+
+/// No broker runs here: a sync call's wait ends with the row PENDING, and the procedure
+/// cancels it (the broker's cancel text) before returning 3, so a retry can never make a
+/// second one. Its deadline was written: the wait plus 5 s.
+#[test]
+fn a_sync_call_nobody_picked_up_is_cancelled_and_had_a_deadline() {
+    let Some(url) = url() else { return };
+    let db = Db::installed(&url);
+    let started = Instant::now();
+    let (rc, id, data) = db.call_with("2207", &settle_input(2), false, ", @timeout_s = 1");
+    assert_eq!(rc, 3, "not picked up");
+    assert!(data.is_none());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let row = |what: &str| {
+        db.scalar_text(&format!(
+            "SELECT CONVERT(NVARCHAR(2000), {what}) FROM dbo.v_medical_insurance_result v \
+             JOIN dbo.medical_insurance_requests r ON r.request_id = v.request_id \
+             WHERE v.request_id = {id}"
+        ))
+    };
+    assert_eq!(row("v.status").as_deref(), Some("ERROR"));
+    assert_eq!(row("v.err_msg").as_deref(), Some(CANCELLED_REASON));
+    let deadline = db.scalar_i32(&format!(
+        "SELECT DATEDIFF(SECOND, create_time, expires_at) FROM dbo.medical_insurance_requests WHERE request_id = {id}"
+    ));
+    assert!(
+        (5..=7).contains(&deadline),
+        "expires_at is create_time + {deadline} s"
+    );
+    assert_eq!(db.cancel(id), (6, Some("ERROR".into())), "already ended");
+}
+
+/// `sp_medical_insurance_cancel` answers like `yibao-call cancel`: 0 for a PENDING row
+/// (then ERROR, never sent), 6 with the current state otherwise — a row a broker holds is
+/// left alone. Async deadlines come from `@expires_s`, and only async calls take it.
+#[test]
+fn cancel_and_async_deadlines_through_the_procedures() {
+    let Some(url) = url() else { return };
+    let db = Db::installed(&url);
+    let (rc, id, _) = db.call_with("2207", &settle_input(3), true, ", @expires_s = 120");
+    assert_eq!(rc, 0);
+    let deadline = db.scalar_i32(&format!(
+        "SELECT DATEDIFF(SECOND, create_time, expires_at) FROM dbo.medical_insurance_requests WHERE request_id = {id}"
+    ));
+    assert!(
+        (119..=121).contains(&deadline),
+        "expires_at is create_time + {deadline} s"
+    );
+    assert_eq!(db.cancel(id), (0, Some("ERROR".into())));
+    let err = db.scalar_text(&format!(
+        "SELECT err_msg FROM dbo.v_medical_insurance_result WHERE request_id = {id}"
+    ));
+    assert_eq!(err.as_deref(), Some(CANCELLED_REASON));
+    assert_eq!(db.cancel(id), (6, Some("ERROR".into())), "only once");
+
+    let (_, held, _) = db.call("2207", &settle_input(4), true);
+    let no_deadline = db.scalar_i32(&format!(
+        "SELECT COUNT(*) FROM dbo.medical_insurance_requests WHERE request_id = {held} AND expires_at IS NULL"
+    ));
+    assert_eq!(no_deadline, 1, "no @expires_s, no deadline");
+    db.scalar_i32(&format!(
+        "UPDATE dbo.medical_insurance_requests SET status = 'PROCESSING' WHERE request_id = {held}; SELECT 1;"
+    ));
+    assert_eq!(db.cancel(held), (6, Some("PROCESSING".into())));
+    let status = db.scalar_text(&format!(
+        "SELECT status FROM dbo.medical_insurance_requests WHERE request_id = {held}"
+    ));
+    assert_eq!(
+        status.as_deref(),
+        Some("PROCESSING"),
+        "a held row is left alone"
+    );
+    db.scalar_i32(&format!(
+        "UPDATE dbo.medical_insurance_requests SET status = 'ERROR' WHERE request_id = {held}; SELECT 1;"
+    ));
+
+    assert_eq!(db.cancel(i32::MAX), (6, None), "no such request");
+    assert!(db.fails(
+        "DECLARE @id INT, @d NVARCHAR(MAX);\n\
+         EXEC dbo.sp_medical_insurance_call '1101', N'{}', 0, @id OUTPUT, @d OUTPUT, @expires_s = 60;"
+    ));
+    assert!(db.fails("EXEC dbo.sp_medical_insurance_cancel @request_id = NULL;"));
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use yibao_core::{Catalog, InterfaceClass};
+use yibao_store::CANCELLED_REASON;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -343,4 +344,83 @@ fn the_upgrade_spares_exactly_the_catalogs_read_only_codes() {
         listed, read_only,
         "install.sql's read-only codes differ from crates/core/catalog/national.toml"
     );
+}
+
+/// Rule: a cancel through the procedures reads exactly like one through the broker
+/// (`yibao-call cancel`): the same err_msg.
+#[test]
+fn the_procedures_cancel_with_the_brokers_reason() {
+    let install = script("sql/install.sql");
+    assert!(
+        install.contains(&format!("last_error = N'{CANCELLED_REASON}'")),
+        "yibao_cancel_pending must write CANCELLED_REASON verbatim: {CANCELLED_REASON}"
+    );
+}
+
+/// The parameters of `ALTER PROCEDURE dbo.<name>`, in order.
+fn parameters(text: &str, name: &str) -> Vec<String> {
+    let head = format!("ALTER PROCEDURE dbo.{name}\n");
+    let start = text.find(&head).unwrap_or_else(|| panic!("no {head}")) + head.len();
+    let body = &text[start..];
+    let end = body.find("\nAS\n").expect("AS after the parameters");
+    body[..end]
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Rule: `sp_medical_insurance_call` is an external API. The seed's parameters come
+/// first, then the optional ones added since, in their order; new ones only at the end.
+#[test]
+fn sp_medical_insurance_call_keeps_its_parameters_in_order() {
+    let install = script("sql/install.sql");
+    let params = parameters(&install, "sp_medical_insurance_call");
+    let kept = [
+        "@interface_code",
+        "@input_data",
+        "@async",
+        "@result_id",
+        "@result_data",
+        "@timeout_s",
+        "@mode",
+        "@opter",
+        "@opter_name",
+        "@insuplc_admdvs",
+        "@mdtrtarea_admvs",
+    ];
+    assert_eq!(&params[..kept.len()], kept);
+    assert!(params.contains(&"@expires_s".to_string()));
+}
+
+/// The `dbo.` objects a script names after `keyword` (e.g. "CREATE PROCEDURE").
+fn objects(text: &str, keyword: &str) -> BTreeSet<String> {
+    text.match_indices(keyword)
+        .filter_map(|(at, _)| {
+            let rest = text[at + keyword.len()..].trim_start();
+            let name = rest.strip_prefix("dbo.")?;
+            let end = name
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(name.len());
+            Some(format!("{keyword} dbo.{}", &name[..end]))
+        })
+        .collect()
+}
+
+/// Rule: uninstall.sql drops every procedure, function and view install.sql creates.
+#[test]
+fn uninstall_drops_everything_install_creates() {
+    let (install, uninstall) = (script("sql/install.sql"), script("sql/uninstall.sql"));
+    for kind in ["PROCEDURE", "FUNCTION", "VIEW"] {
+        let created: BTreeSet<String> = objects(&install, &format!("CREATE {kind}"))
+            .into_iter()
+            .map(|o| o.replacen("CREATE", "DROP", 1))
+            .collect();
+        let dropped = objects(&uninstall, &format!("DROP {kind}"));
+        assert!(!created.is_empty(), "no CREATE {kind} found");
+        assert_eq!(
+            created, dropped,
+            "{kind}s install.sql creates vs uninstall.sql drops"
+        );
+    }
 }

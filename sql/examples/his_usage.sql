@@ -2,6 +2,8 @@
    HIS 调用示例（对应原设计 §3.1）/ how the HIS calls 医保 (the original design's §3.1)
    前提：已执行 sql/install.sql，代理服务 yibao-broker 正在运行。
    Requires sql/install.sql and a running yibao-broker.
+   同步调用（@async = 0）在 IMPLICIT_TRANSACTIONS 为 ON 时也可用（只要没有未提交的事务）。
+   Sync calls work under IMPLICIT_TRANSACTIONS ON too, as long as no transaction is open.
    ============================================================================= */
 SET NOCOUNT ON;
 
@@ -24,6 +26,36 @@ SELECT * FROM dbo.v_medical_insurance_result WHERE request_id = @result_id;
 -- 或者等它结束（最多 30 秒）/ or wait for it to end (up to 30 s)
 EXEC @rc = dbo.sp_medical_insurance_wait @request_id = @result_id, @timeout_s = 30;
 
+-- 1b. 带截止时间的异步调用：120 秒内未发出则永不发送（ERROR“已过期”）
+-- async with a deadline: never sent if not sent within 120 s (ERROR "expired")
+EXEC @rc = dbo.sp_medical_insurance_call
+    @interface_code = '1101',
+    @input_data = N'{"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": "43012319900101123X", "psn_cert_type": "01", "certno": "43012319900101123X", "psn_name": ""}}',
+    @async = 1,
+    @result_id = @result_id OUTPUT,
+    @expires_s = 120;
+
+-- 1c. 取消仍为 PENDING 的请求（之后绝不发送）：0 已取消；6 已被认领、已结束或不存在，@status 为当前状态
+-- cancel a request still PENDING (never sent after): 0 cancelled; 6 already claimed,
+-- finished or missing, with its current state in @status
+DECLARE @status VARCHAR(20);
+EXEC @rc = dbo.sp_medical_insurance_cancel @request_id = @result_id, @status = @status OUTPUT;
+IF @rc = 6 AND @status = 'PROCESSING'
+    PRINT N'已在处理，不能取消：等待结果 / already processing, cannot cancel: wait for the result';
+
+-- 1d. 在事务中：只能异步调用；请求随事务提交才会发送，回滚则永不发送
+-- (IMPLICIT_TRANSACTIONS 为 ON 时，异步调用的插入同样属于它开启的事务，需要 COMMIT)
+-- inside a transaction: async only; the request is sent once the transaction commits and
+-- never if it rolls back (under IMPLICIT_TRANSACTIONS ON the async insert likewise belongs
+-- to the transaction it opens: COMMIT it)
+BEGIN TRANSACTION;
+EXEC @rc = dbo.sp_medical_insurance_call
+    @interface_code = '1101',
+    @input_data = N'{"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": "43012319900101123X", "psn_cert_type": "01", "certno": "43012319900101123X", "psn_name": ""}}',
+    @async = 1,
+    @result_id = @result_id OUTPUT;
+COMMIT TRANSACTION;
+
 -- 2. 同步调用：等待结束，直接拿到应答 JSON / sync: wait and get the response JSON
 EXEC @rc = dbo.sp_medical_insurance_call
     @interface_code = '1101',
@@ -37,7 +69,14 @@ SELECT @rc AS return_code, @result_id AS request_id, @result_data AS result_data
 
 -- 返回值 / return value: 0 完成 done, 1 业务错误 business error (err_msg in the view),
 -- 2 结果不确定 uncertain (may have taken effect: do not resend, see 冲正),
--- 3 代理服务未处理 not picked up (is yibao-broker running?), 4 仍在处理 still running
+-- 3 代理服务未处理 not picked up (is yibao-broker running?)：请求已取消，永不发送，可以重试
+--   / the request was cancelled and is never sent: safe to retry,
+-- 4 仍在处理 still running：不要重试，稍后读视图 / do not retry, read the view later
+-- 同步调用的截止时间为 @timeout_s + 5 秒（expires_at），过期后绝不发送，即使本过程被客户端超时中断。
+-- 客户端的命令超时（如 ADO.NET CommandTimeout）请设得比 @timeout_s 多 10 秒以上。
+-- A sync call's deadline (expires_at) is @timeout_s + 5 s: never sent after it, even when a
+-- client's command timeout stopped the procedure. Set that timeout (e.g. ADO.NET
+-- CommandTimeout) at least 10 s above @timeout_s.
 IF @rc = 1
     SELECT err_msg FROM dbo.v_medical_insurance_result WHERE request_id = @result_id;
 
