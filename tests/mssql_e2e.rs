@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use yibao::{person_input, settle_input, Env, Options};
 use yibao_store::{MssqlAuth, MssqlOptions, MssqlStore, CANCELLED_REASON};
 
-/// install.sql without its BOM (saved with one for sqlcmd and SSMS; a driver sends text).
+/// install.sql as shipped (with its BOM, which `MssqlStore::run_script` drops).
 fn install_sql() -> &'static str {
-    include_str!("../sql/install.sql").trim_start_matches('\u{feff}')
+    include_str!("../sql/install.sql")
 }
 
 /// The tests share one database and empty its tables: they take turns.

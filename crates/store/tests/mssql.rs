@@ -8,9 +8,9 @@ use yibao_proto::RequestStatus;
 use yibao_store::conformance;
 use yibao_store::{MssqlAuth, MssqlOptions, MssqlStore, Store};
 
-/// install.sql without its BOM (saved with one for sqlcmd and SSMS; a driver sends text).
+/// install.sql as shipped (with its BOM, which `MssqlStore::run_script` drops).
 fn install_sql() -> &'static str {
-    include_str!("../../../sql/install.sql").trim_start_matches('\u{feff}')
+    include_str!("../../../sql/install.sql")
 }
 
 /// The tests share one database: the upgrade test drops the tables the contract test

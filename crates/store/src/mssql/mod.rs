@@ -105,6 +105,8 @@ impl MssqlStore {
 
 /// Splits a script at lines that are only `GO`, dropping empty batches.
 pub fn split_batches(script: &str) -> Vec<String> {
+    // The scripts are saved with a UTF-8 BOM for sqlcmd and SSMS; the server must not see it.
+    let script = script.strip_prefix('\u{feff}').unwrap_or(script);
     let mut out = Vec::new();
     let mut current = String::new();
     for line in script.lines() {
@@ -435,5 +437,6 @@ mod tests {
             .trim_start()
             .starts_with("ALTER PROCEDURE dbo.sp_medical_insurance_call")));
         assert_eq!(super::split_batches("a\ngo\n\nGO\nb"), vec!["a\n", "b\n"]);
+        assert_eq!(super::split_batches("\u{feff}a\nGO\n"), vec!["a\n"], "BOM dropped");
     }
 }
