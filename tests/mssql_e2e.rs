@@ -32,7 +32,7 @@ impl Db {
     fn installed(url: &str) -> Self {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let mut o = MssqlOptions::new("", MssqlAuth::Windows);
-        o.connection_string = Some(url.to_string());
+        o.connection_string = Some(url.into());
         o.command_timeout = Duration::from_secs(60);
         let sql = rt.block_on(async {
             let s = MssqlStore::connect_unchecked(o).await.unwrap();
