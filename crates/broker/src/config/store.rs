@@ -144,14 +144,21 @@ fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-impl StoreSection {
+impl SqliteSection {
     /// The SQLite file at `path` with the file's defaults (`FULL`, 10 s busy timeout).
-    pub fn sqlite(path: impl Into<PathBuf>) -> Self {
-        StoreSection::Sqlite(SqliteSection {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
             path: path.into(),
             synchronous: Synchronous::default(),
             busy_timeout_ms: default_busy_timeout(),
-        })
+        }
+    }
+}
+
+impl StoreSection {
+    /// The SQLite file at `path` with the file's defaults ([`SqliteSection::new`]).
+    pub fn sqlite(path: impl Into<PathBuf>) -> Self {
+        StoreSection::Sqlite(SqliteSection::new(path))
     }
 
     /// The SQL Server these options name.
