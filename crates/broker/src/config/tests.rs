@@ -297,3 +297,52 @@ fn every_name_reads_back() {
     all::<platform::ProfileName>();
     all::<Synchronous>();
 }
+
+/// The config examples in the docs read as configs, and read back the same when written.
+#[test]
+fn the_examples_in_the_docs_parse_and_read_back_the_same() {
+    let required = [
+        ("[store]", "[store]\npath = \"q.db\"\n"),
+        (
+            "[platform]",
+            "[platform]\nurl = \"http://127.0.0.1:18080/\"\n",
+        ),
+        (
+            "[institution]",
+            "[institution]\nfixmedins_code = \"H43010000001\"\nfixmedins_name = \"x\"\n\
+             mdtrtarea_admvs = \"430100\"\nopter = \"001\"\nopter_name = \"x\"\n",
+        ),
+    ];
+    let sections = ["[broker]", "[store]", "[platform]", "[catalog]", "[log]"];
+    let docs = [
+        include_str!("../../../../docs/config.md"),
+        include_str!("../../../../docs/catalog.md"),
+    ];
+    let mut checked = 0;
+    for doc in docs {
+        for block in doc
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+        {
+            if !sections.iter().any(|s| block.starts_with(s)) {
+                continue; // a catalog file, not a config
+            }
+            let mut text = block.to_string();
+            for (header, minimal) in required {
+                if !block.contains(header) {
+                    text = format!("{minimal}\n{text}");
+                }
+            }
+            let cfg: Config = toml::from_str(&text).unwrap_or_else(|e| panic!("{text}\n{e}"));
+            let written = toml::to_string(&cfg).unwrap();
+            assert_eq!(
+                toml::from_str::<Config>(&written).unwrap(),
+                cfg,
+                "{written}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "the sm and the catalog examples");
+}
