@@ -6,20 +6,14 @@
 //! broker itself carries on serving everyone else.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use interprocess::local_socket::tokio::Stream;
 use tokio::io::{AsyncRead, AsyncWrite};
 use yibao_proto::tokio_io::{read_frame, write_message};
-use yibao_proto::{frame, CallMode, ErrorCode, Format, FrameError, Request, Response};
+use yibao_proto::{frame, ErrorCode, Format, FrameError, Request, Response};
 
 use crate::service::{server_name, Broker};
 use crate::shutdown::Shutdown;
-
-/// Upper bound of any wait a client asks for.
-const MAX_WAIT: Duration = Duration::from_secs(600);
-/// Wait of a sync `Call` that names none.
-const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
 /// Serves one connection until the client hangs up, or until shutdown while the
 /// connection is idle: a request already being handled is answered first (its worker
@@ -94,7 +88,7 @@ where
             return Ok(());
         };
         format = f;
-        let resp = handle(broker, req).await;
+        let resp = broker.handle(req).await;
         write_message(wr, format, &resp).await?;
     }
 }
@@ -138,69 +132,4 @@ async fn reply_error<W: AsyncWrite + Unpin>(
     message: String,
 ) -> Result<(), FrameError> {
     write_message(wr, format, &Response::Error { code, message }).await
-}
-
-fn clamp_wait(ms: u64) -> Duration {
-    Duration::from_millis(ms).min(MAX_WAIT)
-}
-
-/// Maps one request to the broker's operation.
-async fn handle(broker: &Arc<Broker>, req: Request) -> Response {
-    let starts_work = matches!(
-        req,
-        Request::Call { .. } | Request::Run { .. } | Request::Reverse { .. }
-    );
-    if starts_work && broker.is_shutting_down() {
-        return Response::Error {
-            code: ErrorCode::ShuttingDown,
-            message: "医保代理服务正在停止，请稍后重试 / the broker is shutting down; retry later"
-                .into(),
-        };
-    }
-    match req {
-        Request::Ping {} => Response::Pong {
-            server: server_name(),
-        },
-        Request::Call {
-            interface,
-            input,
-            overrides,
-            mode,
-            wait_ms,
-        } => {
-            if interface.trim().is_empty() {
-                return bad_request("交易编号不能为空 / interface code must not be empty");
-            }
-            let wait = match mode {
-                CallMode::Async => None,
-                CallMode::Sync => Some(wait_ms.map(clamp_wait).unwrap_or(DEFAULT_WAIT)),
-            };
-            broker.call(interface, input, overrides, wait).await
-        }
-        Request::Run {
-            request_id,
-            wait_ms,
-        } => broker.run(request_id, clamp_wait(wait_ms)).await,
-        Request::Kick { request_id } => broker.kick(request_id).await,
-        Request::Result { request_id } => broker.result(request_id).await,
-        Request::Wait {
-            request_id,
-            timeout_ms,
-        } => broker.wait(request_id, clamp_wait(timeout_ms)).await,
-        Request::Status {} => broker.status().await,
-        Request::Reverse {
-            request_id,
-            wait_ms,
-        } => broker.reverse(request_id, clamp_wait(wait_ms)).await,
-        Request::Validate { interface, input } => broker.validate_only(&interface, &input),
-        Request::Cancel { request_id } => broker.cancel(request_id).await,
-        Request::Hello { .. } => bad_request("重复的 Hello / Hello was already sent"),
-    }
-}
-
-fn bad_request(msg: &str) -> Response {
-    Response::Error {
-        code: ErrorCode::BadRequest,
-        message: msg.to_string(),
-    }
 }

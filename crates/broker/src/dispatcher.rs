@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::metrics::StoreOp;
-use crate::service::Broker;
 use crate::shutdown::Shutdown;
+use crate::worker::Worker;
 
 /// Longest pause after a database error, so an outage is not hammered.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 pub async fn run(
-    broker: Arc<Broker>,
+    worker: Arc<Worker>,
     poll_interval: Duration,
     recover_interval: Duration,
     mut shutdown: Shutdown,
@@ -26,28 +26,31 @@ pub async fn run(
     let mut next_recovery = tokio::time::Instant::now();
     loop {
         if tokio::time::Instant::now() >= next_recovery {
-            match broker.recover_expired().await {
-                Ok(_) => broker.metrics.record_store(StoreOp::Recovery, None),
+            match worker.recover_expired().await {
+                Ok(_) => worker.queue.metrics.record_store(StoreOp::Recovery, None),
                 Err(e) => {
                     tracing::warn!("cannot recover expired leases: {e}");
-                    broker.metrics.record_store(StoreOp::Recovery, Some(&e));
+                    worker
+                        .queue
+                        .metrics
+                        .record_store(StoreOp::Recovery, Some(&e));
                 }
             }
             next_recovery = tokio::time::Instant::now() + recover_interval;
         }
-        match fill_workers(&broker).await {
+        match fill_workers(&worker).await {
             Ok(()) => {
-                broker.metrics.record_store(StoreOp::Poll, None);
+                worker.queue.metrics.record_store(StoreOp::Poll, None);
                 backoff = poll_interval;
             }
             Err(e) => {
                 tracing::warn!("cannot claim pending requests: {e}");
-                broker.metrics.record_store(StoreOp::Poll, Some(&e));
+                worker.queue.metrics.record_store(StoreOp::Poll, Some(&e));
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
         tokio::select! {
-            _ = broker.kick.notified() => {}
+            _ = worker.queue.woken() => {}
             _ = tokio::time::sleep(backoff.min(next_recovery.saturating_duration_since(tokio::time::Instant::now()))) => {}
             _ = shutdown.recv() => break,
         }
@@ -56,24 +59,26 @@ pub async fn run(
 }
 
 /// Claims as many due rows as there are free workers and starts them.
-async fn fill_workers(broker: &Arc<Broker>) -> Result<(), yibao_store::StoreError> {
+async fn fill_workers(worker: &Arc<Worker>) -> Result<(), yibao_store::StoreError> {
+    let queue = &worker.queue;
     loop {
-        let free = broker.workers.available_permits();
+        let free = worker.pool.available();
         if free == 0 {
             return Ok(());
         }
         let limit = u32::try_from(free.min(64)).unwrap_or(64);
-        let claimed = broker.store.claim_pending(broker.claim_spec(limit)).await?;
+        let claimed = queue.store.claim_pending(queue.claim_spec(limit)).await?;
         let got = claimed.len();
         for c in claimed {
-            match broker.workers.clone().try_acquire_owned() {
-                Ok(permit) => broker.spawn_worker(c, permit),
+            let permit = match worker.pool.try_acquire() {
+                Some(permit) => permit,
                 // A `Run` took the slot meanwhile: wait for one (the row is already ours).
-                Err(_) => match broker.workers.clone().acquire_owned().await {
-                    Ok(permit) => broker.spawn_worker(c, permit),
-                    Err(_) => return Ok(()),
+                None => match worker.pool.acquire().await {
+                    Some(permit) => permit,
+                    None => return Ok(()),
                 },
-            }
+            };
+            worker.spawn(c, permit);
         }
         if got < limit as usize {
             return Ok(());

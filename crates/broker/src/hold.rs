@@ -1,24 +1,22 @@
 //! Keeping a request while it is in this broker's hands, and writing what must not be lost.
 //!
-//! * [`Broker::hold`] runs the work on a claimed row with a heartbeat that extends its lease
+//! * [`Queue::hold`] runs the work on a claimed row with a heartbeat that extends its lease
 //!   every third of the lease — through a slow sign-in, backoff between retries, a long
 //!   call — and registers the row as held, so this broker's own recovery never takes a row
 //!   it is still working on. If the heartbeat cannot reach the store for longer than the
 //!   lease, another broker may recover and claim the row; the fencing token then stops
 //!   this holder from sending or writing anything more.
-//! * [`Broker::durably`] retries a store write while the store is unavailable (locked,
+//! * [`Queue::durably`] retries a store write while the store is unavailable (locked,
 //!   disk full, connection lost) for as long as the process lives: a reply in hand is
 //!   written when the store comes back, never replaced by recovery's guess.
 
-use std::collections::HashSet;
 use std::future::Future;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use yibao_store::{Holder, StoreError};
 
 use crate::metrics::StoreOp;
-use crate::service::Broker;
+use crate::queue::Queue;
 
 /// Longest pause between two tries of a store write: short, because while a reply waits
 /// here another broker's recovery may mark the row UNCERTAIN, which callers then see.
@@ -27,49 +25,7 @@ const MAX_PAUSE: Duration = Duration::from_millis(500);
 /// a constraint the store reported as a plain error) before it is given up.
 const MAX_OTHER_ERRORS: u32 = 5;
 
-/// Ids of the rows this broker process holds right now.
-#[derive(Default)]
-pub(crate) struct Held {
-    ids: Mutex<HashSet<i64>>,
-}
-
-impl Held {
-    pub(crate) fn contains(&self, request_id: i64) -> bool {
-        lock(&self.ids).contains(&request_id)
-    }
-
-    /// The row's verdict is written: it no longer counts as held (the guard's drop, a
-    /// moment later, changes nothing more).
-    pub(crate) fn release(&self, request_id: i64) {
-        lock(&self.ids).remove(&request_id);
-    }
-
-    fn insert(&self, request_id: i64) -> HeldGuard<'_> {
-        lock(&self.ids).insert(request_id);
-        HeldGuard {
-            held: self,
-            request_id,
-        }
-    }
-}
-
-/// Removes the id when the work ends (or its future is dropped).
-struct HeldGuard<'a> {
-    held: &'a Held,
-    request_id: i64,
-}
-
-impl Drop for HeldGuard<'_> {
-    fn drop(&mut self) {
-        lock(&self.held.ids).remove(&self.request_id);
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl Broker {
+impl Queue {
     /// Runs `work` on the claimed row `request_id` while heartbeating its lease.
     pub(crate) async fn hold<T>(
         &self,

@@ -93,7 +93,7 @@ pub fn check(cfg: &Config) -> anyhow::Result<KeyReport> {
         .context("the private key cannot verify its own signature")?;
     let codec = SmCodec::from_config(sm).context("platform.sm")?;
     codec.seal(
-        &serde_json::json!({"infno": "9001"}),
+        &serde_json::json!({"infno": yibao_core::codes::SIGN_IN}),
         serde_json::Map::new(),
     )?;
     let own = codec.own_public_key();

@@ -4,16 +4,21 @@
 //! * [`config`] — the TOML file;
 //! * [`listener`] / [`connection`] — the pipe: accept, handshake, frames;
 //! * [`pipe_security`] — who may open the pipe on Windows (SDDL);
-//! * [`service`] — shared state and the operations the pipe offers;
+//! * [`service`] — the broker as the pipe sees it: each request mapped to an operation;
+//! * [`queue`] — the queue side: the store, leases and fencing, the `finished` broadcast,
+//!   wake-ups, waiting for a row;
+//! * [`worker`] — the worker side: the platform conversation, sessions, catalog, the pool;
 //! * [`dispatcher`] — finds PENDING rows (kick or poll) and feeds the worker pool;
 //! * [`process`](crate::process) — one request from claim to terminal state;
+//! * [`attempt`](crate::attempt) — one exchange with the platform and the retry loop;
 //! * [`safety`](crate::safety) — the two money-safety decisions: may an attempt be sent,
 //!   and what a failure makes of a request;
 //! * [`hold`](crate::hold) — heartbeats for held rows, store writes retried until they land;
 //! * [`retry`](crate::retry) — backoff and the attempt budget;
 //! * [`recovery`](crate::recovery) — rows left behind by a dead broker (expired leases);
 //! * [`reversal`](crate::reversal) — 2601 冲正 of uncertain requests;
-//! * [`signin`] — 9001 sessions per operator;
+//! * [`signin`](crate::signin) — 9001 sign-in per operator, single-flight; the cache in
+//!   [`sessions`](crate::sessions);
 //! * [`winservice`] — running under the Windows Service Control Manager;
 //! * [`keys`] — `keys generate|check` for the 国密 profile;
 //! * [`logging`] — console or daily files, text or JSON, personal data masked;
@@ -26,23 +31,29 @@ mod attempt;
 pub mod config;
 mod connection;
 mod dispatcher;
+mod held;
 mod hold;
 pub mod keys;
 mod listener;
 pub mod logging;
 mod metrics;
 pub mod pipe_security;
+mod pool;
 mod process;
+pub mod queue;
 mod recovery;
+mod report;
 mod retry;
 mod reversal;
 mod safety;
 pub mod service;
+mod sessions;
 pub mod shutdown;
 mod signin;
 pub mod status_page;
 mod validation;
 pub mod winservice;
+pub mod worker;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -86,7 +97,7 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
 
     let (notify_shutdown, _) = broadcast::channel::<()>(1);
     let dispatcher = tokio::spawn(dispatcher::run(
-        broker.clone(),
+        broker.worker.clone(),
         Duration::from_millis(config.broker.poll_interval_ms),
         Duration::from_millis(config.broker.recover_interval_ms),
         shutdown::Shutdown::new(notify_shutdown.subscribe()),

@@ -4,28 +4,28 @@
 //!
 //! Nothing here returns an error to its caller: every failure ends as a row state with an
 //! explanation the HIS can read in `v_medical_insurance_result.err_msg`. The row is held
-//! ([`Broker::hold`]) the whole time, so its lease cannot run out under a slow sign-in.
+//! ([`crate::queue::Queue::hold`]) the whole time, so its lease cannot run out under a slow sign-in.
 //! Only a superseded claim leaves the row as it is (whoever claimed it since owns it).
 
 use std::time::Instant;
 
 use serde_json::json;
 use tracing::Instrument;
-use yibao_core::InterfaceInfo;
-use yibao_proto::{Overrides, RequestStatus};
+use yibao_core::platform::session::sign_no_from_output;
+use yibao_core::{InterfaceInfo, Outcome};
+use yibao_proto::RequestStatus;
 use yibao_store::{
-    AttemptEnd, ClaimedRequest, Finish, Holder, NewRequest, Origin, ResponseRow, EXPIRED_REASON,
+    AttemptEnd, ClaimedRequest, Finish, Holder, Origin, ResponseRow, EXPIRED_REASON,
 };
 
-use crate::attempt::{describe_failure, Abandon, Attempt, AttemptResult};
-use crate::safety::{fate, Evidence, Fate};
-use crate::service::Broker;
-use crate::signin::sign_no_from_output;
+use crate::attempt::{Abandon, Attempt, Sending};
+use crate::safety::{fate, Evidence, Failure, Fate};
+use crate::worker::Worker;
 
 /// One span per request: every line logged while it is processed carries the request id
 /// and code; the deciding attempt's msgid and number and the final status are recorded
 /// once, when known.
-fn request_span(c: &ClaimedRequest) -> tracing::Span {
+pub(crate) fn request_span(c: &ClaimedRequest) -> tracing::Span {
     tracing::info_span!(
         "request",
         request_id = c.request_id,
@@ -36,12 +36,13 @@ fn request_span(c: &ClaimedRequest) -> tracing::Span {
     )
 }
 
-impl Broker {
+impl Worker {
     /// Takes a claimed row to a terminal state (see the module docs).
     pub(crate) async fn process(&self, c: ClaimedRequest) {
         let span = request_span(&c);
-        let holder = c.holder(self.worker_id());
-        self.hold(c.request_id, &holder, self.process_in_span(&c, &holder))
+        let holder = c.holder(self.queue.worker_id());
+        self.queue
+            .hold(c.request_id, &holder, self.process_in_span(&c, &holder))
             .instrument(span)
             .await
     }
@@ -55,7 +56,7 @@ impl Broker {
             Ok(Some(sign_no)) if c.interface_code == yibao_core::codes::SIGN_IN => {
                 // A 9001 sent by the HIS itself also opens a session for its operator.
                 self.sessions
-                    .put(self.defaults.operator(&c.overrides), sign_no);
+                    .put(self.platform.operator(&c.overrides), sign_no);
             }
             Ok(_) => {}
             Err(Abandon::LeaseLost | Abandon::Expired) => {
@@ -68,7 +69,9 @@ impl Broker {
                 tracing::error!(request_id = id, "database failed while processing: {e}")
             }
         }
-        self.metrics.record_latency(&c.interface_code, latency_ms);
+        self.queue
+            .metrics
+            .record_latency(&c.interface_code, latency_ms);
         tracing::info!(latency_ms, "processed");
     }
 
@@ -95,7 +98,7 @@ impl Broker {
             Ok(checked) => checked,
             Err(reason) => return self.reject_unsent(c, holder, reason).await.map(|_| None),
         };
-        let operator = self.defaults.operator(&c.overrides).to_string();
+        let operator = self.platform.operator(&c.overrides).to_string();
         let mut sign_no = String::new();
         if info.needs_sign_no {
             match self.sign_no_for(&operator, &c.overrides).await? {
@@ -104,19 +107,26 @@ impl Broker {
             }
         }
         let sent = async {
-            let mut attempt = self
-                .attempt_with_retries(c, holder, &info, &sign_no, &input, 1)
-                .await?;
-            if info.needs_sign_no && attempt.rejects_sign_in() {
+            let sending = Sending {
+                claimed: c,
+                holder,
+                sign_no: &sign_no,
+                input: &input,
+            };
+            let mut attempt = self.attempt_with_retries(&sending, &info, 1).await?;
+            if info.needs_sign_no && attempt.outcome.rejects_sign_in() {
                 // The platform forgot the session (restart, expiry): sign in again and
                 // resend once with a fresh msgid. The refused request was not applied, so
                 // this is safe for every class. The refused attempt stays on record.
                 self.sessions.invalidate(&operator, &sign_no);
                 if let Ok(Ok(fresh)) = self.sign_no_for(&operator, &c.overrides).await {
                     self.close(&attempt).await?;
-                    let next = attempt.number + 1;
+                    let resend = Sending {
+                        sign_no: &fresh,
+                        ..sending
+                    };
                     attempt = self
-                        .attempt_with_retries(c, holder, &info, &fresh, &input, next)
+                        .attempt_with_retries(&resend, &info, attempt.number + 1)
                         .await?;
                 }
             }
@@ -133,68 +143,8 @@ impl Broker {
         }
     }
 
-    /// The cached sign_no of `operator`, signing in (single-flight) when there is none.
-    /// The outer error abandons processing; the inner one is the sign-in's failure reason.
-    async fn sign_no_for(
-        &self,
-        operator: &str,
-        overrides: &Overrides,
-    ) -> Result<Result<String, String>, Abandon> {
-        if let Some(s) = self.sessions.get(operator) {
-            return Ok(Ok(s));
-        }
-        let _flight = self.sessions.single_flight.lock().await;
-        if let Some(s) = self.sessions.get(operator) {
-            return Ok(Ok(s));
-        }
-        // The sign-in is a request like any other: recorded, numbered, audited.
-        let input = self.defaults.sign_in_input(operator);
-        let new = NewRequest {
-            interface_code: yibao_core::codes::SIGN_IN.into(),
-            input_data: input.to_string(),
-            overrides: overrides.clone(),
-            expires_at: None,
-        };
-        // Inserted already claimed: another broker polling the same table must not take it.
-        let claimed = self
-            .durably("recording a sign-in", || {
-                self.store.insert_claimed(new.clone(), self.claim_spec(1))
-            })
-            .await?;
-        let id = claimed.request_id;
-        let holder = claimed.holder(self.worker_id());
-        let info = self.catalog.get(yibao_core::codes::SIGN_IN);
-        // The sign-in is its own request in the log too, nested in the one that needed it.
-        let span = request_span(&claimed);
-        let signed_in = async {
-            let attempt = self
-                .attempt_with_retries(&claimed, &holder, &info, "", &input, 1)
-                .await?;
-            let sign_no = match &attempt.result {
-                AttemptResult::Reply { envelope, .. } if envelope.is_success() => {
-                    sign_no_from_output(&envelope.output)
-                }
-                _ => None,
-            };
-            let why = describe_failure(&attempt.result);
-            self.conclude(&claimed, &holder, &info, attempt).await?;
-            Ok::<_, Abandon>((sign_no, why))
-        };
-        let (sign_no, why) = self.hold(id, &holder, signed_in).instrument(span).await?;
-        Ok(match sign_no {
-            Some(s) => {
-                tracing::info!(operator = %yibao_core::privacy::mask_operator(operator), "signed in (9001)");
-                self.sessions.put(operator, s.clone());
-                Ok(s)
-            }
-            None => Err(format!(
-                "9001 签到失败（请求 {id}）：{why} / 9001 sign-in failed (request {id}): {why}"
-            )),
-        })
-    }
-
     /// Writes the verdict of the last attempt.
-    async fn conclude(
+    pub(crate) async fn conclude(
         &self,
         c: &ClaimedRequest,
         holder: &Holder,
@@ -205,29 +155,27 @@ impl Broker {
         let span = tracing::Span::current();
         span.record("msgid", tracing::field::display(&a.msgid));
         span.record("attempt", a.number);
-        if !matches!(a.result, AttemptResult::Transport(_)) {
-            self.metrics.record_platform(None);
+        if !matches!(a.outcome, Outcome::Transport(_)) {
+            self.queue.metrics.record_platform(None);
         }
         let end = a.end();
-        let failure = a.result.failure();
+        let failure = Failure::of(&a.outcome);
         let mut sign_no = None;
-        let (status, response, error) = match a.result {
-            AttemptResult::Reply { body, envelope } => {
-                let status = if envelope.is_success() {
+        let success = a.outcome.is_success();
+        let (status, response, error) = match a.outcome {
+            Outcome::Success(reply) | Outcome::Refused(reply) => {
+                let envelope = reply.envelope;
+                let (status, fields) = if success {
                     if c.interface_code == yibao_core::codes::SIGN_IN {
                         sign_no = sign_no_from_output(&envelope.output);
                     }
-                    RequestStatus::Completed
+                    let fields = self.output_fields(&c.interface_code, &envelope.output);
+                    (RequestStatus::Completed, fields)
                 } else {
-                    RequestStatus::Error
-                };
-                let fields = if status == RequestStatus::Completed {
-                    self.output_fields(&c.interface_code, &envelope.output)
-                } else {
-                    Vec::new()
+                    (RequestStatus::Error, Vec::new())
                 };
                 let row = ResponseRow {
-                    response_data: body,
+                    response_data: reply.body,
                     infcode: Some(envelope.infcode.to_string()),
                     err_msg: envelope.err_msg.filter(|m| !m.is_empty()),
                     origin: Origin::Platform,
@@ -236,7 +184,7 @@ impl Broker {
                 (status, Some(row), None)
             }
             other => {
-                let reason = describe_failure(&other);
+                let reason = other.describe();
                 // A state-changing call that may have reached the platform must not look
                 // like a clean failure the HIS would simply repeat (double settlement).
                 let evidence = failure.map_or(Evidence::MayHaveBeenSent, Evidence::of_failure);
@@ -287,19 +235,21 @@ impl Broker {
             response,
             error,
         };
+        let store = &self.queue.store;
         let written = self
-            .durably("writing the result", || self.store.finish(finish.clone()))
+            .queue
+            .durably("writing the result", || store.finish(finish.clone()))
             .await;
         match written {
             Ok(true) => {
                 tracing::Span::current().record("status", tracing::field::display(status));
-                self.announce(c.request_id, status);
+                self.queue.announce(c.request_id, status);
                 Ok(())
             }
             Ok(false) if self.already_written(c.request_id, status, attempt).await => {
                 // An earlier try committed but its answer was lost on the way back (a
                 // dropped connection): the verdict is in the store.
-                self.announce(c.request_id, status);
+                self.queue.announce(c.request_id, status);
                 Ok(())
             }
             Ok(false) => {
@@ -321,7 +271,7 @@ impl Broker {
     }
 }
 
-impl Broker {
+impl Worker {
     /// Whether the row already shows this verdict for this attempt's msgid.
     async fn already_written(
         &self,
@@ -332,7 +282,7 @@ impl Broker {
         let Some((_, msgid)) = attempt else {
             return false;
         };
-        matches!(self.store.get(request_id).await,
+        matches!(self.queue.store.get(request_id).await,
             Ok(Some(v)) if v.status == status && v.msgid.as_deref() == Some(msgid))
     }
 }

@@ -22,37 +22,38 @@ use yibao_proto::RequestStatus;
 use yibao_store::{ExpiredLease, StoreError};
 
 use crate::safety::{fate, Evidence, Fate};
-use crate::service::Broker;
+use crate::worker::Worker;
 
 /// Rows looked at per pass.
 const BATCH: u32 = 256;
 
-impl Broker {
+impl Worker {
     /// Recovers every expired lease; returns how many rows were moved.
     pub(crate) async fn recover_expired(self: &Arc<Self>) -> Result<usize, StoreError> {
         // While the store was unreachable nobody could heartbeat: every lease ran out. Only
         // once it has been reachable for a whole lease again does an expired lease show a
         // dead holder (a live one has renewed it meanwhile, or written its reply).
-        if !self.metrics.store_stable_for(self.lease()) {
+        let queue = &self.queue;
+        if !queue.metrics.store_stable_for(queue.lease()) {
             tracing::debug!("recovery waits: the store was unreachable less than a lease ago");
             return Ok(0);
         }
         let now = yibao_core::time::epoch_ms();
         let mut moved = 0;
         loop {
-            let expired = self.store.expired_leases(now, BATCH).await?;
+            let expired = queue.store.expired_leases(now, BATCH).await?;
             let n = expired.len();
             let before = moved;
             for lease in &expired {
-                if self.held.contains(lease.request_id) {
+                if queue.held.contains(lease.request_id) {
                     continue;
                 }
                 let (status, reason) = self.verdict(lease);
-                if self.store.recover(lease, now, status, &reason).await? {
+                if queue.store.recover(lease, now, status, &reason).await? {
                     tracing::warn!(request_id = lease.request_id, %status, "recovered an expired lease");
                     moved += 1;
                     if status.is_terminal() {
-                        self.announce(lease.request_id, status);
+                        queue.announce(lease.request_id, status);
                     }
                     // The configured policy covers a crash as much as a timeout.
                     let policy = self.catalog.get(&lease.interface_code).on_uncertain;

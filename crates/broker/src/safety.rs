@@ -14,7 +14,7 @@
 //! again automatically; it becomes UNCERTAIN (for reconciliation or 2601 冲正). Without
 //! evidence either way — a row this product never claimed — it is treated the same.
 
-use yibao_core::{InterfaceClass, TransportErrorKind};
+use yibao_core::{InterfaceClass, Outcome, TransportErrorKind};
 use yibao_store::ExpiredLease;
 
 /// What is known about whether a request reached the platform.
@@ -39,6 +39,18 @@ pub enum Failure {
     Transport(TransportErrorKind),
     /// A reply came but was not a readable response envelope.
     Unreadable,
+}
+
+impl Failure {
+    /// How an exchange failed, if it did not bring a readable reply (a refusal is a
+    /// reply: the platform said no, nothing is uncertain about it).
+    pub fn of(outcome: &Outcome) -> Option<Self> {
+        match outcome {
+            Outcome::Success(_) | Outcome::Refused(_) => None,
+            Outcome::Unreadable { .. } => Some(Failure::Unreadable),
+            Outcome::Transport(e) => Some(Failure::Transport(e.kind)),
+        }
+    }
 }
 
 impl Evidence {

@@ -147,6 +147,7 @@ async fn page(
     };
     let needs = state
         .broker
+        .queue
         .store
         .needs_action(state.limit)
         .await

@@ -12,7 +12,7 @@ use yibao_proto::Response;
 use yibao_store::ResponseField;
 
 use crate::config::{UnknownInterfaces, ValidationMode};
-use crate::service::Broker;
+use crate::worker::Worker;
 
 /// Why a request cannot be sent as it is.
 pub(crate) enum Refusal {
@@ -22,7 +22,7 @@ pub(crate) enum Refusal {
     Rules(Violations, InterfaceInfo, Value),
 }
 
-impl Broker {
+impl Worker {
     /// The interface and parsed input of a request that may be sent, or the reason (中文 /
     /// English) it ends `ERROR` unsent. Catalog rules only stop it when validation is
     /// `enforce`; under `warn` they are logged (field names, never values).

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use yibao_core::sm::crypto::{CipherOrder, SignatureLayout, Sm2Signer, Sm4Cipher, Sm4Mode};
 use yibao_core::sm::keys::generate;
 use yibao_core::sm::{SmCodec, SmConfig, SmProfile};
-use yibao_core::Profile;
+use yibao_core::{Profile, RequestEnvelope};
 
 /// A 1101-like envelope padded to about 2 KiB of JSON, with Chinese text like real input.
 fn envelope_2k() -> Value {
@@ -28,6 +28,19 @@ fn envelope_2k() -> Value {
     }
     json!({"infno": "2207", "msgid": "H43010000001202611241030000001", "inf_time": "2026-11-24 10:30:00",
            "fixmedins_code": "H43010000001", "sign_no": "SN1", "input": {"data": data}})
+}
+
+/// The same envelope as the broker hands it to the profile.
+fn request_2k(envelope: &Value) -> RequestEnvelope {
+    let mut full = json!({
+        "mdtrtarea_admvs": "430100", "insuplc_admdvs": "430100", "recer_sys_code": "YBXT",
+        "dev_no": "", "dev_safe_info": "", "cainfo": "", "signtype": "", "infver": "V1.0",
+        "opter_type": "1", "opter": "001", "opter_name": "张医生", "fixmedins_name": "示例医院",
+    });
+    for (k, v) in envelope.as_object().expect("an object") {
+        full[k] = v.clone();
+    }
+    serde_json::from_value(full).expect("a complete envelope")
 }
 
 struct Stat {
@@ -67,7 +80,7 @@ fn main() {
     let platform = SmCodec::new(&cfg, &plat_sk, &inst_pk).unwrap();
 
     let envelope = envelope_2k();
-    let envelope_bytes = serde_json::to_vec(&envelope).unwrap();
+    let request = request_2k(&envelope);
     let reply = platform
         .seal(
             &json!({"infcode": 0, "output": envelope["input"].clone()}),
@@ -90,13 +103,13 @@ fn main() {
             "per call: seal 2 KiB request + open 2 KiB reply",
             iters,
             || {
-                let out = broker.seal(black_box(envelope_bytes.clone())).unwrap();
+                let out = broker.seal(black_box(&request)).unwrap();
                 black_box(out);
                 black_box(broker.open(black_box(reply.clone())).unwrap());
             },
         ),
         measure("  seal (SM2 sign + SM4 encrypt + JSON)", iters, || {
-            black_box(broker.seal(black_box(envelope_bytes.clone())).unwrap());
+            black_box(broker.seal(black_box(&request)).unwrap());
         }),
         measure("  open (SM4 decrypt + SM2 verify + JSON)", iters, || {
             black_box(broker.open(black_box(reply.clone())).unwrap());

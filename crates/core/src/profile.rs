@@ -6,6 +6,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::platform::envelope::RequestEnvelope;
+
 /// What goes on the wire for one attempt.
 #[derive(Debug, Clone)]
 pub struct OutgoingRequest {
@@ -21,15 +23,29 @@ pub enum ProfileError {
     Open(String),
 }
 
+/// A reply as a profile opened it: the body itself when the gateway sends the response
+/// envelope as is, or the JSON a profile already decoded (the `sm` profile decrypts `data`),
+/// so nobody serializes JSON only to parse it again.
+#[derive(Debug, Clone)]
+pub enum Opened {
+    Bytes(Vec<u8>),
+    Json(serde_json::Value),
+}
+
 /// Seals requests and opens replies for one kind of gateway. Implementations hold their
 /// keys; they must never log them.
 pub trait Profile: Send + Sync + std::fmt::Debug {
     /// The profile's name as written in the config (`plain`, `tif`, …).
     fn name(&self) -> &'static str;
-    /// Turns the envelope's JSON bytes into the request to send.
-    fn seal(&self, envelope_json: Vec<u8>) -> Result<OutgoingRequest, ProfileError>;
-    /// Turns the reply body into the response envelope's JSON bytes.
-    fn open(&self, body: Vec<u8>) -> Result<Vec<u8>, ProfileError>;
+    /// Turns the request envelope into the request to send.
+    fn seal(&self, envelope: &RequestEnvelope) -> Result<OutgoingRequest, ProfileError>;
+    /// Turns the reply body into the response envelope.
+    fn open(&self, body: Vec<u8>) -> Result<Opened, ProfileError>;
+}
+
+/// The envelope as JSON bytes, for profiles that send it as it is.
+fn envelope_bytes(envelope: &RequestEnvelope) -> Result<Vec<u8>, ProfileError> {
+    serde_json::to_vec(envelope).map_err(|e| ProfileError::Seal(e.to_string()))
 }
 
 /// No signing: for front-end processors on the hospital's intranet.
@@ -40,14 +56,14 @@ impl Profile for PlainProfile {
     fn name(&self) -> &'static str {
         "plain"
     }
-    fn seal(&self, body: Vec<u8>) -> Result<OutgoingRequest, ProfileError> {
+    fn seal(&self, envelope: &RequestEnvelope) -> Result<OutgoingRequest, ProfileError> {
         Ok(OutgoingRequest {
             headers: Vec::new(),
-            body,
+            body: envelope_bytes(envelope)?,
         })
     }
-    fn open(&self, body: Vec<u8>) -> Result<Vec<u8>, ProfileError> {
-        Ok(body)
+    fn open(&self, body: Vec<u8>) -> Result<Opened, ProfileError> {
+        Ok(Opened::Bytes(body))
     }
 }
 
@@ -105,7 +121,8 @@ impl Profile for TifProfile {
     fn name(&self) -> &'static str {
         "tif"
     }
-    fn seal(&self, body: Vec<u8>) -> Result<OutgoingRequest, ProfileError> {
+    fn seal(&self, envelope: &RequestEnvelope) -> Result<OutgoingRequest, ProfileError> {
+        let body = envelope_bytes(envelope)?;
         let timestamp = (crate::time::epoch_ms() / 1000).to_string();
         let nonce = tif_nonce();
         let signature = tif_signature(&timestamp, &self.token, &nonce);
@@ -120,8 +137,8 @@ impl Profile for TifProfile {
         }
         Ok(OutgoingRequest { headers, body })
     }
-    fn open(&self, body: Vec<u8>) -> Result<Vec<u8>, ProfileError> {
-        Ok(body)
+    fn open(&self, body: Vec<u8>) -> Result<Opened, ProfileError> {
+        Ok(Opened::Bytes(body))
     }
 }
 
@@ -141,7 +158,14 @@ mod tests {
     #[test]
     fn tif_sets_all_headers_and_never_shows_the_token() {
         let p = TifProfile::new("paas1".into(), "s3cret-token".into(), None);
-        let out = p.seal(b"{}".to_vec()).unwrap();
+        let envelope = crate::platform::envelope::sample_defaults().build(
+            "1101",
+            "m1".into(),
+            "",
+            &Default::default(),
+            serde_json::json!({}),
+        );
+        let out = p.seal(&envelope).unwrap();
         let get = |k: &str| {
             out.headers
                 .iter()

@@ -7,14 +7,9 @@ use yibao_core::{time, RequestEnvelope, ResponseEnvelope};
 
 use crate::checks::{self, required};
 use crate::state::Applied;
-use crate::state::MockState;
+use crate::state::{stamp, MockState};
 
 type Output = Result<Value, String>;
-
-/// `yyyyMMddHHmmss` now.
-pub fn stamp() -> String {
-    time::format_compact(&time::now())
-}
 
 /// A stable number from text (for deterministic ids and names).
 fn h(parts: &[&str]) -> u64 {

@@ -78,11 +78,7 @@ impl MockState {
     }
 
     pub fn issue_sign_in(&self, operator: &str) -> String {
-        let sign_no = format!(
-            "{}{:06}",
-            crate::answers::stamp(),
-            self.next_seq() % 1_000_000
-        );
+        let sign_no = format!("{}{:06}", stamp(), self.next_seq() % 1_000_000);
         lock(&self.sign_ins).insert(sign_no.clone(), operator.to_string());
         sign_no
     }
@@ -130,4 +126,9 @@ impl MockState {
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `yyyyMMddHHmmss` now (sign-in numbers, setl_ids).
+pub fn stamp() -> String {
+    yibao_core::time::format_compact(&yibao_core::time::now())
 }

@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use yibao_core::client::ClientSettings;
+use yibao_core::platform::{session, ClientSettings};
 use yibao_core::profile::{PlainProfile, TifProfile};
-use yibao_core::{EnvelopeDefaults, MsgIdGenerator, PlatformClient, Profile};
+use yibao_core::{EnvelopeDefaults, Message, MsgIdGenerator, Outcome, Platform, Profile};
 use yibao_mock::{MockConfig, MockServer, TifCredentials};
 use yibao_proto::Overrides;
 
@@ -24,7 +24,7 @@ fn toml_like() -> EnvelopeDefaults {
 }
 
 struct Caller {
-    client: PlatformClient,
+    platform: Platform,
     ids: MsgIdGenerator,
     d: EnvelopeDefaults,
 }
@@ -39,9 +39,29 @@ impl Caller {
             pool_max_idle_per_host: 4,
         };
         Self {
-            client: PlatformClient::new(&settings, profile).unwrap(),
+            platform: Platform::new(&settings, profile, defaults()).unwrap(),
             ids: MsgIdGenerator::new("H43010000001", None),
             d: defaults(),
+        }
+    }
+
+    async fn exchange(&self, infno: &str, msgid: &str, sign_no: &str, input: &Value) -> Outcome {
+        self.platform
+            .exchange(Message {
+                infno,
+                msgid,
+                sign_no,
+                overrides: &Overrides::default(),
+                input,
+            })
+            .await
+    }
+
+    /// The transport error of an exchange that must fail.
+    async fn refused_at_the_gate(&self, input: Value) -> yibao_core::TransportError {
+        match self.exchange("9001", &self.ids.next_id(), "", &input).await {
+            Outcome::Transport(e) => e,
+            other => panic!("expected a transport error: {other:?}"),
         }
     }
 
@@ -52,15 +72,10 @@ impl Caller {
         sign_no: &str,
         input: Value,
     ) -> Value {
-        let env = self
-            .d
-            .build(infno, msgid, sign_no, &Overrides::default(), input);
-        let body = self
-            .client
-            .send(serde_json::to_vec(&env).unwrap())
-            .await
-            .unwrap();
-        serde_json::from_slice(&body).unwrap()
+        match self.exchange(infno, &msgid, sign_no, &input).await {
+            Outcome::Success(r) | Outcome::Refused(r) => serde_json::from_str(&r.body).unwrap(),
+            other => panic!("no reply: {other:?}"),
+        }
     }
 
     async fn call(&self, infno: &str, sign_no: &str, input: Value) -> Value {
@@ -69,7 +84,9 @@ impl Caller {
     }
 
     async fn sign_in(&self) -> String {
-        let r = self.call("9001", "", self.d.sign_in_input("001")).await;
+        let r = self
+            .call("9001", "", session::sign_in_input(&self.d, "001"))
+            .await;
         assert_eq!(r["infcode"], 0, "{r}");
         r["output"]["signinoutb"]["sign_no"]
             .as_str()
@@ -187,39 +204,17 @@ async fn tif_headers_are_verified() {
         m.url(),
         Arc::new(TifProfile::new("p1".into(), "other".into(), None)),
     );
-    let env = wrong.d.build(
-        "9001",
-        wrong.ids.next_id(),
-        "",
-        &Overrides::default(),
-        json!({}),
-    );
-    let err = wrong
-        .client
-        .send(serde_json::to_vec(&env).unwrap())
-        .await
-        .unwrap_err();
+    let err = wrong.refused_at_the_gate(json!({})).await;
     assert!(err.message.contains("401"), "{}", err.message);
     let plain = Caller::new(m.url(), Arc::new(PlainProfile));
-    let env = plain.d.build(
-        "9001",
-        plain.ids.next_id(),
-        "",
-        &Overrides::default(),
-        json!({}),
-    );
-    assert!(plain
-        .client
-        .send(serde_json::to_vec(&env).unwrap())
-        .await
-        .is_err());
+    plain.refused_at_the_gate(json!({})).await;
     assert_eq!(m.stats().rejected, 2);
 }
 
 #[tokio::test]
 async fn garbage_bodies_get_the_error_shape() {
     let m = mock(MockConfig::default()).await;
-    yibao_core::client::ensure_tls_provider();
+    yibao_core::platform::transport::ensure_tls_provider();
     let http = reqwest::Client::new();
     for body in ["not json", "{}", "[1]", r#"{"infno":"1101"}"#] {
         let bytes = http
@@ -268,18 +263,9 @@ async fn sm_requests_are_verified_and_replies_sealed() {
             SmCodec::new(&cfg, &stranger_sk, &plat_pk).unwrap(),
         )),
     );
-    let env = forger.d.build(
-        "9001",
-        forger.ids.next_id(),
-        "",
-        &Overrides::default(),
-        forger.d.sign_in_input("001"),
-    );
     let err = forger
-        .client
-        .send(serde_json::to_vec(&env).unwrap())
-        .await
-        .unwrap_err();
+        .refused_at_the_gate(session::sign_in_input(&forger.d, "001"))
+        .await;
     assert!(err.message.contains("code=401"), "{}", err.message);
     let stats = m.stats();
     assert_eq!(stats.rejected, 1);

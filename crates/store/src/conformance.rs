@@ -30,6 +30,19 @@ pub fn h(worker: &str) -> Holder {
     }
 }
 
+/// `holder`'s attempt on row `request_id` with `msgid`, the lease left open. The store
+/// records `infno` without reading it, so one code serves every check; a check that needs
+/// another lease sets it with struct update syntax.
+pub fn sending(request_id: i64, holder: &Holder, msgid: &str) -> AttemptStart {
+    AttemptStart {
+        request_id,
+        holder: holder.clone(),
+        infno: "2207".into(),
+        msgid: msgid.into(),
+        lease_until_ms: i64::MAX,
+    }
+}
+
 pub fn spec(worker: &str, limit: u32) -> ClaimSpec {
     ClaimSpec {
         worker_id: worker.into(),
@@ -88,13 +101,10 @@ pub async fn lifecycle_through_the_view(s: &impl Store) {
     assert!(s.claim_pending(spec("w2", 10)).await.unwrap().is_empty());
 
     assert!(matches!(
-        s.begin_attempt(id, &h("w2"), "1101", "M0", i64::MAX).await,
+        s.begin_attempt(sending(id, &h("w2"), "M0")).await,
         Err(StoreError::LeaseLost(_))
     ));
-    let a = s
-        .begin_attempt(id, &h("w1"), "1101", "M1", i64::MAX)
-        .await
-        .unwrap();
+    let a = s.begin_attempt(sending(id, &h("w1"), "M1")).await.unwrap();
     let finish = |worker: &str| Finish {
         request_id: id,
         holder: h(worker),
@@ -216,17 +226,13 @@ pub async fn claim_one_reports_why_not(s: &impl Store) {
 pub async fn a_msgid_is_used_once(s: &impl Store) {
     let id = s.insert_request(new("1101")).await.unwrap();
     s.claim_pending(spec("w", 1)).await.unwrap();
-    s.begin_attempt(id, &h("w"), "1101", "DUP", i64::MAX)
-        .await
-        .unwrap();
+    s.begin_attempt(sending(id, &h("w"), "DUP")).await.unwrap();
     assert!(matches!(
-        s.begin_attempt(id, &h("w"), "1101", "DUP", i64::MAX).await,
+        s.begin_attempt(sending(id, &h("w"), "DUP")).await,
         Err(StoreError::DuplicateMsgid(_))
     ));
     // The failed attempt left nothing behind: the next one is attempt 2 of this request.
-    s.begin_attempt(id, &h("w"), "1101", "DUP2", i64::MAX)
-        .await
-        .unwrap();
+    s.begin_attempt(sending(id, &h("w"), "DUP2")).await.unwrap();
     assert_eq!(s.get(id).await.unwrap().unwrap().retry_count, 1);
 }
 
@@ -276,9 +282,12 @@ pub async fn expired_leases_are_found_and_moved_once(s: &impl Store) {
         now_ms: 0,
     };
     assert_eq!(s.claim_pending(spec(1_000)).await.unwrap().len(), 2);
-    s.begin_attempt(sent, &h("dead"), "2207", "MSG-SENT", 1_000)
-        .await
-        .unwrap();
+    s.begin_attempt(AttemptStart {
+        lease_until_ms: 1_000,
+        ..sending(sent, &h("dead"), "MSG-SENT")
+    })
+    .await
+    .unwrap();
     assert!(s.expired_leases(500, 10).await.unwrap().is_empty());
     let found = s.expired_leases(2_000, 10).await.unwrap();
     assert_eq!(found.len(), 2);
@@ -309,13 +318,19 @@ pub async fn expired_leases_are_found_and_moved_once(s: &impl Store) {
     assert_eq!(c.len(), 1);
     // The same worker id under the earlier claim is fenced off: only the new claim may send.
     assert!(matches!(
-        s.begin_attempt(idle, &h("dead"), "1101", "MSG-OLD", 9_000)
-            .await,
+        s.begin_attempt(AttemptStart {
+            lease_until_ms: 9_000,
+            ..sending(idle, &h("dead"), "MSG-OLD")
+        })
+        .await,
         Err(StoreError::LeaseLost(_))
     ));
-    s.begin_attempt(idle, &c[0].holder("dead"), "1101", "MSG-2", 9_000)
-        .await
-        .unwrap();
+    s.begin_attempt(AttemptStart {
+        lease_until_ms: 9_000,
+        ..sending(idle, &c[0].holder("dead"), "MSG-2")
+    })
+    .await
+    .unwrap();
     assert!(s.expired_leases(2_000, 10).await.unwrap().is_empty());
 }
 
@@ -328,7 +343,7 @@ pub async fn inserted_claimed_is_never_claimed_by_others(s: &impl Store) {
         s.get(c.request_id).await.unwrap().unwrap().status,
         RequestStatus::Processing
     );
-    s.begin_attempt(c.request_id, &h("me"), "9001", "M-ME", i64::MAX)
+    s.begin_attempt(sending(c.request_id, &h("me"), "M-ME"))
         .await
         .unwrap();
 }

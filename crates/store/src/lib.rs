@@ -17,8 +17,9 @@ pub use error::StoreError;
 pub use mssql::{MssqlAuth, MssqlEncryption, MssqlOptions, MssqlStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use types::{
-    AttemptEnd, AttemptOutcome, CancelOutcome, ClaimOne, ClaimSpec, ClaimedRequest, ExpiredLease,
-    Finish, Holder, NewRequest, Origin, RequestView, ResponseField, ResponseRow, ReversalStart,
+    AttemptEnd, AttemptOutcome, AttemptStart, CancelOutcome, ClaimOne, ClaimSpec, ClaimedRequest,
+    ExpiredLease, Finish, Holder, NewRequest, Origin, RequestView, ResponseField, ResponseRow,
+    ReversalStart,
 };
 
 use async_trait::async_trait;
@@ -49,20 +50,13 @@ pub trait Store: Send + Sync + 'static {
     /// Atomically claims one specific row if it is PENDING (the `Run` path).
     async fn claim_one(&self, request_id: i64, spec: ClaimSpec) -> Result<ClaimOne, StoreError>;
 
-    /// The store's half of "may this attempt be sent?": records that an attempt with `msgid`
-    /// is about to be sent, *before* it is sent, so the msgid is known even if the broker
-    /// dies mid-call, and extends the lease to `lease_until_ms`. In the same statement it
-    /// checks that `holder`'s claim is still the current one (`LeaseLost` otherwise) and
-    /// that the row's `expires_at` has not passed (`Expired`: it must never be sent).
-    /// Returns the attempt id.
-    async fn begin_attempt(
-        &self,
-        request_id: i64,
-        holder: &Holder,
-        infno: &str,
-        msgid: &str,
-        lease_until_ms: i64,
-    ) -> Result<i64, StoreError>;
+    /// The store's half of "may this attempt be sent?": records that an attempt with
+    /// `start.msgid` is about to be sent, *before* it is sent, so the msgid is known even if
+    /// the broker dies mid-call, and extends the lease to `start.lease_until_ms`. In the same
+    /// statement it checks that `start.holder`'s claim is still the current one (`LeaseLost`
+    /// otherwise) and that the row's `expires_at` has not passed (`Expired`: it must never
+    /// be sent). Returns the attempt id.
+    async fn begin_attempt(&self, start: AttemptStart) -> Result<i64, StoreError>;
 
     /// Extends the lease of a row `holder` still holds (the heartbeat that runs for as long
     /// as a request is in a broker's hands). False when the claim is no longer current.
@@ -94,12 +88,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Closes an attempt that is not the last one (e.g. a reply refusing a stale sign-in,
     /// after which the request is sent again with a fresh msgid).
-    async fn end_attempt(
-        &self,
-        attempt_id: i64,
-        outcome: AttemptOutcome,
-        duration_ms: u64,
-    ) -> Result<(), StoreError>;
+    async fn end_attempt(&self, end: AttemptEnd) -> Result<(), StoreError>;
 
     /// Writes the attempt's outcome, the response row and the final status in one
     /// transaction. Returns false (and changes nothing) when `finish.holder`'s claim is not

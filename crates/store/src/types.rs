@@ -2,6 +2,8 @@
 
 use yibao_proto::{Outcome, Overrides, RequestStatus, StatusCount};
 
+use crate::StoreError;
+
 /// A request to record.
 #[derive(Debug, Clone)]
 pub struct NewRequest {
@@ -121,6 +123,21 @@ pub enum AttemptOutcome {
     TransportError,
 }
 
+/// An attempt about to be sent, as [`crate::Store::begin_attempt`] records it: named fields,
+/// because `infno` and `msgid` are both text and must never trade places.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptStart {
+    pub request_id: i64,
+    /// Whose claim the attempt is made under (checked in the same statement).
+    pub holder: Holder,
+    /// The interface code sent as `infno`.
+    pub infno: String,
+    /// The fresh msgid of this attempt.
+    pub msgid: String,
+    /// The lease is extended to at least this (epoch milliseconds).
+    pub lease_until_ms: i64,
+}
+
 /// How one attempt ended, written when it is closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttemptEnd {
@@ -229,6 +246,27 @@ pub enum ReversalStart {
     NotFound,
 }
 
+/// How a store reads the spelling of a stored status, which must match how its own
+/// statements compare it, or a row would be reported in a state it is never treated as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StatusSpelling {
+    /// Exactly as written (SQLite compares text byte for byte: a row whose status reads
+    /// 'pending' is never claimed, so it must not be reported as waiting either).
+    Exact,
+    /// As [`RequestStatus::parse`] reads it: case and surrounding blanks ignored (SQL
+    /// Server's usual collations compare case-insensitively; HIS staff write rows by hand).
+    Lenient,
+}
+
+/// A stored status, or `Corrupt` naming the text that is none.
+pub(crate) fn parse_status(s: &str, spelling: StatusSpelling) -> Result<RequestStatus, StoreError> {
+    let status = match spelling {
+        StatusSpelling::Exact => RequestStatus::ALL.into_iter().find(|st| st.as_str() == s),
+        StatusSpelling::Lenient => RequestStatus::parse(s),
+    };
+    status.ok_or_else(|| StoreError::Corrupt(format!("unknown status {s:?}")))
+}
+
 /// `SELECT status, COUNT(*) … GROUP BY status` rows as the broker reports them: statuses it
 /// does not know (a row edited by hand) are left out rather than failing the report.
 pub(crate) fn status_counts(rows: impl IntoIterator<Item = (String, i64)>) -> Vec<StatusCount> {
@@ -253,4 +291,30 @@ pub struct ResponseField {
     /// Position in the list for `[*]` paths; 0 otherwise.
     pub row_index: u32,
     pub value: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_store_reads_statuses_as_it_compares_them() {
+        for st in RequestStatus::ALL {
+            for spelling in [StatusSpelling::Exact, StatusSpelling::Lenient] {
+                assert_eq!(parse_status(st.as_str(), spelling).ok(), Some(st));
+            }
+        }
+        assert_eq!(
+            parse_status(" pending ", StatusSpelling::Lenient).ok(),
+            Some(RequestStatus::Pending)
+        );
+        match parse_status(" pending ", StatusSpelling::Exact) {
+            Err(StoreError::Corrupt(why)) => assert!(why.contains("\" pending \""), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_status("DONE", StatusSpelling::Lenient),
+            Err(StoreError::Corrupt(why)) if why.contains("DONE")
+        ));
+    }
 }

@@ -22,7 +22,7 @@ pub use catalog::{CatalogSection, ValidationMode};
 pub use platform::{PlatformSection, ProfileConfig, TifConfig};
 pub use store::{OpenError, SqliteSection, StoreSection, Synchronous};
 use yibao_core::catalog::InterfaceOverride;
-use yibao_core::client::ClientSettings;
+use yibao_core::platform::ClientSettings;
 use yibao_core::profile::{PlainProfile, TifProfile};
 use yibao_core::sm::{SmCodec, SmProfile};
 use yibao_core::{EnvelopeDefaults, Profile};

@@ -136,50 +136,58 @@ impl Rules {
     }
 
     pub fn check(&self, input: &Value) -> Violations {
-        let mut out = Vec::new();
-        let mut push = |path: String, zh: String, en: String| {
-            if !out.iter().any(|v: &Violation| v.path == path && v.zh == zh) {
-                out.push(Violation { path, zh, en });
-            }
-        };
+        let mut found = Found::default();
+        self.check_roots(input, &mut found);
+        self.check_fields(input, &mut found);
+        self.check_when(input, &mut found);
+        Violations(found.0)
+    }
+
+    /// Each input node is present and an object or a non-empty list.
+    fn check_roots(&self, input: &Value, found: &mut Found) {
         for root in &self.input {
             root.visit(input, |at, v| match v {
-                None => push(at(), "节点缺失".into(), "node is missing".into()),
-                Some(Value::Array(a)) if a.is_empty() => push(
+                None => found.push(at(), "节点缺失".into(), "node is missing".into()),
+                Some(Value::Array(a)) if a.is_empty() => found.push(
                     at(),
                     "不能为空列表".into(),
                     "must not be an empty list".into(),
                 ),
                 Some(Value::Object(_) | Value::Array(_)) => {}
-                Some(_) => push(
+                Some(_) => found.push(
                     at(),
                     "应为对象或列表".into(),
                     "must be an object or a list".into(),
                 ),
             });
         }
+    }
+
+    /// Each field's own rules. Labels and locations are only spelled out for a violation:
+    /// a request that passes allocates nothing here.
+    fn check_fields(&self, input: &Value, found: &mut Found) {
         for f in &self.fields {
-            // Labels and locations are only spelled out for a violation: a request that
-            // passes allocates nothing here.
             f.path.visit(input, |at, v| {
                 if is_blank(v) {
                     if f.rule.required {
-                        push(at(), format!("{}为必填项", f.label()), "is required".into());
+                        found.push(at(), format!("{}为必填项", f.label()), "is required".into());
                     }
                     return;
                 }
                 match v.and_then(scalar) {
-                    None => {
-                        push(
-                            at(),
-                            format!("{}应为单个值，不能是对象或列表", f.label()),
-                            "must be a single value, not an object or a list".into(),
-                        );
-                    }
-                    Some(s) => check_value(at, &s, f, &mut push),
+                    None => found.push(
+                        at(),
+                        format!("{}应为单个值，不能是对象或列表", f.label()),
+                        "must be a single value, not an object or a list".into(),
+                    ),
+                    Some(s) => check_value(at, &s, f, &mut |p, zh, en| found.push(p, zh, en)),
                 }
             });
         }
+    }
+
+    /// Conditional rules: when a field has one of the listed values.
+    fn check_when(&self, input: &Value, found: &mut Found) {
         for w in &self.when {
             let Some(trigger) = w.field.first(input).and_then(scalar) else {
                 continue;
@@ -202,7 +210,7 @@ impl Rules {
                 p.visit(input, |at, v| {
                     if is_blank(v) {
                         let label = self.label(p);
-                        push(
+                        found.push(
                             at(),
                             format!("{label}为必填项{}", why_zh()),
                             format!("is required {}", why_en()),
@@ -216,7 +224,7 @@ impl Rules {
                         if !s.is_empty() && !fmt.accepts(&s) {
                             let label = self.label(p);
                             let (zh, en) = fmt.describe();
-                            push(
+                            found.push(
                                 at(),
                                 format!("{label}{zh}{}", why_zh()),
                                 format!("{en} {}", why_en()),
@@ -226,7 +234,18 @@ impl Rules {
                 });
             }
         }
-        Violations(out)
+    }
+}
+
+/// Violations found so far; the same message at the same place is reported once.
+#[derive(Default)]
+struct Found(Vec<Violation>);
+
+impl Found {
+    fn push(&mut self, path: String, zh: String, en: String) {
+        if !self.0.iter().any(|v| v.path == path && v.zh == zh) {
+            self.0.push(Violation { path, zh, en });
+        }
     }
 }
 

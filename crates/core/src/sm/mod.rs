@@ -19,7 +19,8 @@ pub use codec::{Encryption, FieldNames, SmCodec, SmConfig, SmError};
 pub use crypto::{CipherOrder, CryptoError, SignatureLayout, Sm4Mode};
 pub use text::TextEncoding;
 
-use crate::profile::{OutgoingRequest, Profile, ProfileError};
+use crate::platform::envelope::RequestEnvelope;
+use crate::profile::{Opened, OutgoingRequest, Profile, ProfileError};
 
 /// The broker's `sm` profile: seals the envelope as `data`, opens the reply's `data` as the
 /// response envelope.
@@ -43,8 +44,8 @@ impl Profile for SmProfile {
         "sm"
     }
 
-    fn seal(&self, envelope_json: Vec<u8>) -> Result<OutgoingRequest, ProfileError> {
-        let data: serde_json::Value = serde_json::from_slice(&envelope_json)
+    fn seal(&self, envelope: &RequestEnvelope) -> Result<OutgoingRequest, ProfileError> {
+        let data = serde_json::to_value(envelope)
             .map_err(|e| ProfileError::Seal(format!("envelope is not JSON: {e}")))?;
         let body = self
             .codec
@@ -56,11 +57,11 @@ impl Profile for SmProfile {
         })
     }
 
-    fn open(&self, body: Vec<u8>) -> Result<Vec<u8>, ProfileError> {
+    fn open(&self, body: Vec<u8>) -> Result<Opened, ProfileError> {
         let (data, _) = self
             .codec
             .open(&body)
             .map_err(|e| ProfileError::Open(e.to_string()))?;
-        serde_json::to_vec(&data).map_err(|e| ProfileError::Open(e.to_string()))
+        Ok(Opened::Json(data))
     }
 }

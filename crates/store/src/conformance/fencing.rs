@@ -3,7 +3,7 @@
 
 use yibao_proto::RequestStatus;
 
-use super::{h, new, spec};
+use super::{h, new, sending, spec};
 use crate::types::*;
 use crate::{Store, StoreError};
 
@@ -77,7 +77,10 @@ async fn stranded<S: Store>(s: &S, msgid: &str, to: RequestStatus) -> (i64, Hold
     let id = s.insert_request(new("2207")).await.unwrap();
     let holder = claim(s, id, "stalled", 1_000).await.holder("stalled");
     let attempt = s
-        .begin_attempt(id, &holder, "2207", msgid, 1_000)
+        .begin_attempt(AttemptStart {
+            lease_until_ms: 1_000,
+            ..sending(id, &holder, msgid)
+        })
         .await
         .unwrap();
     let lease = expired_row(s, id, 2_000).await;
@@ -105,8 +108,7 @@ pub async fn a_superseded_claim_is_fenced_off(s: &impl Store) {
     let current = again.holder("w");
 
     assert!(matches!(
-        s.begin_attempt(id, &old, "2207", "FENCED-OLD", i64::MAX)
-            .await,
+        s.begin_attempt(sending(id, &old, "FENCED-OLD")).await,
         Err(StoreError::LeaseLost(_))
     ));
     assert!(!s.heartbeat(id, &old, i64::MAX).await.unwrap());
@@ -123,7 +125,7 @@ pub async fn a_superseded_claim_is_fenced_off(s: &impl Store) {
     assert_eq!(s.last_msgid().await.unwrap(), None);
 
     let a = s
-        .begin_attempt(id, &current, "2207", "FENCED-NEW", i64::MAX)
+        .begin_attempt(sending(id, &current, "FENCED-NEW"))
         .await
         .unwrap();
     assert!(s.heartbeat(id, &current, i64::MAX).await.unwrap());
@@ -174,8 +176,11 @@ pub async fn the_heartbeat_extends_the_lease_until_recovery(s: &impl Store) {
         .unwrap());
     assert!(!s.heartbeat(id, &holder, 20_000).await.unwrap());
     assert!(matches!(
-        s.begin_attempt(id, &holder, "2207", "HB-LATE", 20_000)
-            .await,
+        s.begin_attempt(AttemptStart {
+            lease_until_ms: 20_000,
+            ..sending(id, &holder, "HB-LATE")
+        })
+        .await,
         Err(StoreError::LeaseLost(_))
     ));
 }
@@ -196,13 +201,12 @@ pub async fn a_request_past_its_deadline_is_never_sent(s: &impl Store) {
     assert!(got.iter().all(|c| c.defect.is_none()), "{got:?}");
 
     assert!(matches!(
-        s.begin_attempt(late, &h("someone-else"), "2207", "DL-X", i64::MAX)
+        s.begin_attempt(sending(late, &h("someone-else"), "DL-X"))
             .await,
         Err(StoreError::LeaseLost(_))
     ));
     assert!(matches!(
-        s.begin_attempt(late, &h("w"), "2207", "DL-LATE", i64::MAX)
-            .await,
+        s.begin_attempt(sending(late, &h("w"), "DL-LATE")).await,
         Err(StoreError::Expired(_))
     ));
     let v = s.get(late).await.unwrap().unwrap();
@@ -218,10 +222,10 @@ pub async fn a_request_past_its_deadline_is_never_sent(s: &impl Store) {
     };
     assert!(s.finish(f).await.unwrap());
 
-    s.begin_attempt(early, &h("w"), "2207", "DL-EARLY", i64::MAX)
+    s.begin_attempt(sending(early, &h("w"), "DL-EARLY"))
         .await
         .unwrap();
-    s.begin_attempt(open, &h("w"), "2207", "DL-OPEN", i64::MAX)
+    s.begin_attempt(sending(open, &h("w"), "DL-OPEN"))
         .await
         .unwrap();
 
@@ -232,14 +236,8 @@ pub async fn a_request_past_its_deadline_is_never_sent(s: &impl Store) {
         .unwrap();
     assert!(own.expired);
     assert!(matches!(
-        s.begin_attempt(
-            own.request_id,
-            &own.holder("me"),
-            "9001",
-            "DL-OWN",
-            i64::MAX
-        )
-        .await,
+        s.begin_attempt(sending(own.request_id, &own.holder("me"), "DL-OWN"))
+            .await,
         Err(StoreError::Expired(_))
     ));
     let own = s

@@ -3,8 +3,9 @@
 //! changes the row, so a broker whose claim was superseded can neither send nor write.
 
 use super::pool::run;
+use super::statements::Stmt;
 use super::{clip, fields, first_row, row_id, MssqlStore};
-use crate::types::{Finish, Holder, Origin};
+use crate::types::{AttemptStart, Finish, Holder, Origin};
 use crate::StoreError;
 
 /// What the `begin_attempt` batch returns instead of an id when the claim is current but
@@ -13,32 +14,31 @@ const EXPIRED: i64 = -2;
 
 pub(super) async fn begin_attempt(
     store: &MssqlStore,
-    request_id: i64,
-    holder: &Holder,
-    infno: &str,
-    msgid: &str,
-    lease_until_ms: i64,
+    start: &AttemptStart,
 ) -> Result<i64, StoreError> {
+    let request_id = start.request_id;
     let id = row_id(request_id).ok_or(StoreError::LeaseLost(request_id))?;
-    let worker_id = holder.worker_id.as_str();
+    let worker_id = start.holder.worker_id.as_str();
+    let infno = start.infno.as_str();
+    let msgid = start.msgid.as_str();
     let result = run(
         &store.pool,
         store.opts.command_timeout,
-        super::sql("begin_attempt"),
+        Stmt::BeginAttempt.sql(),
         &[
             &id,
             &worker_id,
             &infno,
             &msgid,
-            &lease_until_ms,
-            &holder.fence,
+            &start.lease_until_ms,
+            &start.holder.fence,
         ],
     )
     .await;
     let sets = match result {
         Ok(sets) => sets,
         Err(f) if matches!(f.server_code, Some(2627 | 2601)) => {
-            return Err(StoreError::DuplicateMsgid(msgid.to_string()))
+            return Err(StoreError::DuplicateMsgid(start.msgid.clone()))
         }
         Err(f) => return Err(f.into()),
     };
@@ -64,7 +64,7 @@ pub(super) async fn heartbeat(
     let worker_id = holder.worker_id.as_str();
     let sets = store
         .query(
-            "heartbeat",
+            Stmt::Heartbeat,
             &[&id, &worker_id, &holder.fence, &lease_until_ms],
         )
         .await?;
@@ -75,14 +75,11 @@ pub(super) async fn finish(store: &MssqlStore, f: Finish) -> Result<bool, StoreE
     let Some(id) = row_id(f.request_id) else {
         return Ok(false);
     };
-    let (attempt_id, ms, outcome) = match f.attempt {
-        Some(a) => (
-            Some(a.attempt_id),
-            Some(i64::try_from(a.duration_ms).unwrap_or(i64::MAX)),
-            Some(a.outcome.as_str()),
-        ),
-        None => (None, None, None),
-    };
+    let attempt_id = f.attempt.map(|a| a.attempt_id);
+    let ms = f
+        .attempt
+        .map(|a| i64::try_from(a.duration_ms).unwrap_or(i64::MAX));
+    let outcome = f.attempt.map(|a| a.outcome.as_str());
     let has_response: i32 = f.response.is_some().into();
     let r = f.response.as_ref();
     let response_data = r.map(|r| r.response_data.as_str());
@@ -97,7 +94,7 @@ pub(super) async fn finish(store: &MssqlStore, f: Finish) -> Result<bool, StoreE
     let reversed = crate::reversed_reason(f.request_id);
     let sets = store
         .query(
-            "finish",
+            Stmt::Finish,
             &[
                 &id,
                 &f.holder.worker_id,

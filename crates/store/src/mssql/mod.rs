@@ -28,7 +28,10 @@ use crate::types::*;
 use crate::{Store, StoreError};
 use pool::{run, Pool};
 use rows::{claimed, view};
-use statements::sql;
+use statements::Stmt;
+
+/// SQL Server reads a stored status leniently (see [`StatusSpelling::Lenient`]).
+const SPELLING: StatusSpelling = StatusSpelling::Lenient;
 
 /// The schema version this build expects in `medical_insurance_settings`.
 /// 2: `claim_gen`, `expires_at` and `reversal_id` on the requests table.
@@ -76,7 +79,7 @@ impl MssqlStore {
     }
 
     async fn check_schema(&self) -> Result<(), StoreError> {
-        let sets = self.query("schema_version", &[]).await?;
+        let sets = self.query(Stmt::SchemaVersion, &[]).await?;
         let installed = first_row(&sets, 0)
             .and_then(|r| r.try_get::<&str, _>(0).ok().flatten())
             .and_then(|v| v.trim().parse::<i32>().ok());
@@ -93,10 +96,10 @@ impl MssqlStore {
 
     async fn query(
         &self,
-        name: &str,
+        stmt: Stmt,
         params: &[&dyn tiberius::ToSql],
     ) -> Result<Vec<Vec<Row>>, StoreError> {
-        self.execute(sql(name), params).await
+        self.execute(stmt.sql(), params).await
     }
 }
 
@@ -149,10 +152,6 @@ fn opt_str(row: &Row, i: usize) -> Result<Option<String>, StoreError> {
         .map(str::to_string))
 }
 
-fn parse_status(s: &str) -> Result<RequestStatus, StoreError> {
-    RequestStatus::parse(s).ok_or_else(|| corrupt(format!("unknown status {s:?}")))
-}
-
 /// Request ids are INT in the seed's table; a larger id cannot exist.
 fn row_id(request_id: i64) -> Option<i32> {
     i32::try_from(request_id).ok()
@@ -185,7 +184,7 @@ impl Store for MssqlStore {
         let limit = i32::try_from(spec.limit).unwrap_or(i32::MAX);
         let sets = self
             .query(
-                "claim_pending",
+                Stmt::ClaimPending,
                 &[&spec.worker_id, &spec.lease_until_ms, &spec.now_ms, &limit],
             )
             .await?;
@@ -199,26 +198,25 @@ impl Store for MssqlStore {
             return Ok(ClaimOne::NotFound);
         };
         let sets = self
-            .query("claim_one", &[&id, &spec.worker_id, &spec.lease_until_ms])
+            .query(
+                Stmt::ClaimOne,
+                &[&id, &spec.worker_id, &spec.lease_until_ms],
+            )
             .await?;
         if let Some(row) = first_row(&sets, 0) {
             return Ok(ClaimOne::Claimed(claimed(row)?));
         }
         match first_row(&sets, 1) {
             None => Ok(ClaimOne::NotFound),
-            Some(row) => Ok(ClaimOne::NotPending(parse_status(&req_str(row, 0)?)?)),
+            Some(row) => Ok(ClaimOne::NotPending(parse_status(
+                &req_str(row, 0)?,
+                SPELLING,
+            )?)),
         }
     }
 
-    async fn begin_attempt(
-        &self,
-        request_id: i64,
-        holder: &Holder,
-        infno: &str,
-        msgid: &str,
-        lease_until_ms: i64,
-    ) -> Result<i64, StoreError> {
-        fence::begin_attempt(self, request_id, holder, infno, msgid, lease_until_ms).await
+    async fn begin_attempt(&self, start: AttemptStart) -> Result<i64, StoreError> {
+        fence::begin_attempt(self, &start).await
     }
 
     async fn heartbeat(
@@ -236,7 +234,7 @@ impl Store for MssqlStore {
         limit: u32,
     ) -> Result<Vec<ExpiredLease>, StoreError> {
         let limit = i32::try_from(limit).unwrap_or(i32::MAX);
-        let sets = self.query("expired_leases", &[&now_ms, &limit]).await?;
+        let sets = self.query(Stmt::ExpiredLeases, &[&now_ms, &limit]).await?;
         let Some(rows) = sets.first() else {
             return Ok(Vec::new());
         };
@@ -273,7 +271,7 @@ impl Store for MssqlStore {
         let reason = clip(&Some(reason.to_string()));
         let sets = self
             .query(
-                "recover",
+                Stmt::Recover,
                 &[
                     &id,
                     &status.as_str(),
@@ -288,15 +286,13 @@ impl Store for MssqlStore {
         Ok(first_row(&sets, 0).and_then(|r| r.try_get::<i32, _>(0).ok().flatten()) == Some(1))
     }
 
-    async fn end_attempt(
-        &self,
-        attempt_id: i64,
-        outcome: AttemptOutcome,
-        duration_ms: u64,
-    ) -> Result<(), StoreError> {
-        let ms = i64::try_from(duration_ms).unwrap_or(i64::MAX);
-        self.query("end_attempt", &[&attempt_id, &ms, &outcome.as_str()])
-            .await?;
+    async fn end_attempt(&self, end: AttemptEnd) -> Result<(), StoreError> {
+        let ms = i64::try_from(end.duration_ms).unwrap_or(i64::MAX);
+        self.query(
+            Stmt::EndAttempt,
+            &[&end.attempt_id, &ms, &end.outcome.as_str()],
+        )
+        .await?;
         Ok(())
     }
 
@@ -328,7 +324,10 @@ impl Store for MssqlStore {
         };
         let reason = clip(&Some(reason.to_string()));
         let sets = self
-            .query("transition", &[&id, &from.as_str(), &to.as_str(), &reason])
+            .query(
+                Stmt::Transition,
+                &[&id, &from.as_str(), &to.as_str(), &reason],
+            )
             .await?;
         Ok(first_row(&sets, 0).and_then(|r| r.try_get::<i32, _>(0).ok().flatten()) == Some(1))
     }
@@ -337,7 +336,7 @@ impl Store for MssqlStore {
         let Some(id) = row_id(request_id) else {
             return Ok(None);
         };
-        let sets = self.query("get", &[&id]).await?;
+        let sets = self.query(Stmt::Get, &[&id]).await?;
         match first_row(&sets, 0) {
             Some(r) => Ok(Some(view(r)?)),
             None => Ok(None),
@@ -346,14 +345,14 @@ impl Store for MssqlStore {
 
     async fn needs_action(&self, limit: u32) -> Result<Vec<RequestView>, StoreError> {
         let limit = i32::try_from(limit).unwrap_or(i32::MAX);
-        let sets = self.query("needs_action", &[&limit]).await?;
+        let sets = self.query(Stmt::NeedsAction, &[&limit]).await?;
         sets.first()
             .map(|rows| rows.iter().map(view).collect())
             .unwrap_or_else(|| Ok(Vec::new()))
     }
 
     async fn counts(&self) -> Result<Vec<StatusCount>, StoreError> {
-        let sets = self.query("counts", &[]).await?;
+        let sets = self.query(Stmt::Counts, &[]).await?;
         let rows = sets.first().map(Vec::as_slice).unwrap_or_default();
         let mut pairs = Vec::with_capacity(rows.len());
         for r in rows {
@@ -364,7 +363,7 @@ impl Store for MssqlStore {
     }
 
     async fn last_msgid(&self) -> Result<Option<String>, StoreError> {
-        let sets = self.query("last_msgid", &[]).await?;
+        let sets = self.query(Stmt::LastMsgid, &[]).await?;
         match first_row(&sets, 0) {
             Some(r) => opt_str(r, 0),
             None => Ok(None),
@@ -375,7 +374,7 @@ impl Store for MssqlStore {
         let Some(id) = row_id(request_id) else {
             return Ok(Vec::new());
         };
-        let sets = self.query("response_fields", &[&id]).await?;
+        let sets = self.query(Stmt::ResponseFields, &[&id]).await?;
         fields::from_rows(sets.first().map(Vec::as_slice).unwrap_or_default())
     }
 }
@@ -399,7 +398,7 @@ impl MssqlStore {
         let expires_at = rows::deadline(new.expires_at.as_deref());
         let sets = self
             .query(
-                "insert_request",
+                Stmt::InsertRequest,
                 &[
                     &new.interface_code,
                     &new.input_data,

@@ -2,8 +2,9 @@
 //! starting the one 2601 冲正 a request may have in flight.
 
 use super::rows::deadline;
-use super::{clip, first_row, parse_status, req_str, row_id, MssqlStore};
-use crate::types::{CancelOutcome, NewRequest, ReversalStart};
+use super::statements::Stmt;
+use super::{clip, first_row, req_str, row_id, MssqlStore, SPELLING};
+use crate::types::{parse_status, CancelOutcome, NewRequest, ReversalStart};
 use crate::StoreError;
 
 pub(super) async fn cancel(
@@ -15,14 +16,17 @@ pub(super) async fn cancel(
         return Ok(CancelOutcome::NotFound);
     };
     let reason = clip(&Some(reason.to_string()));
-    let sets = store.query("cancel", &[&id, &reason]).await?;
+    let sets = store.query(Stmt::Cancel, &[&id, &reason]).await?;
     let cancelled = first_row(&sets, 0).and_then(|r| r.try_get::<i32, _>(0).ok().flatten());
     if cancelled == Some(1) {
         return Ok(CancelOutcome::Cancelled);
     }
     match first_row(&sets, 1) {
         None => Ok(CancelOutcome::NotFound),
-        Some(row) => Ok(CancelOutcome::NotPending(parse_status(&req_str(row, 0)?)?)),
+        Some(row) => Ok(CancelOutcome::NotPending(parse_status(
+            &req_str(row, 0)?,
+            SPELLING,
+        )?)),
     }
 }
 
@@ -38,7 +42,7 @@ pub(super) async fn begin_reversal(
     let expires_at = deadline(reversal.expires_at.as_deref());
     let sets = store
         .query(
-            "begin_reversal",
+            Stmt::BeginReversal,
             &[
                 &id,
                 &reversal.interface_code,
@@ -61,7 +65,7 @@ pub(super) async fn begin_reversal(
             .map(i64::from)
             .ok_or_else(|| super::corrupt("begin_reversal returned no request_id"))
     };
-    let status = || parse_status(&req_str(row, 2)?);
+    let status = || parse_status(&req_str(row, 2)?, SPELLING);
     match outcome.as_str() {
         "STARTED" => Ok(ReversalStart::Started(request_id()?)),
         "EXISTING" => Ok(ReversalStart::Existing {

@@ -9,8 +9,8 @@
 use tiberius::Row;
 use yibao_proto::Overrides;
 
-use super::{corrupt, opt_str, parse_status, req_i32, req_str};
-use crate::types::{ClaimedRequest, RequestView};
+use super::{corrupt, opt_str, req_i32, req_str, SPELLING};
+use crate::types::{parse_status, ClaimedRequest, RequestView};
 use crate::StoreError;
 
 /// A text column sent as UTF-16LE bytes, or why it cannot be read.
@@ -122,7 +122,7 @@ pub(super) fn view(r: &Row) -> Result<RequestView, StoreError> {
         request_id: i64::from(req_i32(r, 0)?),
         interface_code: lossy(r, 1, "interface_code"),
         input_data: lossy(r, 2, "input_data"),
-        status: parse_status(&req_str(r, 3)?)?,
+        status: parse_status(&req_str(r, 3)?, SPELLING)?,
         retry_count: i64::from(r.try_get::<i32, _>(4).map_err(corrupt)?.unwrap_or(0)),
         msgid: opt_str(r, 5)?,
         response_data: opt_str(r, 6)?,

@@ -7,36 +7,33 @@ use std::sync::LazyLock;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::fields;
-use super::schema::NOW;
-use crate::types::{AttemptEnd, Finish, Holder, Origin};
+use super::rows::deadline_not_passed;
+use super::schema::{now, NOW};
+use crate::types::{AttemptEnd, AttemptStart, Finish, Holder, Origin};
 use crate::StoreError;
 
-/// "Not past its deadline" (see `rows::deadline_not_passed`).
-const NOT_EXPIRED: &str = super::rows::deadline_not_passed!();
-
-pub(super) fn begin_attempt(
-    c: &Connection,
-    request_id: i64,
-    holder: &Holder,
-    infno: &str,
-    msgid: &str,
-    lease_until_ms: i64,
-) -> Result<i64, StoreError> {
+pub(super) fn begin_attempt(c: &Connection, start: &AttemptStart) -> Result<i64, StoreError> {
+    let AttemptStart {
+        request_id,
+        ref holder,
+        ref infno,
+        ref msgid,
+        lease_until_ms,
+    } = *start;
     let attempt_no: i64 = c
         .prepare_cached(
             "SELECT COALESCE(MAX(attempt_no), 0) + 1 FROM medical_insurance_attempts \
              WHERE request_id = ?1",
         )?
         .query_row([request_id], |r| r.get(0))?;
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "UPDATE medical_insurance_requests \
-             SET msgid = ?3, retry_count = ?4, lease_until = MAX(COALESCE(lease_until, 0), ?5) \
-             WHERE request_id = ?1 AND status = 'PROCESSING' AND worker_id = ?2 AND claim_gen = ?6 \
-               AND {NOT_EXPIRED}"
-        )
-    });
-    let held = c.prepare_cached(&SQL)?.execute(params![
+    const SQL: &str = concat!(
+        "UPDATE medical_insurance_requests \
+         SET msgid = ?3, retry_count = ?4, lease_until = MAX(COALESCE(lease_until, 0), ?5) \
+         WHERE request_id = ?1 AND status = 'PROCESSING' AND worker_id = ?2 AND claim_gen = ?6 \
+           AND ",
+        deadline_not_passed!()
+    );
+    let held = c.prepare_cached(SQL)?.execute(params![
         request_id,
         holder.worker_id,
         msgid,
@@ -113,7 +110,8 @@ pub(super) fn finish(c: &Connection, f: &Finish) -> Result<bool, StoreError> {
         .response
         .as_ref()
         .is_some_and(|r| r.origin == Origin::Platform);
-    static SQL: LazyLock<String> = LazyLock::new(|| {
+    // Built once at first use: the 2601 code is a constant of the crate, not a literal.
+    static FINISH: LazyLock<String> = LazyLock::new(|| {
         format!(
             "UPDATE medical_insurance_requests \
              SET status = ?3, update_time = {NOW}, lease_until = NULL, last_error = ?4 \
@@ -125,7 +123,7 @@ pub(super) fn finish(c: &Connection, f: &Finish) -> Result<bool, StoreError> {
         )
     });
     let held: Option<bool> = c
-        .prepare_cached(&SQL)?
+        .prepare_cached(&FINISH)?
         .query_row(
             params![
                 f.request_id,
@@ -145,16 +143,15 @@ pub(super) fn finish(c: &Connection, f: &Finish) -> Result<bool, StoreError> {
         close_attempt(c, a)?;
     }
     if let Some(r) = &f.response {
-        static SQL: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "INSERT INTO medical_insurance_responses \
-                 (request_id, response_data, infcode, err_msg, origin) VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT (request_id) DO UPDATE SET response_data = excluded.response_data, \
-                 infcode = excluded.infcode, err_msg = excluded.err_msg, \
-                 origin = excluded.origin, create_time = {NOW}"
-            )
-        });
-        c.prepare_cached(&SQL)?.execute(params![
+        const SQL: &str = concat!(
+            "INSERT INTO medical_insurance_responses \
+             (request_id, response_data, infcode, err_msg, origin) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (request_id) DO UPDATE SET response_data = excluded.response_data, \
+             infcode = excluded.infcode, err_msg = excluded.err_msg, \
+             origin = excluded.origin, create_time = ",
+            now!()
+        );
+        c.prepare_cached(SQL)?.execute(params![
             f.request_id,
             r.response_data,
             r.infcode,
@@ -165,13 +162,13 @@ pub(super) fn finish(c: &Connection, f: &Finish) -> Result<bool, StoreError> {
     }
     if is_reversal && f.status == yibao_proto::RequestStatus::Completed {
         // A completed 2601 reverses the request(s) it was started for, in this transaction.
-        static REVERSED: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "UPDATE medical_insurance_requests SET status = 'REVERSED', last_error = ?2, \
-                 update_time = {NOW} WHERE reversal_id = ?1 AND status IN ('UNCERTAIN', 'COMPLETED')"
-            )
-        });
-        c.prepare_cached(&REVERSED)?
+        const REVERSED: &str = concat!(
+            "UPDATE medical_insurance_requests SET status = 'REVERSED', last_error = ?2, \
+             update_time = ",
+            now!(),
+            " WHERE reversal_id = ?1 AND status IN ('UNCERTAIN', 'COMPLETED')"
+        );
+        c.prepare_cached(REVERSED)?
             .execute(params![f.request_id, crate::reversed_reason(f.request_id)])?;
     }
     Ok(true)
@@ -179,13 +176,13 @@ pub(super) fn finish(c: &Connection, f: &Finish) -> Result<bool, StoreError> {
 
 /// Records how an attempt ended.
 pub(super) fn close_attempt(c: &Connection, a: AttemptEnd) -> Result<(), StoreError> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "UPDATE medical_insurance_attempts SET end_time = {NOW}, duration_ms = ?2, \
-             outcome = ?3 WHERE attempt_id = ?1"
-        )
-    });
-    c.prepare_cached(&SQL)?.execute(params![
+    const SQL: &str = concat!(
+        "UPDATE medical_insurance_attempts SET end_time = ",
+        now!(),
+        ", duration_ms = ?2, \
+         outcome = ?3 WHERE attempt_id = ?1"
+    );
+    c.prepare_cached(SQL)?.execute(params![
         a.attempt_id,
         i64::try_from(a.duration_ms).unwrap_or(i64::MAX),
         a.outcome.as_str()

@@ -21,7 +21,7 @@ use yibao_proto::{RequestStatus, StatusCount};
 
 use crate::types::*;
 use crate::{Store, StoreError};
-use schema::NOW;
+use schema::now;
 use writer::Writer;
 
 /// How the file is opened.
@@ -57,7 +57,7 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
 }
 
-use rows::{CLAIM_COLUMNS, VIEW_COLUMNS};
+use rows::{claim_columns, view_columns};
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and its schema.
@@ -134,13 +134,12 @@ fn open_conn(opts: &SqliteOptions) -> Result<Connection, StoreError> {
     // Room for every statement the store prepares (the fields insert alone has sixteen
     // shapes), so none is re-prepared per call.
     conn.set_prepared_statement_cache_capacity(64);
-    let sync = match opts.synchronous.to_ascii_uppercase().as_str() {
-        "NORMAL" => "NORMAL",
-        _ => "FULL",
-    };
-    conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
-    ))?;
+    conn.execute_batch(match opts.synchronous.to_ascii_uppercase().as_str() {
+        "NORMAL" => {
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+        }
+        _ => "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+    })?;
     Ok(conn)
 }
 
@@ -148,19 +147,8 @@ fn opt_text(s: &Option<String>) -> Option<&str> {
     s.as_deref()
 }
 
-fn finish_view((mut view, status): (RequestView, String)) -> Result<RequestView, StoreError> {
-    view.status = parse_status(&status)?;
-    Ok(view)
-}
-
-pub(super) fn parse_status(s: &str) -> Result<RequestStatus, StoreError> {
-    // Exactly as written, because SQLite compares text exactly: a row whose status reads
-    // 'pending' is never claimed, so it must not be reported as waiting in the queue either.
-    RequestStatus::ALL
-        .into_iter()
-        .find(|st| st.as_str() == s)
-        .ok_or_else(|| StoreError::Corrupt(format!("unknown status {s:?}")))
-}
+/// SQLite reads a stored status exactly as written (see [`StatusSpelling::Exact`]).
+const SPELLING: StatusSpelling = StatusSpelling::Exact;
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -190,17 +178,17 @@ impl Store for SqliteStore {
         self.inner
             .writer
             .write(move |c| {
-                let sql = format!(
+                const SQL: &str = concat!(
                     "UPDATE medical_insurance_requests \
                      SET status = 'PROCESSING', worker_id = ?1, lease_until = ?2, \
-                         claim_gen = claim_gen + 1, update_time = {NOW} \
+                         claim_gen = claim_gen + 1, update_time = ", now!(), " \
                      WHERE request_id IN (SELECT request_id FROM medical_insurance_requests \
                         WHERE status = 'PENDING' AND (next_attempt_at IS NULL OR next_attempt_at <= ?3 \
                             OR typeof(next_attempt_at) NOT IN ('integer', 'real')) \
                         ORDER BY request_id LIMIT ?4) \
-                     RETURNING {CLAIM_COLUMNS}"
+                     RETURNING ", claim_columns!()
                 );
-                let mut st = c.prepare_cached(&sql)?;
+                let mut st = c.prepare_cached(SQL)?;
                 let rows = st.query_map(
                     params![spec.worker_id, spec.lease_until_ms, spec.now_ms, spec.limit],
                     rows::claimed,
@@ -216,15 +204,18 @@ impl Store for SqliteStore {
         self.inner
             .writer
             .write(move |c| {
-                let sql = format!(
+                const SQL: &str = concat!(
                     "UPDATE medical_insurance_requests \
                      SET status = 'PROCESSING', worker_id = ?2, lease_until = ?3, \
-                         claim_gen = claim_gen + 1, update_time = {NOW} \
+                         claim_gen = claim_gen + 1, update_time = ",
+                    now!(),
+                    " \
                      WHERE request_id = ?1 AND status = 'PENDING' \
-                     RETURNING {CLAIM_COLUMNS}"
+                     RETURNING ",
+                    claim_columns!()
                 );
                 let claimed = c
-                    .prepare_cached(&sql)?
+                    .prepare_cached(SQL)?
                     .query_row(
                         params![request_id, spec.worker_id, spec.lease_until_ms],
                         rows::claimed,
@@ -241,26 +232,16 @@ impl Store for SqliteStore {
                     .optional()?;
                 match status {
                     None => Ok(ClaimOne::NotFound),
-                    Some(s) => Ok(ClaimOne::NotPending(parse_status(&s)?)),
+                    Some(s) => Ok(ClaimOne::NotPending(parse_status(&s, SPELLING)?)),
                 }
             })
             .await
     }
 
-    async fn begin_attempt(
-        &self,
-        request_id: i64,
-        holder: &Holder,
-        infno: &str,
-        msgid: &str,
-        lease_until_ms: i64,
-    ) -> Result<i64, StoreError> {
-        let (holder, infno, msgid) = (holder.clone(), infno.to_string(), msgid.to_string());
+    async fn begin_attempt(&self, start: AttemptStart) -> Result<i64, StoreError> {
         self.inner
             .writer
-            .write(move |c| {
-                fence::begin_attempt(c, request_id, &holder, &infno, &msgid, lease_until_ms)
-            })
+            .write(move |c| fence::begin_attempt(c, &start))
             .await
     }
 
@@ -277,24 +258,10 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn end_attempt(
-        &self,
-        attempt_id: i64,
-        outcome: AttemptOutcome,
-        duration_ms: u64,
-    ) -> Result<(), StoreError> {
+    async fn end_attempt(&self, end: AttemptEnd) -> Result<(), StoreError> {
         self.inner
             .writer
-            .write(move |c| {
-                fence::close_attempt(
-                    c,
-                    AttemptEnd {
-                        attempt_id,
-                        outcome,
-                        duration_ms,
-                    },
-                )
-            })
+            .write(move |c| fence::close_attempt(c, end))
             .await
     }
 
@@ -346,27 +313,33 @@ impl Store for SqliteStore {
 
     async fn get(&self, request_id: i64) -> Result<Option<RequestView>, StoreError> {
         self.read(move |c| {
+            const SQL: &str = concat!(
+                "SELECT ",
+                view_columns!(),
+                " FROM v_medical_insurance_result WHERE request_id = ?1"
+            );
             let row = c
-                .prepare_cached(&format!(
-                    "SELECT {VIEW_COLUMNS} FROM v_medical_insurance_result WHERE request_id = ?1"
-                ))?
+                .prepare_cached(SQL)?
                 .query_row([request_id], rows::view)
                 .optional()?;
-            row.map(finish_view).transpose()
+            row.map(|r| r.parsed(SPELLING)).transpose()
         })
         .await
     }
 
     async fn needs_action(&self, limit: u32) -> Result<Vec<RequestView>, StoreError> {
         self.read(move |c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {VIEW_COLUMNS} FROM v_medical_insurance_result \
+            const SQL: &str = concat!(
+                "SELECT ",
+                view_columns!(),
+                " FROM v_medical_insurance_result \
                  WHERE status IN ('UNCERTAIN', 'ERROR') ORDER BY request_id DESC LIMIT ?1"
-            ))?;
+            );
+            let mut st = c.prepare_cached(SQL)?;
             let rows = st.query_map([limit], rows::view)?;
             let mut out = Vec::new();
             for r in rows {
-                out.push(finish_view(r?)?);
+                out.push(r?.parsed(SPELLING)?);
             }
             Ok(out)
         })
@@ -384,11 +357,13 @@ impl Store for SqliteStore {
         self.inner
             .writer
             .write(move |c| {
-                let sql = format!(
+                const SQL: &str = concat!(
                     "UPDATE medical_insurance_requests SET status = ?3, last_error = ?4, \
-                     update_time = {NOW} WHERE request_id = ?1 AND status = ?2"
+                     update_time = ",
+                    now!(),
+                    " WHERE request_id = ?1 AND status = ?2"
                 );
-                let n = c.prepare_cached(&sql)?.execute(params![
+                let n = c.prepare_cached(SQL)?.execute(params![
                     request_id,
                     from.as_str(),
                     to.as_str(),
@@ -436,19 +411,20 @@ pub(super) fn insert_row(
     claim: Option<&ClaimSpec>,
 ) -> Result<ClaimedRequest, StoreError> {
     let o = &new.overrides;
-    let sql = format!(
+    const SQL: &str = concat!(
         "INSERT INTO medical_insurance_requests (interface_code, input_data, \
          insuplc_admdvs, mdtrtarea_admvs, opter, opter_name, opter_type, \
          status, worker_id, lease_until, claim_gen, expires_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
-         RETURNING {CLAIM_COLUMNS}"
+         RETURNING ",
+        claim_columns!()
     );
     let status = if claim.is_some() {
         RequestStatus::Processing
     } else {
         RequestStatus::Pending
     };
-    Ok(c.prepare_cached(&sql)?.query_row(
+    Ok(c.prepare_cached(SQL)?.query_row(
         params![
             new.interface_code,
             new.input_data,

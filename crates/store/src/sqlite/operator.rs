@@ -4,9 +4,9 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use yibao_proto::RequestStatus;
 
-use super::parse_status;
-use super::schema::NOW;
-use crate::types::{CancelOutcome, NewRequest, ReversalStart};
+use super::schema::now;
+use super::SPELLING;
+use crate::types::{parse_status, CancelOutcome, NewRequest, ReversalStart};
 use crate::StoreError;
 
 fn status_of(c: &Connection, request_id: i64) -> Result<Option<RequestStatus>, StoreError> {
@@ -14,7 +14,13 @@ fn status_of(c: &Connection, request_id: i64) -> Result<Option<RequestStatus>, S
         .prepare_cached("SELECT status FROM medical_insurance_requests WHERE request_id = ?1")?
         .query_row([request_id], |r| r.get(0))
         .optional()?;
-    s.map(|s| parse_status(&s)).transpose()
+    s.map(|s| parse_status(&s, SPELLING)).transpose()
+}
+
+/// The row a 冲正 is asked for: its status as stored and the 2601 already linked to it.
+struct Original {
+    status: String,
+    reversal_id: Option<i64>,
 }
 
 pub(super) fn cancel(
@@ -22,12 +28,15 @@ pub(super) fn cancel(
     request_id: i64,
     reason: &str,
 ) -> Result<CancelOutcome, StoreError> {
+    const SQL: &str = concat!(
+        "UPDATE medical_insurance_requests SET status = 'ERROR', last_error = ?2, \
+         worker_id = NULL, lease_until = NULL, update_time = ",
+        now!(),
+        " \
+         WHERE request_id = ?1 AND status = 'PENDING'"
+    );
     let n = c
-        .prepare_cached(&format!(
-            "UPDATE medical_insurance_requests SET status = 'ERROR', last_error = ?2, \
-             worker_id = NULL, lease_until = NULL, update_time = {NOW} \
-             WHERE request_id = ?1 AND status = 'PENDING'"
-        ))?
+        .prepare_cached(SQL)?
         .execute(params![request_id, reason])?;
     if n == 1 {
         return Ok(CancelOutcome::Cancelled);
@@ -43,16 +52,21 @@ pub(super) fn begin_reversal(
     original_id: i64,
     reversal: &NewRequest,
 ) -> Result<ReversalStart, StoreError> {
-    let row: Option<(String, Option<i64>)> = c
+    let row = c
         .prepare_cached(
             "SELECT status, reversal_id FROM medical_insurance_requests WHERE request_id = ?1",
         )?
-        .query_row([original_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([original_id], |r| {
+            Ok(Original {
+                status: r.get(0)?,
+                reversal_id: r.get(1)?,
+            })
+        })
         .optional()?;
-    let Some((status, existing)) = row else {
+    let Some(original) = row else {
         return Ok(ReversalStart::NotFound);
     };
-    if let Some(reversal_id) = existing {
+    if let Some(reversal_id) = original.reversal_id {
         match status_of(c, reversal_id)? {
             // A reversal the platform refused (or that was never sent) may be replaced.
             Some(RequestStatus::Error) | None => {}
@@ -64,7 +78,7 @@ pub(super) fn begin_reversal(
             }
         }
     }
-    let status = parse_status(&status)?;
+    let status = parse_status(&original.status, SPELLING)?;
     if !matches!(status, RequestStatus::Uncertain | RequestStatus::Completed) {
         return Ok(ReversalStart::WrongState(status));
     }

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection};
 use yibao_proto::RequestStatus;
 
 use super::rows::{integer, lossy_text};
-use super::schema::NOW;
+use super::schema::now;
 use crate::types::ExpiredLease;
 use crate::StoreError;
 
@@ -54,14 +54,14 @@ pub(super) fn recover(
     // Same row, same claim (generation), same lease, still expired: otherwise its broker
     // came back — an attempt or a heartbeat moves the lease — or another broker recovered or
     // claimed it, and the row is not ours to move.
-    let sql = format!(
+    const MOVE: &str = concat!(
         "UPDATE medical_insurance_requests \
-         SET status = ?2, worker_id = NULL, lease_until = NULL, last_error = ?3, update_time = {NOW} \
+         SET status = ?2, worker_id = NULL, lease_until = NULL, last_error = ?3, update_time = ", now!(), " \
          WHERE request_id = ?1 AND status = 'PROCESSING' AND COALESCE(CAST(claim_gen AS INTEGER), 0) = ?4 \
            AND ((lease_until IS ?5 AND (lease_until IS NULL OR lease_until < ?6)) \
                 OR typeof(lease_until) NOT IN ('integer', 'null'))"
     );
-    let moved = c.prepare_cached(&sql)?.execute(params![
+    let moved = c.prepare_cached(MOVE)?.execute(params![
         lease.request_id,
         status.as_str(),
         reason,
@@ -71,11 +71,13 @@ pub(super) fn recover(
     ])?;
     if moved == 1 {
         // Close attempts that never got an outcome: their fate is what the row now says.
-        c.prepare_cached(&format!(
-            "UPDATE medical_insurance_attempts SET end_time = {NOW}, outcome = 'ABANDONED' \
+        const ABANDON: &str = concat!(
+            "UPDATE medical_insurance_attempts SET end_time = ",
+            now!(),
+            ", outcome = 'ABANDONED' \
              WHERE request_id = ?1 AND outcome = 'SENDING'"
-        ))?
-        .execute([lease.request_id])?;
+        );
+        c.prepare_cached(ABANDON)?.execute([lease.request_id])?;
     }
     Ok(moved == 1)
 }

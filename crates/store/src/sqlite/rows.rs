@@ -8,7 +8,8 @@ use rusqlite::types::ValueRef;
 use rusqlite::Row;
 use yibao_proto::Overrides;
 
-use crate::types::{ClaimedRequest, RequestView};
+use crate::types::{parse_status, ClaimedRequest, RequestView, StatusSpelling};
+use crate::StoreError;
 
 /// SQL: the row's `expires_at` has not passed — the one rule for claims and for the send
 /// gate. Local time without a zone, like every other time column ('2026-12-01 10:00:00',
@@ -26,14 +27,20 @@ macro_rules! deadline_not_passed {
 }
 pub(super) use deadline_not_passed;
 
-/// The columns a claim returns, in the order [`claimed`] reads them.
-pub(super) const CLAIM_COLUMNS: &str = concat!(
-    "request_id, interface_code, input_data, retry_count, \
-     insuplc_admdvs, mdtrtarea_admvs, opter, opter_name, opter_type, claim_gen, \
-     CASE WHEN ",
-    deadline_not_passed!(),
-    " THEN 0 ELSE 1 END"
-);
+/// The columns a claim returns, in the order [`claimed`] reads them (a macro, like
+/// [`deadline_not_passed!`], so statements `concat!` it into static text).
+macro_rules! claim_columns {
+    () => {
+        concat!(
+            "request_id, interface_code, input_data, retry_count, \
+             insuplc_admdvs, mdtrtarea_admvs, opter, opter_name, opter_type, claim_gen, \
+             CASE WHEN ",
+            $crate::sqlite::rows::deadline_not_passed!(),
+            " THEN 0 ELSE 1 END"
+        )
+    };
+}
+pub(super) use claim_columns;
 
 /// A text column as text, or why it is not.
 fn text(row: &Row<'_>, i: usize, name: &str) -> rusqlite::Result<Result<Option<String>, String>> {
@@ -69,7 +76,7 @@ pub(super) fn integer(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<i64>> 
     })
 }
 
-/// A claimed row (columns as in [`CLAIM_COLUMNS`]). Only the id must be readable; every
+/// A claimed row (columns as in [`claim_columns!`]). Only the id must be readable; every
 /// other problem becomes the row's defect.
 pub(super) fn claimed(row: &Row<'_>) -> rusqlite::Result<ClaimedRequest> {
     let mut defects = Vec::new();
@@ -101,16 +108,40 @@ pub(super) fn claimed(row: &Row<'_>) -> rusqlite::Result<ClaimedRequest> {
     })
 }
 
-/// The view columns the broker reads, in the order [`view`] reads them.
-pub(super) const VIEW_COLUMNS: &str = "request_id, interface_code, input_data, status, \
-     retry_count, msgid, response_data, infcode, err_msg";
+/// The view columns the broker reads, in the order [`view`] reads them (a macro, for
+/// `concat!`).
+macro_rules! view_columns {
+    () => {
+        "request_id, interface_code, input_data, status, \
+         retry_count, msgid, response_data, infcode, err_msg"
+    };
+}
+pub(super) use view_columns;
 
-/// A view row with its status text (parsed by the caller). Unreadable text is shown as
-/// a description rather than failing the read, so `result` and `wait` still answer.
-pub(super) fn view(r: &Row<'_>) -> rusqlite::Result<(RequestView, String)> {
+/// A view row as read, its status still text: a row mapper can only fail with the driver's
+/// error, and an unknown status is the store's `Corrupt`, decided by [`ViewRow::parsed`].
+pub(super) struct ViewRow {
+    /// Every column but the status (which is a placeholder until parsed).
+    view: RequestView,
+    status: String,
+}
+
+impl ViewRow {
+    /// The row with its status read as `spelling` says.
+    pub(super) fn parsed(self, spelling: StatusSpelling) -> Result<RequestView, StoreError> {
+        Ok(RequestView {
+            status: parse_status(&self.status, spelling)?,
+            ..self.view
+        })
+    }
+}
+
+/// A view row (columns as in [`view_columns!`]). Unreadable text is shown as a description
+/// rather than failing the read, so `result` and `wait` still answer.
+pub(super) fn view(r: &Row<'_>) -> rusqlite::Result<ViewRow> {
     let lossy = |i: usize, name: &str| lossy_text(r, i, name);
-    Ok((
-        RequestView {
+    Ok(ViewRow {
+        view: RequestView {
             request_id: r.get(0)?,
             interface_code: lossy(1, "interface_code")?.unwrap_or_default(),
             input_data: lossy(2, "input_data")?.unwrap_or_default(),
@@ -121,6 +152,6 @@ pub(super) fn view(r: &Row<'_>) -> rusqlite::Result<(RequestView, String)> {
             infcode: lossy(7, "infcode")?,
             err_msg: lossy(8, "err_msg")?,
         },
-        lossy(3, "status")?.unwrap_or_default(),
-    ))
+        status: lossy(3, "status")?.unwrap_or_default(),
+    })
 }

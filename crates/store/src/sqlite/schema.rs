@@ -8,8 +8,17 @@
 /// Bumped when the schema changes; stored in `PRAGMA user_version`.
 pub const SCHEMA_VERSION: i32 = 2;
 
-/// The SQL expression for "now" in human-facing columns.
-pub const NOW: &str = "strftime('%Y-%m-%d %H:%M:%f','now','localtime')";
+/// The SQL expression for "now" in human-facing columns; a macro so that statements can
+/// `concat!` it into static text, built at compile time instead of per call.
+macro_rules! now {
+    () => {
+        "strftime('%Y-%m-%d %H:%M:%f','now','localtime')"
+    };
+}
+pub(super) use now;
+
+/// [`now!`] as a constant, for the schema.
+pub const NOW: &str = now!();
 
 /// Columns added after schema 1, with their definitions: a file made by an older version
 /// gains them in place (SQLite has no `ADD COLUMN IF NOT EXISTS`).

@@ -4,7 +4,7 @@ fn store(dir: &tempfile::TempDir) -> SqliteStore {
     SqliteStore::open(SqliteOptions::new(dir.path().join("q.db"))).unwrap()
 }
 
-use crate::conformance::{self, h, new, spec};
+use crate::conformance::{self, h, new, sending, spec};
 use yibao_proto::Overrides;
 
 // The Store contract (crate::conformance), on a fresh file each.
@@ -117,13 +117,11 @@ async fn failed_job_does_not_spoil_its_batch() {
     let s = store(&dir);
     let id = s.insert_request(new("1101")).await.unwrap();
     s.claim_pending(spec("w", 1)).await.unwrap();
-    s.begin_attempt(id, &h("w"), "1101", "DUP", i64::MAX)
-        .await
-        .unwrap();
+    s.begin_attempt(sending(id, &h("w"), "DUP")).await.unwrap();
     // Same msgid again violates the unique index; concurrent inserts must still land.
     let w = h("w");
     let (dup, others) = tokio::join!(
-        s.begin_attempt(id, &w, "1101", "DUP", i64::MAX),
+        s.begin_attempt(sending(id, &w, "DUP")),
         futures_join_all(&s, 20)
     );
     assert!(dup.is_err());
@@ -216,7 +214,7 @@ async fn deadline_forms() {
         let row = claimed.iter().find(|r| r.request_id == *id).unwrap();
         assert_eq!(row.expired, *expired, "{expr}");
         let begun = s
-            .begin_attempt(*id, &row.holder("w"), "2207", &format!("M{id}"), i64::MAX)
+            .begin_attempt(sending(*id, &row.holder("w"), &format!("M{id}")))
             .await;
         assert_eq!(
             matches!(begun, Err(StoreError::Expired(_))),

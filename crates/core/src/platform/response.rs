@@ -57,8 +57,13 @@ impl ResponseEnvelope {
     pub fn parse(body: &[u8]) -> Result<Self, ResponseError> {
         let v: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| ResponseError::NotJson(e.to_string()))?;
+        Self::from_json(v)
+    }
+
+    /// Reads an envelope a profile already decoded; the same rules as [`Self::parse`].
+    pub fn from_json(v: serde_json::Value) -> Result<Self, ResponseError> {
         if !v.is_object() || v.get("infcode").is_none() {
-            return Err(ResponseError::NoInfcode(preview(body)));
+            return Err(ResponseError::NoInfcode(preview(v.to_string().as_bytes())));
         }
         serde_json::from_value(v).map_err(|e| ResponseError::NoInfcode(e.to_string()))
     }

@@ -1,11 +1,11 @@
 //! The one HTTP client to the platform: keep-alive pool, connect and request timeouts, and
 //! errors classified by whether the request may have reached the platform — the fact the
-//! retry policy of state-changing interfaces turns on (design.md §4).
+//! retry policy of state-changing interfaces turns on (design.md §4). It moves sealed bytes
+//! only; what they mean is [`super::Platform`]'s business.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::profile::{Profile, ProfileError};
+use crate::profile::OutgoingRequest;
 
 /// Why an attempt failed before a usable reply arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,16 @@ pub struct TransportError {
     pub message: String,
 }
 
+impl TransportError {
+    /// The request could not be sealed: nothing was sent.
+    pub fn unsent(message: String) -> Self {
+        Self {
+            kind: TransportErrorKind::Seal,
+            message,
+        }
+    }
+}
+
 /// reqwest is built without a bundled crypto provider: install ring once per process before
 /// building any reqwest client (an error only means a provider is already installed). Any
 /// code that builds its own `reqwest::Client` must call this first, or reqwest panics.
@@ -55,16 +65,15 @@ pub struct ClientSettings {
     pub pool_max_idle_per_host: usize,
 }
 
-/// Sends sealed envelopes to one platform endpoint.
+/// POSTs sealed requests to one platform endpoint over a keep-alive pool.
 #[derive(Debug, Clone)]
-pub struct PlatformClient {
+pub struct Transport {
     http: reqwest::Client,
     url: String,
-    profile: Arc<dyn Profile>,
 }
 
-impl PlatformClient {
-    pub fn new(settings: &ClientSettings, profile: Arc<dyn Profile>) -> Result<Self, String> {
+impl Transport {
+    pub fn new(settings: &ClientSettings) -> Result<Self, String> {
         ensure_tls_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
@@ -78,7 +87,6 @@ impl PlatformClient {
         Ok(Self {
             http,
             url: settings.url.clone(),
-            profile,
         })
     }
 
@@ -86,20 +94,8 @@ impl PlatformClient {
         &self.url
     }
 
-    pub fn profile_name(&self) -> &'static str {
-        self.profile.name()
-    }
-
-    /// Seals and POSTs one envelope; returns the opened reply body (the response envelope's
-    /// JSON bytes). The caller parses it and keeps it.
-    pub async fn send(&self, envelope_json: Vec<u8>) -> Result<Vec<u8>, TransportError> {
-        let sealed = self
-            .profile
-            .seal(envelope_json)
-            .map_err(|e| TransportError {
-                kind: TransportErrorKind::Seal,
-                message: e.to_string(),
-            })?;
+    /// POSTs one sealed request; returns the reply body of a 2xx answer.
+    pub async fn post(&self, sealed: OutgoingRequest) -> Result<Vec<u8>, TransportError> {
         let mut req = self
             .http
             .post(&self.url)
@@ -115,16 +111,11 @@ impl PlatformClient {
                 kind: TransportErrorKind::HttpStatus(status.as_u16()),
                 message: format!(
                     "平台返回 HTTP {status} / platform answered HTTP {status}: {}",
-                    crate::response::preview(&body)
+                    super::response::preview(&body)
                 ),
             });
         }
-        self.profile
-            .open(body.to_vec())
-            .map_err(|e: ProfileError| TransportError {
-                kind: TransportErrorKind::BadReply,
-                message: e.to_string(),
-            })
+        Ok(body.to_vec())
     }
 }
 
@@ -162,20 +153,23 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::PlainProfile;
 
-    fn client(url: &str, timeout_ms: u64) -> PlatformClient {
-        PlatformClient::new(
-            &ClientSettings {
-                url: url.into(),
-                connect_timeout: Duration::from_millis(500),
-                request_timeout: Duration::from_millis(timeout_ms),
-                pool_idle_timeout: Duration::from_secs(30),
-                pool_max_idle_per_host: 8,
-            },
-            Arc::new(PlainProfile),
-        )
+    fn client(url: &str, timeout_ms: u64) -> Transport {
+        Transport::new(&ClientSettings {
+            url: url.into(),
+            connect_timeout: Duration::from_millis(500),
+            request_timeout: Duration::from_millis(timeout_ms),
+            pool_idle_timeout: Duration::from_secs(30),
+            pool_max_idle_per_host: 8,
+        })
         .unwrap()
+    }
+
+    fn body() -> OutgoingRequest {
+        OutgoingRequest {
+            headers: Vec::new(),
+            body: b"{}".to_vec(),
+        }
     }
 
     /// An https endpoint needs a TLS stack; building it must not panic for want of a
@@ -191,7 +185,7 @@ mod tests {
             }
         });
         let err = client(&format!("https://127.0.0.1:{port}/"), 1000)
-            .send(b"{}".to_vec())
+            .post(body())
             .await
             .unwrap_err();
         assert_eq!(err.kind, TransportErrorKind::NotSent, "{}", err.message);
@@ -206,7 +200,7 @@ mod tests {
             .unwrap()
             .port();
         let err = client(&format!("http://127.0.0.1:{port}/"), 1000)
-            .send(b"{}".to_vec())
+            .post(body())
             .await
             .unwrap_err();
         assert_eq!(err.kind, TransportErrorKind::NotSent);
@@ -222,7 +216,7 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(5)).await;
         });
         let err = client(&format!("http://127.0.0.1:{port}/"), 300)
-            .send(b"{}".to_vec())
+            .post(body())
             .await
             .unwrap_err();
         assert_eq!(err.kind, TransportErrorKind::Timeout);

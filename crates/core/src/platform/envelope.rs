@@ -155,11 +155,6 @@ impl EnvelopeDefaults {
             input,
         }
     }
-
-    /// The `input` of a 9001 sign-in for `operator`.
-    pub fn sign_in_input(&self, operator: &str) -> serde_json::Value {
-        serde_json::json!({ "signIn": { "opter_no": operator, "mac": self.mac, "ip": self.ip } })
-    }
 }
 
 #[cfg(test)]

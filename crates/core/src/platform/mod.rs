@@ -1,0 +1,108 @@
+//! The conversation with the 医保 platform, in one place: build the request envelope, seal it
+//! with the configured [`Profile`], POST it, open the reply, parse the response envelope and
+//! classify the whole exchange into one [`Outcome`]. The broker decides what an outcome
+//! means for a request (retry, UNCERTAIN, …); it never touches bytes, headers or JSON
+//! envelopes itself.
+//!
+//! * [`envelope`]: the request envelope and the institution's fixed fields;
+//! * [`transport`]: the HTTP keep-alive pool and "may have been sent" errors;
+//! * [`response`]: reading the response envelope;
+//! * [`outcome`](Outcome): reply / refusal / unreadable / transport error;
+//! * [`session`]: the messages the broker writes itself (9001, 9002, 2601);
+//! * [`codes`]: the interface codes the broker treats specially.
+
+pub mod codes;
+pub mod envelope;
+mod outcome;
+pub mod response;
+pub mod session;
+pub mod transport;
+
+use std::sync::Arc;
+
+use yibao_proto::Overrides;
+
+pub use envelope::{EnvelopeDefaults, RequestEnvelope};
+pub use outcome::{Outcome, Reply};
+pub use response::{ResponseEnvelope, ResponseError};
+pub use transport::{ClientSettings, Transport, TransportError, TransportErrorKind};
+
+use crate::profile::Profile;
+
+/// One message to send: which interface, under which msgid (fresh for every attempt and
+/// recorded before this is called), for which operator's session.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    pub infno: &'a str,
+    pub msgid: &'a str,
+    pub sign_no: &'a str,
+    pub overrides: &'a Overrides,
+    pub input: &'a serde_json::Value,
+}
+
+/// The platform as the broker sees it: one endpoint, one signing profile, the institution's
+/// envelope fields.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    transport: Transport,
+    profile: Arc<dyn Profile>,
+    defaults: EnvelopeDefaults,
+}
+
+impl Platform {
+    pub fn new(
+        settings: &ClientSettings,
+        profile: Arc<dyn Profile>,
+        defaults: EnvelopeDefaults,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            transport: Transport::new(settings)?,
+            profile,
+            defaults,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        self.transport.url()
+    }
+
+    pub fn profile_name(&self) -> &'static str {
+        self.profile.name()
+    }
+
+    /// The institution's envelope fields (the default operator, sign-in's ip and mac).
+    pub fn defaults(&self) -> &EnvelopeDefaults {
+        &self.defaults
+    }
+
+    /// The operator a call runs as (its override, else the configured one).
+    pub fn operator<'a>(&'a self, overrides: &'a Overrides) -> &'a str {
+        self.defaults.operator(overrides)
+    }
+
+    /// One exchange: envelope → seal → POST → open → parse → [`Outcome`].
+    pub async fn exchange(&self, m: Message<'_>) -> Outcome {
+        let envelope = self.defaults.build(
+            m.infno,
+            m.msgid.to_string(),
+            m.sign_no,
+            m.overrides,
+            m.input.clone(),
+        );
+        let sealed = match self.profile.seal(&envelope) {
+            Ok(sealed) => sealed,
+            Err(e) => return Outcome::Transport(TransportError::unsent(e.to_string())),
+        };
+        let body = match self.transport.post(sealed).await {
+            Ok(body) => body,
+            Err(e) => return Outcome::Transport(e),
+        };
+        match self.profile.open(body) {
+            Ok(opened) => Outcome::from_opened(opened),
+            Err(e) => Outcome::Transport(TransportError {
+                kind: TransportErrorKind::BadReply,
+                message: e.to_string(),
+            }),
+        }
+    }
+}
