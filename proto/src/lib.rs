@@ -7,12 +7,14 @@
 //! here too, because it *is* the contract. `proto/README.md` specifies the bytes.
 
 pub mod blocking;
+pub mod client;
 pub mod endpoint;
 pub mod frame;
 pub mod message;
 #[cfg(feature = "tokio")]
 pub mod tokio_io;
 
+pub use client::{ClientError, MIN_MAX_FRAME, REPLY_GRACE};
 pub use endpoint::{resolve_endpoint, DEFAULT_PIPE_NAME};
 pub use frame::{Format, FrameError, DEFAULT_MAX_FRAME, HEADER_LEN};
 pub use message::{

@@ -1,9 +1,14 @@
-//! Async framing for tokio programs (the broker). Same rules as [`crate::blocking`].
+//! Async framing for tokio programs (the broker, the async SDK), and the client's
+//! [`Connection`] built on it. Same rules as [`crate::blocking`].
+
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::client::{self, ClientError, Session, Step};
 use crate::frame::{self, Format, FrameError, HEADER_LEN};
+use crate::message::{Request, Response};
 
 /// Reads one frame. `Ok(None)` means the peer closed the connection cleanly between frames.
 pub async fn read_frame<R: AsyncRead + Unpin>(
@@ -36,8 +41,82 @@ pub async fn write_message<W: AsyncWrite + Unpin, T: Serialize>(
     format: Format,
     msg: &T,
 ) -> Result<(), FrameError> {
-    let bytes = frame::encode(format, msg)?;
-    w.write_all(&bytes).await?;
+    write_frame(w, &frame::encode(format, msg)?).await
+}
+
+/// Writes one complete, already encoded frame, then flushes.
+pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &[u8]) -> Result<(), FrameError> {
+    w.write_all(frame).await?;
     w.flush().await?;
     Ok(())
+}
+
+/// A client's end of one connection to the broker: the handshake and frame limits of a
+/// [`Session`] over a tokio stream, with a read timeout (tokio streams have none of their
+/// own): a reply that does not come in time is [`ClientError::TimedOut`].
+#[derive(Debug)]
+pub struct Connection<S> {
+    stream: S,
+    session: Session,
+    read_timeout: Option<Duration>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// Starts the conversation on a freshly connected `stream` by sending `Hello` as
+    /// `client`; `Welcome` is read with the first reply. `endpoint` names the broker in
+    /// errors: a broker that cannot even take `Hello` is unreachable.
+    pub async fn open(stream: S, endpoint: &str, client: &str) -> Result<Self, ClientError> {
+        let mut conn = Self {
+            stream,
+            session: Session::new(Format::Binary),
+            read_timeout: None,
+        };
+        let hello = conn.session.hello_frame(client)?;
+        write_frame(&mut conn.stream, &hello)
+            .await
+            .map_err(|e| ClientError::unreachable(endpoint, client::io_error(e)))?;
+        Ok(conn)
+    }
+
+    /// Bounds how long each read of a reply may take (`None`: no bound).
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.read_timeout = timeout;
+    }
+
+    /// Sends one request and reads its answer. A broker's `Error` reply is returned as a
+    /// response (the caller decides what a refusal means); a refused handshake is an error.
+    pub async fn request(&mut self, req: &Request) -> Result<Response, ClientError> {
+        let frame = self.session.encode(req)?;
+        loop {
+            match self.session.plan(&frame)? {
+                Step::AwaitWelcome => self.welcome().await?,
+                step => {
+                    write_frame(&mut self.stream, &frame)
+                        .await
+                        .map_err(ClientError::after_send)?;
+                    if step == Step::Pipeline {
+                        self.welcome().await?;
+                    }
+                    return self.read().await;
+                }
+            }
+        }
+    }
+
+    async fn welcome(&mut self) -> Result<(), ClientError> {
+        let reply = self.read().await?;
+        self.session.welcome(reply)
+    }
+
+    async fn read(&mut self) -> Result<Response, ClientError> {
+        let max = self.session.reply_limit();
+        let read = read_frame(&mut self.stream, max);
+        let got = match self.read_timeout {
+            Some(limit) => tokio::time::timeout(limit, read)
+                .await
+                .map_err(|_| ClientError::TimedOut)?,
+            None => read.await,
+        };
+        self.session.reply(got)
+    }
 }

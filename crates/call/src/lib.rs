@@ -3,49 +3,23 @@
 //! an async runtime.
 //!
 //! A connection sends `Hello` and the first request back to back (pipelining) and only
-//! then reads `Welcome` and the answer, so a shim invocation costs one round trip.
+//! then reads `Welcome` and the answer, so a shim invocation costs one round trip. The
+//! handshake itself (and when a request is too large to pipeline) is
+//! [`yibao_proto::blocking::Connection`]'s, shared with the async SDK.
 
 mod exit;
 
-pub use exit::{exit_code_for, ExitCode};
+pub use exit::{exit_code_for, failure, ExitCode};
+pub use yibao_proto::ClientError;
 
-use std::io;
 use std::time::Duration;
 
 use interprocess::local_socket::{prelude::*, GenericFilePath, Stream};
-use yibao_proto::{blocking, Format, FrameError, Request, Response, PROTOCOL_VERSION};
-
-/// Why a conversation with the broker failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// Nothing listens on the endpoint: the broker is not running (or the name is wrong).
-    #[error(
-        "无法连接医保代理服务（{endpoint}），请确认 yibao-broker 已启动 / \
-         cannot reach the yibao broker at {endpoint}; is yibao-broker running? ({source})"
-    )]
-    Unreachable {
-        endpoint: String,
-        #[source]
-        source: io::Error,
-    },
-    /// The connection broke or the reply was unreadable after the request was sent; the
-    /// request may still complete.
-    #[error(
-        "与医保代理服务的连接中断，请求结果未知，请稍后查询 / \
-         the connection to the broker broke; the outcome is unknown, query it later: {0}"
-    )]
-    Lost(#[source] FrameError),
-    /// The broker refused the connection's handshake.
-    #[error("医保代理服务拒绝连接 / the broker refused the handshake: {0}")]
-    Handshake(String),
-}
+use yibao_proto::{blocking, Request, Response};
 
 /// A connection to the broker.
 pub struct Client {
-    stream: Stream,
-    format: Format,
-    max_frame: u32,
-    welcomed: bool,
+    conn: blocking::Connection<Stream>,
 }
 
 impl Client {
@@ -54,60 +28,27 @@ impl Client {
     /// first reply.
     pub fn connect(name: &str) -> Result<Self, ClientError> {
         let endpoint = yibao_proto::resolve_endpoint(name);
-        let unreachable = |source| ClientError::Unreachable {
-            endpoint: endpoint.clone(),
-            source,
-        };
+        let unreachable = |source| ClientError::unreachable(&endpoint, source);
         let fs_name = endpoint
             .as_str()
             .to_fs_name::<GenericFilePath>()
             .map_err(unreachable)?;
         let stream = Stream::connect(fs_name).map_err(unreachable)?;
-        let mut client = Self {
-            stream,
-            format: Format::Binary,
-            max_frame: yibao_proto::DEFAULT_MAX_FRAME,
-            welcomed: false,
-        };
-        let hello = Request::Hello {
-            version: PROTOCOL_VERSION,
-            client: format!("yibao-call/{}", env!("CARGO_PKG_VERSION")),
-        };
-        blocking::write_message(&mut client.stream, client.format, &hello)
-            .map_err(|e| unreachable(io::Error::other(e.to_string())))?;
-        Ok(client)
+        let client = format!("yibao-call/{}", env!("CARGO_PKG_VERSION"));
+        let conn = blocking::Connection::open(stream, &endpoint, &client)?;
+        Ok(Self { conn })
     }
 
-    /// Bounds how long a read may block, where the OS supports it (Unix sockets). Windows
-    /// named pipes have no read timeout; the shim guards its wall clock itself.
+    /// Bounds how long a read may block, where the OS supports it (Unix sockets); a read
+    /// that times out is [`ClientError::TimedOut`]. Windows named pipes have no read
+    /// timeout; the shim guards its wall clock itself.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) {
-        let _ = self.stream.set_recv_timeout(timeout);
+        let _ = self.conn.get_ref().set_recv_timeout(timeout);
     }
 
-    /// Sends one request and reads its answer.
+    /// Sends one request and reads its answer. A broker's `Error` reply is an `Ok`
+    /// response here: the shim prints it; a refused handshake is an error.
     pub fn request(&mut self, req: &Request) -> Result<Response, ClientError> {
-        blocking::write_message(&mut self.stream, self.format, req).map_err(ClientError::Lost)?;
-        if !self.welcomed {
-            match self.read()? {
-                Response::Welcome { max_frame, .. } => {
-                    self.max_frame = max_frame.max(1024);
-                    self.welcomed = true;
-                }
-                Response::Error { message, .. } => return Err(ClientError::Handshake(message)),
-                other => {
-                    return Err(ClientError::Handshake(format!(
-                        "expected Welcome, got {other:?}"
-                    )))
-                }
-            }
-        }
-        self.read()
-    }
-
-    fn read(&mut self) -> Result<Response, ClientError> {
-        // Replies carry whole response envelopes; accept what the broker said it allows,
-        // with room for the reply's own fields.
-        let max = self.max_frame.saturating_add(64 * 1024);
-        blocking::read_message(&mut self.stream, max).map_err(ClientError::Lost)
+        self.conn.request(req)
     }
 }

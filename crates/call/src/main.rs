@@ -8,11 +8,11 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use args::{Command, InputSource, Invocation};
-use yibao_call::{exit_code_for, Client, ClientError, ExitCode};
+use yibao_call::{exit_code_for, failure, Client, ClientError, ExitCode};
 use yibao_proto::{CallMode, Outcome, Request, Response};
 
 /// Extra time the shim gives the broker beyond the requested wait before giving up itself.
-const GRACE: Duration = Duration::from_secs(10);
+const GRACE: Duration = yibao_proto::REPLY_GRACE;
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -71,24 +71,16 @@ fn run(inv: Invocation) -> ExitCode {
             other => other,
         },
         Ok((resp, false)) => report(resp, json, reversing),
-        Err(e) => {
-            eprintln!("{e}");
-            match e {
-                ClientError::Unreachable { .. } => {
-                    println!("error broker-unreachable");
-                    ExitCode::Unreachable
-                }
-                ClientError::Lost(_) => {
-                    println!("error connection-lost");
-                    ExitCode::Uncertain
-                }
-                ClientError::Handshake(_) => {
-                    println!("error handshake-refused");
-                    ExitCode::Refused
-                }
-            }
-        }
+        Err(e) => fail(&e),
     }
+}
+
+/// Reports a failed conversation: the reason on stderr, the line on stdout, the exit code.
+fn fail(e: &ClientError) -> ExitCode {
+    eprintln!("{e}");
+    let (code, line) = failure(e);
+    println!("{line}");
+    code
 }
 
 /// Turns the parsed command into the pipe request and how long it may wait.
@@ -203,10 +195,9 @@ fn read_input(src: &InputSource) -> Result<String, String> {
 fn guard_wall_clock(limit: Duration) {
     std::thread::spawn(move || {
         std::thread::sleep(limit);
-        eprintln!("医保代理服务未在时限内应答 / the broker did not answer in time");
-        println!("error timeout");
+        let code = fail(&ClientError::TimedOut);
         let _ = std::io::stdout().flush();
-        std::process::exit(ExitCode::Timeout.code());
+        std::process::exit(code.code());
     });
 }
 
@@ -283,8 +274,9 @@ fn report(resp: Response, json: bool, reversing: bool) -> ExitCode {
         }
         Response::Error { code, message } => {
             eprintln!("{message}");
-            println!("error {code:?}");
-            ExitCode::Refused
+            let (exit, line) = failure(&ClientError::refused(code, message));
+            println!("{line}");
+            exit
         }
         Response::Validation {
             ok,
@@ -306,11 +298,9 @@ fn report(resp: Response, json: bool, reversing: bool) -> ExitCode {
                 ExitCode::BusinessError
             }
         }
-        Response::Welcome { .. } => {
-            eprintln!("unexpected Welcome from the broker");
-            println!("error protocol");
-            ExitCode::Uncertain
-        }
+        Response::Welcome { .. } => fail(&ClientError::Protocol(
+            "unexpected Welcome from the broker".to_string(),
+        )),
     }
 }
 

@@ -17,34 +17,23 @@ mod nonblocking;
 
 use std::time::Duration;
 
-use yibao_proto::{CallMode, ErrorCode, Request, Response};
-pub use yibao_proto::{Outcome, Overrides, RequestStatus};
+use yibao_proto::{CallMode, Request, Response};
+pub use yibao_proto::{Outcome, Overrides, RequestStatus, REPLY_GRACE};
 
 #[cfg(feature = "async")]
 pub use nonblocking::AsyncYibaoClient;
 
-/// Why a call did not produce an answer.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// No broker on the pipe, the connection broke, or the handshake failed.
-    #[error(transparent)]
-    Connection(#[from] yibao_call::ClientError),
-    /// The broker answered with a refusal (unknown request id, database down, …).
-    #[error("医保代理服务拒绝 / the broker refused ({code:?}): {message}")]
-    Refused { code: ErrorCode, message: String },
-    /// An answer that does not fit the request (a protocol mismatch).
-    #[error("unexpected answer from the broker: {0}")]
-    Unexpected(String),
-    #[cfg(feature = "async")]
-    #[error("pipe: {0}")]
-    Pipe(#[from] yibao_proto::FrameError),
-    #[cfg(feature = "async")]
-    #[error("无法连接医保代理服务 / cannot reach the yibao broker at {endpoint}: {source}")]
-    Unreachable {
-        endpoint: String,
-        source: std::io::Error,
-    },
-}
+/// Why a call did not produce an answer — the same for the blocking and the async client,
+/// and the same the shim maps to its exit codes: `Unreachable` (no broker; nothing sent),
+/// `Lost` (the connection broke; the outcome is unknown), `TimedOut` (no reply within the
+/// request's wait plus the grace; it may still run), `Refused` (the broker's error code),
+/// `TooLarge` (over the broker's `max_frame`; not sent), `Protocol` (an answer that does
+/// not fit).
+pub type Error = yibao_proto::ClientError;
+
+/// The wait a request that never waits (`Result`, `Validate`, an async `Call`) is given
+/// before the grace: the broker answers those at once.
+const QUICK: Duration = Duration::from_secs(5);
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -86,17 +75,21 @@ pub(crate) fn async_call(interface: &str, input_json: &str, overrides: Overrides
 pub(crate) fn expect_outcome(r: Response) -> Result<Outcome, Error> {
     match r {
         Response::Outcome(o) => Ok(o),
-        Response::Error { code, message } => Err(Error::Refused { code, message }),
-        other => Err(Error::Unexpected(format!("{other:?}"))),
+        Response::Error { code, message } => Err(Error::refused(code, message)),
+        other => Err(unexpected(&other)),
     }
 }
 
 pub(crate) fn expect_accepted(r: Response) -> Result<i64, Error> {
     match r {
         Response::Accepted { request_id } => Ok(request_id),
-        Response::Error { code, message } => Err(Error::Refused { code, message }),
-        other => Err(Error::Unexpected(format!("{other:?}"))),
+        Response::Error { code, message } => Err(Error::refused(code, message)),
+        other => Err(unexpected(&other)),
     }
+}
+
+fn unexpected(r: &Response) -> Error {
+    Error::Protocol(format!("an answer that does not fit the request: {r:?}"))
 }
 
 /// The broker's verdict on an input checked with `validate`: `problems` holds one line
@@ -126,8 +119,8 @@ pub(crate) fn expect_validation(r: Response) -> Result<Validation, Error> {
             problems,
             message,
         }),
-        Response::Error { code, message } => Err(Error::Refused { code, message }),
-        other => Err(Error::Unexpected(format!("{other:?}"))),
+        Response::Error { code, message } => Err(Error::refused(code, message)),
+        other => Err(unexpected(&other)),
     }
 }
 
@@ -135,18 +128,30 @@ pub(crate) fn expect_validation(r: Response) -> Result<Validation, Error> {
 #[derive(Debug, Clone)]
 pub struct YibaoClient {
     pipe: String,
+    grace: Duration,
 }
 
 impl YibaoClient {
     /// A client of the broker on pipe `pipe` (`yibao` unless configured otherwise).
     pub fn new(pipe: impl Into<String>) -> Self {
-        Self { pipe: pipe.into() }
+        Self {
+            pipe: pipe.into(),
+            grace: REPLY_GRACE,
+        }
+    }
+
+    /// How long to wait for a reply beyond the wait asked of the broker before giving up
+    /// with [`Error::TimedOut`] (default [`REPLY_GRACE`]). Only where the OS has read
+    /// timeouts (Unix sockets); Windows named pipes have none.
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
     }
 
     fn request(&self, req: &Request, wait: Duration) -> Result<Response, Error> {
         let mut c = yibao_call::Client::connect(&self.pipe)?;
-        c.set_read_timeout(Some(wait + Duration::from_secs(10)));
-        Ok(c.request(req)?)
+        c.set_read_timeout(Some(wait.saturating_add(self.grace)));
+        c.request(req)
     }
 
     /// Records and runs the call, waiting up to `timeout` for its terminal state
@@ -170,12 +175,12 @@ impl YibaoClient {
         overrides: Overrides,
     ) -> Result<i64, Error> {
         let req = async_call(interface, input_json, overrides);
-        expect_accepted(self.request(&req, Duration::from_secs(5))?)
+        expect_accepted(self.request(&req, QUICK)?)
     }
 
     /// The request as stored now; never waits.
     pub fn get_result(&self, request_id: i64) -> Result<Outcome, Error> {
-        expect_outcome(self.request(&Request::Result { request_id }, Duration::from_secs(5))?)
+        expect_outcome(self.request(&Request::Result { request_id }, QUICK)?)
     }
 
     /// Waits up to `timeout` for the request's terminal state.
@@ -186,6 +191,9 @@ impl YibaoClient {
     /// Checks an input against the broker's interface catalog; nothing is recorded or sent.
     pub fn validate(&self, interface: &str, input_json: &str) -> Result<Validation, Error> {
         let req = validate_request(interface, input_json);
-        expect_validation(self.request(&req, Duration::from_secs(5))?)
+        expect_validation(self.request(&req, QUICK)?)
     }
 }
+
+#[cfg(test)]
+mod tests;
