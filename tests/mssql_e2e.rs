@@ -43,7 +43,7 @@ impl Db {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let rt = tokio::runtime::Runtime::new().unwrap();
         let mut o = MssqlOptions::new("", MssqlAuth::Windows);
-        o.connection_string = Some(url.to_string());
+        o.connection_string = Some(url.into());
         o.command_timeout = Duration::from_secs(60);
         let sql = rt.block_on(async {
             let s = MssqlStore::connect_unchecked(o).await.unwrap();

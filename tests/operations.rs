@@ -26,6 +26,49 @@ fn check_config_checks_the_store_and_the_platform_and_never_prints_secrets() {
     );
 }
 
+/// Secrets written inline in the file (rather than the advised `env:`/`file:`) are not
+/// printed either, whether check-config succeeds or fails.
+#[test]
+fn check_config_never_prints_an_inline_secret() {
+    let mut env = Env::start();
+    let config = std::fs::read_to_string(&env.config_path).unwrap();
+    let inline = config
+        .replace("\"env:YIBAO_E2E_TIF_TOKEN\"", "\"inline-tif-token-xyz\"")
+        .replace(
+            "enabled = false",
+            "enabled = true\ntoken = \"inline-status-token-xyz\"",
+        );
+    assert!(inline.contains("inline-tif-token-xyz") && inline.contains("inline-status-token-xyz"));
+    let path = env.dir.path().join("inline.toml");
+    std::fs::write(&path, inline).unwrap();
+    let run = || {
+        let out = Command::new(yibao::bin("yibao-broker"))
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = run();
+    assert!(ok, "{text}");
+    env.stop_mock();
+    let (ok, failed) = run();
+    assert!(!ok, "{failed}");
+    for text in [text, failed] {
+        assert!(
+            text.contains("profile") || text.contains("platform"),
+            "{text}"
+        );
+        assert!(!text.contains("inline-tif-token-xyz"), "{text}");
+        assert!(!text.contains("inline-status-token-xyz"), "{text}");
+    }
+}
+
 /// The stdlib-only Python client in examples/ speaks the JSON frames with the seed's API.
 #[test]
 fn the_python_example_client_works_against_the_broker() {

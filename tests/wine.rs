@@ -13,6 +13,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use yibao::{person_input, settle_input, unique_pipe};
+use yibao_broker::config::{PlatformSection, ProfileConfig, StoreSection};
+use yibao_broker::Config;
+use yibao_core::EnvelopeDefaults;
 
 fn bin_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("YIBAO_WINE_BIN_DIR").map(PathBuf::from);
@@ -23,6 +26,24 @@ fn bin_dir() -> Option<PathBuf> {
         );
     }
     dir
+}
+
+/// The broker's config: `pipe`, SQLite at `db` (as Windows sees it), the plain profile to
+/// the simulator at `url`, the pipe opened to NETWORK SERVICE too.
+fn config_text(pipe: &str, db: &Path, url: &str) -> String {
+    let mut platform = PlatformSection::new(url, ProfileConfig::Plain);
+    platform.request_timeout_ms = 10_000;
+    let mut institution =
+        EnvelopeDefaults::new("H43010000001", "测试医院", "430100", "001", "测试收费员");
+    institution.insuplc_admdvs = "430100".into();
+    institution.mac = "00-11-22-33-44-55".into();
+    institution.ip = "127.0.0.1".into();
+    let mut config = Config::new(platform, StoreSection::sqlite(win_path(db)), institution);
+    config.broker.pipe = pipe.into();
+    config.broker.workers = 8;
+    config.broker.poll_interval_ms = 50;
+    config.broker.pipe_allow = vec!["NS".into()];
+    toml::to_string(&config).expect("write the config")
 }
 
 /// `Z:\…` path of a Linux path, as Windows programs under Wine see it.
@@ -65,16 +86,7 @@ impl WinEnv {
             .to_string();
         let pipe = unique_pipe("wine");
         let db = dir.path().join("yibao.db");
-        let config = format!(
-            "[broker]\npipe = '{pipe}'\nworkers = 8\npoll_interval_ms = 50\npipe_allow = [\"NS\"]\n\
-             [store]\npath = '{}'\n\
-             [platform]\nurl = '{url}'\nrequest_timeout_ms = 10000\n\
-             [institution]\nfixmedins_code = \"H43010000001\"\nfixmedins_name = \"测试医院\"\n\
-             mdtrtarea_admvs = \"430100\"\ninsuplc_admdvs = \"430100\"\nopter = \"001\"\n\
-             opter_name = \"测试收费员\"\nmac = \"00-11-22-33-44-55\"\nip = \"127.0.0.1\"\n",
-            win_path(&db)
-        );
-        std::fs::write(dir.path().join("yibao.toml"), config).unwrap();
+        std::fs::write(dir.path().join("yibao.toml"), config_text(&pipe, &db, &url)).unwrap();
         let mut env = Self {
             dir,
             bins,

@@ -1,9 +1,18 @@
 //! How the harness starts the simulator and writes the broker's config: the parts of a
-//! test environment that differ by profile (tif or 国密) and store.
+//! test environment that differ by profile (tif or 国密) and store. The config is built
+//! with the broker's own types ([`yibao_broker::Config`]) rather than formatted as text.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+
+use yibao_broker::config::{
+    PlatformSection, ProfileConfig, SqliteSection, StoreSection, TifConfig,
+};
+use yibao_broker::Config;
+use yibao_core::sm::SmConfig;
+use yibao_core::EnvelopeDefaults;
+use yibao_store::MssqlOptions;
 
 use crate::{bin, Options, SmKeys, FIXMEDINS, TIF_PAASID, TIF_TOKEN};
 
@@ -38,24 +47,27 @@ pub(crate) fn mock_args(dir: &Path, o: &Options) -> Vec<String> {
     ]
 }
 
-/// The broker's `[platform]` profile lines.
-fn profile_toml(dir: &Path, o: &Options) -> String {
+/// The broker's signing profile: tif with the token from the environment, or 国密 with the
+/// keys `mock_args` made.
+fn signing(dir: &Path, o: &Options) -> ProfileConfig {
     let keys = dir.join("keys");
     match o.sm {
-        None => format!(
-            "profile = \"tif\"\ntif_paasid = \"{TIF_PAASID}\"\ntif_token = \"env:YIBAO_E2E_TIF_TOKEN\"\n"
-        ),
+        None => ProfileConfig::Tif(TifConfig {
+            paasid: TIF_PAASID.into(),
+            token: "env:YIBAO_E2E_TIF_TOKEN".into(),
+            service_id: None,
+        }),
         Some(which) => {
             let platform = match which {
                 SmKeys::Right => "platform.pub.pem",
                 SmKeys::WrongPlatformKey => "stranger.pub.pem",
             };
-            format!(
-                "profile = \"sm\"\n[platform.sm]\napp_id = \"{SM_APP_ID}\"\napp_secret = \"{SM_APP_SECRET}\"\n\
-                 private_key = 'file:{}'\nplatform_public_key = 'file:{}'\n",
-                keys.join("institution.key.pem").display(),
-                keys.join(platform).display()
-            )
+            ProfileConfig::Sm(Box::new(SmConfig::new(
+                SM_APP_ID,
+                SM_APP_SECRET,
+                &format!("file:{}", keys.join("institution.key.pem").display()),
+                &format!("file:{}", keys.join(platform).display()),
+            )))
         }
     }
 }
@@ -91,62 +103,58 @@ pub(crate) fn start_mock(listen: &str, extra: &[String], log: Option<&Path>) -> 
     (mock, url)
 }
 
+/// The broker's config file for this environment: built in code, written by the same
+/// serializer the broker reads with, then the test's own TOML (`interfaces_toml`,
+/// `extra_toml`) laid over it.
 pub(crate) fn config_text(pipe: &str, db: &Path, url: &str, o: &Options) -> String {
-    format!(
-        r#"
-[broker]
-pipe = '{pipe}'
-workers = {workers}
-max_frame_bytes = {max_frame}
-poll_interval_ms = {poll}
-shutdown_grace_ms = 10000
-retry_max_attempts = {retry_max}
-retry_base_delay_ms = {retry_base}
-retry_max_delay_ms = {retry_cap}
-lease_ms = {lease}
-recover_interval_ms = {recover}
-sign_out_on_shutdown = {sign_out}
+    let mut platform = PlatformSection::new(url, signing(db.parent().expect("db dir"), o));
+    platform.request_timeout_ms = o.request_timeout_ms;
+    let store = match &o.mssql {
+        None => StoreSection::Sqlite(SqliteSection {
+            busy_timeout_ms: o.busy_timeout_ms,
+            ..SqliteSection::new(db)
+        }),
+        Some(_) => StoreSection::mssql(MssqlOptions {
+            connection_string: Some("env:YIBAO_E2E_MSSQL".into()),
+            ..MssqlOptions::default()
+        }),
+    };
+    let mut institution =
+        EnvelopeDefaults::new(FIXMEDINS, "测试医院", "430100", "001", "测试收费员");
+    institution.insuplc_admdvs = "430100".into();
+    institution.mac = "00-11-22-33-44-55".into();
+    institution.ip = "127.0.0.1".into();
+    let mut config = Config::new(platform, store, institution);
+    let b = &mut config.broker;
+    b.pipe = pipe.into();
+    b.workers = o.workers as usize;
+    b.max_frame_bytes = o.max_frame_bytes;
+    b.poll_interval_ms = o.poll_interval_ms;
+    b.shutdown_grace_ms = 10_000;
+    b.retry_max_attempts = o.retry_max_attempts;
+    b.retry_base_delay_ms = o.retry_base_delay_ms;
+    b.retry_max_delay_ms = o.retry_max_delay_ms;
+    b.lease_ms = o.lease_ms;
+    b.recover_interval_ms = o.recover_interval_ms;
+    b.sign_out_on_shutdown = o.sign_out_on_shutdown;
+    let mut table = toml::Table::try_from(&config).expect("the config as TOML");
+    for extra in [&o.interfaces_toml, &o.extra_toml] {
+        overlay(
+            &mut table,
+            toml::from_str(extra).expect("the test's TOML parses"),
+        );
+    }
+    toml::to_string(&table).expect("write the config")
+}
 
-{store}
-
-[platform]
-url = '{url}'
-request_timeout_ms = {timeout}
-{profile}
-
-[institution]
-fixmedins_code = "{FIXMEDINS}"
-fixmedins_name = "测试医院"
-mdtrtarea_admvs = "430100"
-insuplc_admdvs = "430100"
-opter = "001"
-opter_name = "测试收费员"
-mac = "00-11-22-33-44-55"
-ip = "127.0.0.1"
-
-{interfaces}
-{log}
-"#,
-        workers = o.workers,
-        profile = profile_toml(db.parent().expect("db dir"), o),
-        store = match &o.mssql {
-            None => format!(
-                "[store]\npath = '{}'\nbusy_timeout_ms = {}\n",
-                db.display(),
-                o.busy_timeout_ms
-            ),
-            Some(_) => "[store]\nkind = \"mssql\"\n[store.mssql]\nconnection_string = \"env:YIBAO_E2E_MSSQL\"\n".to_string(),
-        },
-        max_frame = o.max_frame_bytes,
-        poll = o.poll_interval_ms,
-        retry_max = o.retry_max_attempts,
-        retry_base = o.retry_base_delay_ms,
-        retry_cap = o.retry_max_delay_ms,
-        timeout = o.request_timeout_ms,
-        lease = o.lease_ms,
-        recover = o.recover_interval_ms,
-        sign_out = o.sign_out_on_shutdown,
-        interfaces = o.interfaces_toml,
-        log = o.extra_toml,
-    )
+/// Lays `extra` over `base`: tables merge key by key, any other value replaces.
+fn overlay(base: &mut toml::Table, extra: toml::Table) {
+    for (key, value) in extra {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(more)) => overlay(inner, more),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
 }

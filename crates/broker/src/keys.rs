@@ -78,7 +78,7 @@ pub fn fingerprint(point: &[u8]) -> String {
 
 /// Loads `[platform.sm]`, signs and verifies with the pair and seals a sample message.
 pub fn check(cfg: &Config) -> anyhow::Result<KeyReport> {
-    let Some(sm) = cfg.platform.sm.as_ref() else {
+    let Some(sm) = cfg.platform.sm() else {
         bail!("配置中没有 [platform.sm] 段 / the config has no [platform.sm] table");
     };
     let secret = load_private_key(&sm.private_key).context("platform.sm.private_key")?;
@@ -113,7 +113,7 @@ mod tests {
     fn generate_writes_a_usable_pair_and_never_overwrites() {
         let dir = tempfile::tempdir().unwrap();
         let (private, public) = generate(dir.path(), "inst").unwrap();
-        let sk = load_private_key(&format!("file:{}", private.display())).unwrap();
+        let sk = load_private_key(&format!("file:{}", private.display()).into()).unwrap();
         let pk = load_public_key(&format!("file:{}", public.display())).unwrap();
         assert_eq!(sk.public_key(), pk);
         #[cfg(unix)]

@@ -23,13 +23,13 @@
 //! * [`keys`] — `keys generate|check` for the 国密 profile;
 //! * [`logging`] — console or daily files, text or JSON, personal data masked;
 //! * [`shutdown`] — broadcast-based graceful stop;
-//! * [`status_page`] — the optional read-only page on 127.0.0.1;
-//! * [`demo`] — the one-command demonstration.
+//! * [`status_page`] — the optional read-only page on 127.0.0.1.
+//!
+//! The one-command demonstration is its own crate (`crates/demo`, `yibao-demo`).
 
 mod attempt;
 pub mod config;
 mod connection;
-pub mod demo;
 mod dispatcher;
 mod held;
 mod hold;

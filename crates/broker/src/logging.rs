@@ -7,11 +7,11 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tracing_subscriber::fmt::MakeWriter;
 
 /// `[log]` in the config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSection {
     /// Directory for daily files `yibao-broker.<date>.log`; relative to the config file.

@@ -1,5 +1,4 @@
 //! `yibao-broker run --config yibao.toml` — the resident service.
-//! `yibao-broker demo` — simulator + broker + sample calls, with a printed summary.
 //! `yibao-broker check-config --config yibao.toml` — validate a config file and exit.
 //! `yibao-broker keys generate|check` — 国密 key chores.
 //! `yibao-broker service install|uninstall|start|stop|run` — the Windows service.
@@ -8,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use yibao_broker::{demo, shutdown, Config};
+use yibao_broker::{shutdown, Config};
 
 #[derive(Parser)]
 #[command(
@@ -28,17 +27,11 @@ enum Cmd {
         #[arg(long, short, env = "YIBAO_CONFIG")]
         config: PathBuf,
     },
-    /// 演示：启动模拟平台与代理，执行示例调用并打印汇总 / demo with a printed summary.
+    /// The demo moved to its own binary (`yibao-demo`); this only says so.
+    #[command(hide = true)]
     Demo {
-        /// 数据目录（默认 ./var/demo）/ where the demo's SQLite file goes.
-        #[arg(long, default_value = "var/demo")]
-        dir: PathBuf,
-        /// 异步调用数量 / number of async calls.
-        #[arg(long, default_value_t = 100)]
-        async_calls: u32,
-        /// 签名方式 / signing profile the broker and simulator speak
-        #[arg(long, value_enum, default_value = "tif")]
-        profile: demo::DemoProfile,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// 检查配置文件 / validate a config file.
     CheckConfig {
@@ -126,17 +119,11 @@ fn main() -> anyhow::Result<()> {
             yibao_broker::logging::init(&cfg.log, None)?;
             rt.block_on(yibao_broker::serve(cfg, shutdown::signal()))
         }
-        Cmd::Demo {
-            dir,
-            async_calls,
-            profile,
-        } => {
-            let quiet = yibao_broker::logging::LogSection {
-                level: "warn".into(),
-                ..Default::default()
-            };
-            yibao_broker::logging::init(&quiet, None)?;
-            rt.block_on(demo::run(&dir, async_calls, profile))
+        Cmd::Demo { .. } => {
+            eprintln!(
+                "演示已移至 yibao-demo / the demo is its own program now: cargo run --release -p yibao-demo -- [--profile tif|sm] [--dir DIR]"
+            );
+            std::process::exit(2)
         }
         Cmd::CheckConfig { config } => {
             let cfg = Config::load(&config)?;

@@ -14,21 +14,22 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use yibao_core::privacy::mask_pii;
+use yibao_core::secret::Secret;
 use yibao_proto::StatusReport;
 
 use crate::service::Broker;
 
 /// `[status_page]` in the config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StatusPageSection {
     pub enabled: bool,
     /// A loopback address (`127.0.0.1:18089`); anything else is refused.
     pub listen: String,
     /// `env:NAME`, `file:PATH` or the value; required when enabled.
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// How many UNCERTAIN/ERROR requests the page lists.
     pub needs_action_limit: u32,
 }
@@ -91,7 +92,11 @@ pub async fn serve(
     broker: Arc<Broker>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let token = crate::config::resolve_secret(section.token.as_deref().unwrap_or_default())
+    let token = section
+        .token
+        .as_ref()
+        .ok_or_else(|| "未设置 / not set".to_string())
+        .and_then(Secret::resolve_text)
         .map_err(|m| anyhow::anyhow!("status_page.token: {m}"))?;
     let state = Arc::new(PageState {
         broker,
@@ -310,7 +315,7 @@ mod tests {
         let on = |listen: &str, token: Option<&str>| StatusPageSection {
             enabled: true,
             listen: listen.into(),
-            token: token.map(str::to_string),
+            token: token.map(Secret::from),
             needs_action_limit: 50,
         };
         assert!(on("127.0.0.1:18089", Some("t")).validate().is_ok());

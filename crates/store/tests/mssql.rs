@@ -28,7 +28,7 @@ fn options() -> Option<MssqlOptions> {
         return None;
     };
     let mut o = MssqlOptions::new("", MssqlAuth::Windows);
-    o.connection_string = Some(url);
+    o.connection_string = Some(url.into());
     Some(o)
 }
 

@@ -48,13 +48,9 @@ fn prelogin_reply(encryption: u8) -> Vec<u8> {
 /// The packet the driver sends after a server answered its prelogin with `server`.
 async fn after_prelogin(mode: MssqlEncryption, trust: bool, server: u8) -> (u8, Vec<u8>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut opts = MssqlOptions::new(
-        "yibao",
-        MssqlAuth::Sql {
-            user: "u".into(),
-            password: "p".into(),
-        },
-    );
+    let mut opts = MssqlOptions::new("yibao", MssqlAuth::Sql);
+    opts.user = Some("u".into());
+    opts.password = Some("p".into());
     opts.host = "127.0.0.1".into();
     opts.port = Some(listener.local_addr().unwrap().port());
     opts.encryption = mode;

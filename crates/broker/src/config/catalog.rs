@@ -3,13 +3,13 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use yibao_core::{Catalog, UncertainPolicy};
 
 use super::{Config, ConfigError};
 
 /// What a request that breaks its catalog rules does.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ValidationMode {
     /// ERROR without sending, every bad field named (default).
@@ -32,7 +32,7 @@ impl ValidationMode {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogSection {
     /// A site catalog laid over the shipped one; relative to the config file.

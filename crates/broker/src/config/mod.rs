@@ -1,19 +1,26 @@
 //! The broker's TOML configuration (`examples/yibao.toml` documents every key).
 //!
-//! Secrets (the tif token) are never written in the file itself when avoidable: a value
-//! `env:NAME` is read from the environment and `file:PATH` from a file, so the config can be
-//! checked into the hospital's change control without the keys.
+//! Secrets (the tif token, appSecret, keys, the SQL Server password) are never written in the
+//! file itself when avoidable: a value `env:NAME` is read from the environment and
+//! `file:PATH` from a file, so the config can be checked into the hospital's change control
+//! without the keys. They are held as [`yibao_core::secret::Secret`], which never prints.
+//!
+//! A config can also be built in code ([`Config::new`]) and written with `toml::to_string`:
+//! the demo, the e2e harness and the benchmarks do, so the file format has one definition.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 mod catalog;
+mod names;
+mod platform;
 mod store;
 pub use catalog::{CatalogSection, ValidationMode};
-pub use store::{MssqlSection, StoreSection};
+pub use platform::{PlatformSection, ProfileConfig, TifConfig};
+pub use store::{OpenError, SqliteSection, StoreSection, Synchronous};
 use yibao_core::catalog::InterfaceOverride;
 use yibao_core::platform::ClientSettings;
 use yibao_core::profile::{PlainProfile, TifProfile};
@@ -34,7 +41,7 @@ pub enum ConfigError {
     Invalid { key: &'static str, message: String },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -44,7 +51,7 @@ pub struct Config {
     pub institution: EnvelopeDefaults,
     /// Site additions and corrections to the interface catalog, keyed by code.
     #[serde(default)]
-    pub interfaces: HashMap<String, InterfaceOverride>,
+    pub interfaces: BTreeMap<String, InterfaceOverride>,
     /// The site catalog file and whether its rules stop a request (docs/catalog.md).
     #[serde(default)]
     pub catalog: catalog::CatalogSection,
@@ -57,7 +64,7 @@ pub struct Config {
 }
 
 /// What to do with an interface code the catalog does not know.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum UnknownInterfaces {
     /// Mark the request ERROR without sending it (a typo never reaches the platform).
@@ -67,7 +74,7 @@ pub enum UnknownInterfaces {
     Send,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrokerSection {
     /// Pipe name (Windows `\\.\pipe\<name>`, Unix `/tmp/<name>.sock` or a path).
@@ -128,50 +135,28 @@ impl Default for BrokerSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlatformSection {
-    pub url: String,
-    /// `plain`, `tif` or `sm`.
-    #[serde(default = "default_profile")]
-    pub profile: String,
-    /// The 国密 profile's keys and message shape (`[platform.sm]`, docs/config.md).
-    #[serde(default)]
-    pub sm: Option<yibao_core::sm::SmConfig>,
-    #[serde(default)]
-    pub tif_paasid: Option<String>,
-    /// The tif token: `env:NAME`, `file:PATH` or the literal value.
-    #[serde(default)]
-    pub tif_token: Option<String>,
-    #[serde(default)]
-    pub tif_service_id: Option<String>,
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout_ms: u64,
-    #[serde(default = "default_request_timeout")]
-    pub request_timeout_ms: u64,
-    #[serde(default = "default_pool_idle")]
-    pub pool_idle_timeout_ms: u64,
-    #[serde(default = "default_pool_max_idle")]
-    pub pool_max_idle: usize,
-}
-
-fn default_profile() -> String {
-    "plain".into()
-}
-fn default_connect_timeout() -> u64 {
-    3_000
-}
-fn default_request_timeout() -> u64 {
-    30_000
-}
-fn default_pool_idle() -> u64 {
-    90_000
-}
-fn default_pool_max_idle() -> usize {
-    32
-}
-
 impl Config {
+    /// A config for the common case — the platform and its signing profile, where the
+    /// queue lives, the institution — with every other setting at its file default. Adjust
+    /// the public fields, then [`Config::check`] (or write it with `toml::to_string` and
+    /// load it).
+    pub fn new(
+        platform: PlatformSection,
+        store: StoreSection,
+        institution: EnvelopeDefaults,
+    ) -> Self {
+        Self {
+            broker: BrokerSection::default(),
+            store,
+            platform,
+            institution,
+            interfaces: BTreeMap::new(),
+            catalog: CatalogSection::default(),
+            log: crate::logging::LogSection::default(),
+            status_page: crate::status_page::StatusPageSection::default(),
+        }
+    }
+
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -194,18 +179,22 @@ impl Config {
                     *p = Some(dir.join(rel));
                 }
             };
-            anchor(&mut cfg.store.path);
+            if let StoreSection::Sqlite(sqlite) = &mut cfg.store {
+                if sqlite.path.is_relative() {
+                    sqlite.path = dir.join(&sqlite.path);
+                }
+            }
             anchor(&mut cfg.catalog.file);
             cfg.log.anchor(dir);
         }
-        cfg.validate().map_err(with_path)?;
+        cfg.check().map_err(with_path)?;
         Ok(cfg)
     }
 
     /// Parses config text and checks the values.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         let cfg = Self::parse_unchecked(text)?;
-        cfg.validate()?;
+        cfg.check()?;
         Ok(cfg)
     }
 
@@ -216,7 +205,9 @@ impl Config {
         })
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks what the types cannot: ranges, and settings that must agree (a file's
+    /// config is checked when loaded; one built in code should be checked before use).
+    pub fn check(&self) -> Result<(), ConfigError> {
         let invalid = |key, message: &str| ConfigError::Invalid {
             key,
             message: message.to_string(),
@@ -287,25 +278,7 @@ impl Config {
                 "must start with http:// or https://",
             ));
         }
-        match self.platform.profile.as_str() {
-            "plain" => Ok(()),
-            "tif" if self.platform.tif_paasid.is_some() && self.platform.tif_token.is_some() => {
-                Ok(())
-            }
-            "tif" => Err(invalid(
-                "platform.tif_paasid / tif_token",
-                "the tif profile needs both",
-            )),
-            "sm" if self.platform.sm.is_some() => Ok(()),
-            "sm" => Err(invalid(
-                "platform.sm",
-                "profile = \"sm\" 需要 [platform.sm] 段 / the sm profile needs a [platform.sm] table",
-            )),
-            _ => Err(invalid(
-                "platform.profile",
-                "must be \"plain\", \"tif\" or \"sm\"",
-            )),
-        }
+        Ok(())
     }
 
     /// `host:port` of the platform URL, for the reachability check.
@@ -344,33 +317,29 @@ impl Config {
 
     /// Builds the signing profile, resolving its secrets.
     pub fn profile(&self) -> Result<std::sync::Arc<dyn Profile>, ConfigError> {
-        let p = &self.platform;
-        Ok(match p.profile.as_str() {
-            "tif" => {
-                let token = resolve_secret(p.tif_token.as_deref().unwrap_or_default()).map_err(
-                    |message| ConfigError::Invalid {
+        Ok(match &self.platform.profile {
+            ProfileConfig::Plain => std::sync::Arc::new(PlainProfile),
+            ProfileConfig::Tif(tif) => {
+                let token = tif
+                    .token
+                    .resolve_text()
+                    .map_err(|message| ConfigError::Invalid {
                         key: "platform.tif_token",
                         message,
-                    },
-                )?;
+                    })?;
                 std::sync::Arc::new(TifProfile::new(
-                    p.tif_paasid.clone().unwrap_or_default(),
+                    tif.paasid.clone(),
                     token,
-                    p.tif_service_id.clone(),
+                    tif.service_id.clone(),
                 ))
             }
-            "sm" => {
-                let sm = p.sm.as_ref().ok_or_else(|| ConfigError::Invalid {
-                    key: "platform.sm",
-                    message: "missing".into(),
-                })?;
+            ProfileConfig::Sm(sm) => {
                 let codec = SmCodec::from_config(sm).map_err(|e| ConfigError::Invalid {
                     key: "platform.sm",
                     message: e.to_string(),
                 })?;
                 std::sync::Arc::new(SmProfile::new(codec))
             }
-            _ => std::sync::Arc::new(PlainProfile),
         })
     }
 
@@ -384,52 +353,5 @@ impl Config {
     }
 }
 
-/// `env:NAME`, `file:PATH` or the value itself (see [`yibao_core::secret`]).
-pub fn resolve_secret(spec: &str) -> Result<String, String> {
-    yibao_core::secret::resolve_text(spec)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const EXAMPLE: &str = include_str!("../../../../examples/yibao.toml");
-
-    #[test]
-    fn the_platform_address_is_read_from_the_url() {
-        let with = |url: &str| {
-            let text = include_str!("../../../../examples/yibao.toml").replace(
-                "url = \"http://127.0.0.1:18080/fsi/api/rsfComIfsService/callService\"",
-                &format!("url = \"{url}\""),
-            );
-            Config::parse(&text).unwrap().platform_address()
-        };
-        assert_eq!(
-            with("http://10.1.2.3:8080/fsi/api").as_deref(),
-            Some("10.1.2.3:8080")
-        );
-        assert_eq!(
-            with("https://fsi.example.gov.cn/api").as_deref(),
-            Some("fsi.example.gov.cn:443")
-        );
-        assert_eq!(with("http://front").as_deref(), Some("front:80"));
-        assert_eq!(with("http://[::1]:9000/x").as_deref(), Some("[::1]:9000"));
-    }
-
-    #[test]
-    fn the_documented_example_parses() {
-        let cfg = Config::parse(EXAMPLE).unwrap();
-        assert_eq!(cfg.broker.poll_interval_ms, 100);
-        assert_eq!(cfg.institution.fixmedins_code.len(), 12);
-    }
-
-    #[test]
-    fn mistakes_are_named() {
-        let typo = EXAMPLE.replace("poll_interval_ms", "poll_intervall_ms");
-        let err = Config::parse(&typo).unwrap_err().to_string();
-        assert!(err.contains("poll_intervall_ms"), "{err}");
-        let bad = EXAMPLE.replace("workers = 16", "workers = 0");
-        let err = Config::parse(&bad).unwrap_err().to_string();
-        assert!(err.contains("broker.workers"), "{err}");
-    }
-}
+mod tests;

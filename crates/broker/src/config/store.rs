@@ -1,103 +1,140 @@
 //! `[store]`: where the queue lives — the embedded SQLite file, or the HIS's SQL Server
 //! (`kind = "mssql"` with `[store.mssql]`). Opening the store is here too, so `run` and
 //! `check-config` open it the same way and report the same errors.
+//!
+//! Read like `[platform]` (see `platform.rs` for why): the table as written, then at once
+//! the typed [`StoreSection`] with the settings of the chosen kind only. `[store.mssql]` is
+//! the store crate's own [`MssqlOptions`], deserialized as it is.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use yibao_store::{
-    MssqlAuth, MssqlEncryption, MssqlOptions, MssqlStore, SqliteOptions, SqliteStore, Store,
-    StoreError,
+    MssqlAuth, MssqlOptions, MssqlStore, SqliteOptions, SqliteStore, Store, StoreError,
 };
 
-use super::{resolve_secret, ConfigError};
+use super::names::{self, Named};
+use super::ConfigError;
 
-#[derive(Debug, Clone, Deserialize)]
+/// `[store]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(try_from = "StoreKeys", into = "StoreKeys")]
+pub enum StoreSection {
+    /// The embedded SQLite file (`kind = "sqlite"`, the default).
+    Sqlite(SqliteSection),
+    /// The HIS's SQL Server (`kind = "mssql"`, `[store.mssql]`; docs/sqlserver.md).
+    Mssql(Box<MssqlOptions>),
+}
+
+/// `kind = "sqlite"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqliteSection {
+    /// Relative paths in a file are relative to that file ([`super::Config::load`]).
+    pub path: PathBuf,
+    pub synchronous: Synchronous,
+    /// How long one write waits for another process holding the file's lock before it
+    /// fails (and is tried again; a reply in hand is never dropped).
+    pub busy_timeout_ms: u64,
+}
+
+/// SQLite's `synchronous` pragma; the file accepts any case, as SQLite does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// Committed data survives power loss (default).
+    #[default]
+    Full,
+    /// Faster; a power cut may lose the last commits.
+    Normal,
+}
+
+impl Named for Synchronous {
+    const KEY: &'static str = "store.synchronous";
+    const NAMES: &'static [(&'static str, Self)] =
+        &[("FULL", Self::Full), ("NORMAL", Self::Normal)];
+    const IGNORE_CASE: bool = true;
+}
+
+/// `kind = …`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum StoreKind {
+    #[default]
+    Sqlite,
+    Mssql,
+}
+
+impl Named for StoreKind {
+    const KEY: &'static str = "store.kind";
+    const NAMES: &'static [(&'static str, Self)] =
+        &[("sqlite", Self::Sqlite), ("mssql", Self::Mssql)];
+}
+
+/// `[store]` exactly as written: the keys of both kinds.
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct StoreSection {
+struct StoreKeys {
     /// `sqlite` (default) or `mssql`.
-    #[serde(default = "default_store_kind")]
-    pub kind: String,
+    #[serde(default, with = "names")]
+    kind: StoreKind,
     /// SQLite file; relative paths are relative to the config file.
     #[serde(default)]
-    pub path: Option<PathBuf>,
+    path: Option<PathBuf>,
     /// SQLite: `FULL` (default) or `NORMAL`.
-    #[serde(default = "default_synchronous")]
-    pub synchronous: String,
-    /// SQLite: how long one write waits for another process holding the file's lock
-    /// before it fails (and is tried again; a reply in hand is never dropped).
+    #[serde(default, with = "names")]
+    synchronous: Synchronous,
     #[serde(default = "default_busy_timeout")]
-    pub busy_timeout_ms: u64,
+    busy_timeout_ms: u64,
     /// SQL Server connection (`kind = "mssql"`).
     #[serde(default)]
-    pub mssql: Option<MssqlSection>,
+    mssql: Option<MssqlOptions>,
 }
 
-/// `[store.mssql]`. Every key is documented in docs/sqlserver.md.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MssqlSection {
-    /// An ADO.NET connection string (`env:`/`file:` allowed) instead of the keys below.
-    #[serde(default)]
-    pub connection_string: Option<String>,
-    #[serde(default = "default_host")]
-    pub host: String,
-    #[serde(default)]
-    pub port: Option<u16>,
-    /// Named instance, found through the SQL Server Browser service (UDP 1434).
-    #[serde(default)]
-    pub instance: Option<String>,
-    #[serde(default)]
-    pub database: Option<String>,
-    /// `sql` (SQL Server login) or `windows` (integrated, the service account).
-    #[serde(default = "default_auth")]
-    pub auth: String,
-    #[serde(default)]
-    pub user: Option<String>,
-    /// `env:NAME`, `file:PATH` or the value.
-    #[serde(default)]
-    pub password: Option<String>,
-    /// `required` (default), `on`, `off` (login packet only) or `not_supported` (no TLS).
-    #[serde(default = "default_encryption")]
-    pub encryption: String,
-    #[serde(default)]
-    pub trust_server_certificate: bool,
-    #[serde(default = "default_command_timeout")]
-    pub command_timeout_ms: u64,
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout_ms: u64,
-    #[serde(default = "default_pool_max")]
-    pub pool_max: u32,
+impl TryFrom<StoreKeys> for StoreSection {
+    type Error = String;
+
+    fn try_from(k: StoreKeys) -> Result<Self, String> {
+        match k.kind {
+            StoreKind::Sqlite => match k.path {
+                Some(path) => Ok(StoreSection::Sqlite(SqliteSection {
+                    path,
+                    synchronous: k.synchronous,
+                    busy_timeout_ms: k.busy_timeout_ms,
+                })),
+                None => Err("store.path: kind = \"sqlite\" 需要 path / needs path".into()),
+            },
+            StoreKind::Mssql => match k.mssql {
+                Some(m) => Ok(StoreSection::Mssql(Box::new(m))),
+                None => Err(
+                    "store.mssql: kind = \"mssql\" 需要 [store.mssql] 段 / needs a [store.mssql] table".into(),
+                ),
+            },
+        }
+    }
 }
 
-fn default_store_kind() -> String {
-    "sqlite".into()
+impl From<StoreSection> for StoreKeys {
+    fn from(s: StoreSection) -> Self {
+        match s {
+            StoreSection::Sqlite(q) => Self {
+                kind: StoreKind::Sqlite,
+                path: Some(q.path),
+                synchronous: q.synchronous,
+                busy_timeout_ms: q.busy_timeout_ms,
+                mssql: None,
+            },
+            StoreSection::Mssql(m) => Self {
+                kind: StoreKind::Mssql,
+                path: None,
+                synchronous: Synchronous::default(),
+                busy_timeout_ms: default_busy_timeout(),
+                mssql: Some(*m),
+            },
+        }
+    }
 }
-fn default_synchronous() -> String {
-    "FULL".into()
-}
+
 fn default_busy_timeout() -> u64 {
     10_000
-}
-fn default_host() -> String {
-    "localhost".into()
-}
-fn default_auth() -> String {
-    "sql".into()
-}
-fn default_encryption() -> String {
-    "required".into()
-}
-fn default_command_timeout() -> u64 {
-    15_000
-}
-fn default_connect_timeout() -> u64 {
-    5_000
-}
-fn default_pool_max() -> u32 {
-    16
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
@@ -107,69 +144,51 @@ fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+impl SqliteSection {
+    /// The SQLite file at `path` with the file's defaults (`FULL`, 10 s busy timeout).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            synchronous: Synchronous::default(),
+            busy_timeout_ms: default_busy_timeout(),
+        }
+    }
+}
+
 impl StoreSection {
+    /// The SQLite file at `path` with the file's defaults ([`SqliteSection::new`]).
+    pub fn sqlite(path: impl Into<PathBuf>) -> Self {
+        StoreSection::Sqlite(SqliteSection::new(path))
+    }
+
+    /// The SQL Server these options name.
+    pub fn mssql(options: MssqlOptions) -> Self {
+        StoreSection::Mssql(Box::new(options))
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        match self.kind.as_str() {
-            "sqlite" => {
-                if self.path.is_none() {
-                    return Err(invalid(
-                        "store.path",
-                        "kind = \"sqlite\" 需要 path / needs path",
-                    ));
-                }
-                if !matches!(
-                    self.synchronous.to_ascii_uppercase().as_str(),
-                    "FULL" | "NORMAL"
-                ) {
-                    return Err(invalid("store.synchronous", "must be FULL or NORMAL"));
-                }
-                Ok(())
-            }
-            "mssql" => {
-                let Some(m) = &self.mssql else {
-                    return Err(invalid(
-                        "store.mssql",
-                        "kind = \"mssql\" 需要 [store.mssql] 段 / needs a [store.mssql] table",
-                    ));
-                };
-                m.validate()
-            }
-            _ => Err(invalid("store.kind", "must be \"sqlite\" or \"mssql\"")),
+        match self {
+            StoreSection::Sqlite(_) => Ok(()),
+            StoreSection::Mssql(m) => validate_mssql(m),
         }
     }
 
     /// Where the store is, for messages (no secrets).
     pub fn describe(&self) -> String {
-        match (&self.mssql, self.kind.as_str()) {
-            (Some(m), "mssql") => m
-                .options()
-                .map(|o| o.describe())
-                .unwrap_or_else(|_| "mssql".into()),
-            _ => format!(
-                "sqlite:{}",
-                self.path
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default()
-            ),
+        match self {
+            StoreSection::Mssql(m) => m.describe(),
+            StoreSection::Sqlite(q) => format!("sqlite:{}", q.path.display()),
         }
     }
 
     /// Opens the configured store (SQL Server: connects and checks the installed schema).
     pub async fn open(&self) -> Result<Arc<dyn Store>, OpenError> {
-        match (self.kind.as_str(), &self.mssql) {
-            ("mssql", Some(m)) => {
-                let opts = m.options()?;
-                Ok(Arc::new(MssqlStore::open(opts).await?))
-            }
-            _ => {
-                let path = self
-                    .path
-                    .clone()
-                    .ok_or_else(|| invalid("store.path", "missing"))?;
-                let mut opts = SqliteOptions::new(path);
-                opts.synchronous = self.synchronous.to_ascii_uppercase();
-                opts.busy_timeout = std::time::Duration::from_millis(self.busy_timeout_ms);
+        match self {
+            StoreSection::Mssql(m) => Ok(Arc::new(MssqlStore::open(MssqlOptions::clone(m)).await?)),
+            StoreSection::Sqlite(q) => {
+                let mut opts = SqliteOptions::new(q.path.clone());
+                opts.synchronous = q.synchronous.as_str().to_string();
+                opts.busy_timeout = std::time::Duration::from_millis(q.busy_timeout_ms);
                 Ok(Arc::new(SqliteStore::open(opts)?))
             }
         }
@@ -185,87 +204,32 @@ pub enum OpenError {
     Store(#[from] StoreError),
 }
 
-impl MssqlSection {
-    fn validate(&self) -> Result<(), ConfigError> {
-        if self.connection_string.is_none() {
-            if self.database.as_deref().unwrap_or("").is_empty() {
-                return Err(invalid(
-                    "store.mssql.database",
-                    "需要 database 或 connection_string / database (or connection_string) is required",
-                ));
-            }
-            match self.auth.as_str() {
-                "sql" if self.user.is_some() && self.password.is_some() => {}
-                "sql" => {
-                    return Err(invalid(
-                        "store.mssql.user / password",
-                        "auth = \"sql\" 需要 user 和 password / needs user and password",
-                    ))
-                }
-                "windows" => {}
-                _ => {
-                    return Err(invalid(
-                        "store.mssql.auth",
-                        "must be \"sql\" or \"windows\"",
-                    ))
-                }
-            }
-        }
-        parse_encryption(&self.encryption)?;
-        if self.command_timeout_ms == 0 || self.connect_timeout_ms == 0 {
+/// What the types cannot say about `[store.mssql]`: which keys go together, and the limits.
+fn validate_mssql(m: &MssqlOptions) -> Result<(), ConfigError> {
+    if m.connection_string.is_none() {
+        if m.database.is_empty() {
             return Err(invalid(
-                "store.mssql.command_timeout_ms / connect_timeout_ms",
-                "must be at least 1",
+                "store.mssql.database",
+                "需要 database 或 connection_string / database (or connection_string) is required",
             ));
         }
-        if self.pool_max == 0 {
-            return Err(invalid("store.mssql.pool_max", "must be at least 1"));
+        if m.auth == MssqlAuth::Sql && (m.user.is_none() || m.password.is_none()) {
+            return Err(invalid(
+                "store.mssql.user / password",
+                "auth = \"sql\" 需要 user 和 password / needs user and password",
+            ));
         }
-        Ok(())
     }
-
-    /// The store's options with secrets resolved.
-    pub fn options(&self) -> Result<MssqlOptions, ConfigError> {
-        let auth = match self.auth.as_str() {
-            "windows" => MssqlAuth::Windows,
-            _ => MssqlAuth::Sql {
-                user: self.user.clone().unwrap_or_default(),
-                password: match &self.password {
-                    Some(p) if self.connection_string.is_none() => {
-                        resolve_secret(p).map_err(|m| invalid("store.mssql.password", m))?
-                    }
-                    _ => String::new(),
-                },
-            },
-        };
-        let mut o = MssqlOptions::new(self.database.clone().unwrap_or_default(), auth);
-        if let Some(cs) = &self.connection_string {
-            o.connection_string =
-                Some(resolve_secret(cs).map_err(|m| invalid("store.mssql.connection_string", m))?);
-        }
-        o.host = self.host.clone();
-        o.port = self.port;
-        o.instance = self.instance.clone();
-        o.encryption = parse_encryption(&self.encryption)?;
-        o.trust_server_certificate = self.trust_server_certificate;
-        o.command_timeout = Duration::from_millis(self.command_timeout_ms);
-        o.connect_timeout = Duration::from_millis(self.connect_timeout_ms);
-        o.pool_max = self.pool_max;
-        Ok(o)
+    if m.command_timeout.is_zero() || m.connect_timeout.is_zero() {
+        return Err(invalid(
+            "store.mssql.command_timeout_ms / connect_timeout_ms",
+            "must be at least 1",
+        ));
     }
-}
-
-fn parse_encryption(s: &str) -> Result<MssqlEncryption, ConfigError> {
-    match s {
-        "required" => Ok(MssqlEncryption::Required),
-        "on" => Ok(MssqlEncryption::On),
-        "off" => Ok(MssqlEncryption::Off),
-        "not_supported" => Ok(MssqlEncryption::NotSupported),
-        _ => Err(invalid(
-            "store.mssql.encryption",
-            "must be \"required\", \"on\", \"off\" or \"not_supported\"",
-        )),
+    if m.pool_max == 0 {
+        return Err(invalid("store.mssql.pool_max", "must be at least 1"));
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -286,13 +250,16 @@ mod tests {
              user = \"yibao\"\npassword = \"env:YIBAO_TEST_MSSQL_PW\"\ntrust_server_certificate = true\n",
         )
         .unwrap();
-        let o = s.mssql.as_ref().unwrap().options().unwrap();
-        assert_eq!(
-            o.auth,
-            MssqlAuth::Sql {
-                user: "yibao".into(),
-                password: "pa55".into()
-            }
+        let StoreSection::Mssql(o) = &s else {
+            panic!("kind = mssql reads as mssql: {s:?}");
+        };
+        assert_eq!(o.auth, MssqlAuth::Sql);
+        assert_eq!(o.user.as_deref(), Some("yibao"));
+        let password = o.password.as_ref().unwrap();
+        assert_eq!(password.resolve_text().unwrap(), "pa55");
+        assert!(
+            o.tiberius_config().is_ok(),
+            "the password resolves for the driver"
         );
         assert_eq!(s.describe(), "mssql:db01\\HIS/his");
         assert!(!format!("{o:?}").contains("pa55"));
@@ -339,7 +306,7 @@ mod tests {
             block.join("\n").replace("[store.mssql]", "[mssql]")
         );
         let s = section(&text).unwrap();
-        assert!(s.mssql.unwrap().connection_string.is_some());
+        assert!(matches!(s, StoreSection::Mssql(m) if m.connection_string.is_some()));
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ mod validate;
 use std::collections::HashMap;
 
 use regex::Regex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use file::{CatalogFile, EntryFile, FieldRule, WhenRule};
@@ -31,7 +31,7 @@ use validate::{CompiledField, CompiledWhen, Rules};
 pub const NATIONAL: &str = include_str!("../../catalog/national.toml");
 
 /// Whether a call changes anything on the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InterfaceClass {
     ReadOnly,
@@ -39,7 +39,7 @@ pub enum InterfaceClass {
 }
 
 /// What to do when a state-changing call's outcome is unknown (design.md §4).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UncertainPolicy {
     /// Stay UNCERTAIN, visible in the view with the msgid that was sent.
@@ -91,7 +91,7 @@ struct Entry {
 }
 
 /// A site's change to one entry (from the broker's config file).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InterfaceOverride {
     pub name: Option<String>,

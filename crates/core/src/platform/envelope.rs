@@ -7,7 +7,7 @@ use yibao_proto::Overrides;
 use crate::time;
 
 /// The institution's fixed envelope fields, read from the `[institution]` config section.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvelopeDefaults {
     /// 定点医药机构编号 (12 characters, e.g. `H43010000001`); also the msgid prefix.
@@ -45,6 +45,35 @@ pub struct EnvelopeDefaults {
     /// IP address reported in 9001 sign-in.
     #[serde(default)]
     pub ip: String,
+}
+
+impl EnvelopeDefaults {
+    /// The keys the file requires; every other field at its file default.
+    pub fn new(
+        fixmedins_code: impl Into<String>,
+        fixmedins_name: impl Into<String>,
+        mdtrtarea_admvs: impl Into<String>,
+        opter: impl Into<String>,
+        opter_name: impl Into<String>,
+    ) -> Self {
+        Self {
+            fixmedins_code: fixmedins_code.into(),
+            fixmedins_name: fixmedins_name.into(),
+            mdtrtarea_admvs: mdtrtarea_admvs.into(),
+            insuplc_admdvs: String::new(),
+            recer_sys_code: default_recer_sys_code(),
+            dev_no: String::new(),
+            dev_safe_info: String::new(),
+            cainfo: String::new(),
+            signtype: String::new(),
+            infver: default_infver(),
+            opter_type: default_opter_type(),
+            opter: opter.into(),
+            opter_name: opter_name.into(),
+            mac: String::new(),
+            ip: String::new(),
+        }
+    }
 }
 
 fn default_recer_sys_code() -> String {

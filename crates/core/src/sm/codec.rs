@@ -8,7 +8,7 @@
 //! `data`. Opening decrypts `encData`, puts `data` back and verifies — a reply that does not
 //! verify is an error, never a success.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::crypto::{
@@ -18,23 +18,24 @@ use super::crypto::{
 use super::keys::{load_private_key, load_public_key, KeyError};
 use super::signstr::{string_to_sign, SignFields};
 use super::text::{TextEncoding, TextError};
+use crate::secret::Secret;
 
 /// `[platform.sm]` in the broker's config. Every option is documented in docs/config.md.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmConfig {
     /// The appId the platform issued.
     pub app_id: String,
     /// The appSecret: `env:NAME`, `file:PATH` or the value.
-    pub app_secret: String,
+    pub app_secret: Secret,
     /// This side's SM2 private key: `file:PATH` (PEM/DER/hex/base64), `env:NAME` or inline.
-    pub private_key: String,
+    pub private_key: Secret,
     /// The other side's SM2 public key (for the broker: the platform's), same forms.
     pub platform_public_key: String,
     /// A fixed SM4 key (32 hex digits or 16 characters) instead of the appId/appSecret
     /// derivation; `env:`/`file:` allowed.
     #[serde(default)]
-    pub sm4_key: Option<String>,
+    pub sm4_key: Option<Secret>,
     #[serde(default = "default_user_id")]
     pub user_id: String,
     #[serde(default)]
@@ -66,7 +67,7 @@ pub struct SmConfig {
 }
 
 /// How `encData` is encrypted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Encryption {
     /// SM4 with the derived or configured key (`encType` "SM4").
@@ -77,7 +78,7 @@ pub enum Encryption {
 }
 
 /// The JSON field names of the sealed body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FieldNames {
     pub app_id: String,
@@ -196,7 +197,9 @@ impl SmCodec {
         own: &sm2::SecretKey,
         peer: &sm2::PublicKey,
     ) -> Result<Self, SmError> {
-        let app_secret = crate::secret::resolve_text(&cfg.app_secret)
+        let app_secret = cfg
+            .app_secret
+            .resolve_text()
             .map_err(|m| SmError::Config(format!("app_secret: {m}")))?;
         let key = match &cfg.sm4_key {
             Some(spec) => fixed_sm4_key(spec)?,
@@ -376,9 +379,10 @@ impl SmCodec {
     }
 }
 
-fn fixed_sm4_key(spec: &str) -> Result<Vec<u8>, SmError> {
-    let text =
-        crate::secret::resolve_text(spec).map_err(|m| SmError::Config(format!("sm4_key: {m}")))?;
+fn fixed_sm4_key(spec: &Secret) -> Result<Vec<u8>, SmError> {
+    let text = spec
+        .resolve_text()
+        .map_err(|m| SmError::Config(format!("sm4_key: {m}")))?;
     match text.len() {
         32 => TextEncoding::Hex.decode(&text).map_err(|source| SmError::Text {
             field: "sm4_key".into(),

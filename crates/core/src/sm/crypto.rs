@@ -5,7 +5,7 @@
 //! named enums rather than booleans scattered through the profile.
 
 use cbc::cipher::{block_padding::Pkcs7, BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sm2::dsa::signature::{Signer, Verifier};
 use sm2::pke::{DecryptingKey, EncryptingKey, Mode};
 use sm3::Digest;
@@ -42,7 +42,7 @@ pub fn sm3(data: &[u8]) -> [u8; 32] {
 }
 
 /// How an SM2 signature is laid out in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SignatureLayout {
     /// r‖s, 32 bytes each (most 医保 samples).
@@ -53,7 +53,7 @@ pub enum SignatureLayout {
 }
 
 /// SM2 ciphertext component order. GM/T 0003-2012 says C1C3C2; older libraries emit C1C2C3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum CipherOrder {
     #[default]
@@ -192,7 +192,7 @@ impl Sm2Verifier {
 }
 
 /// SM4 block mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sm4Mode {
     #[default]

@@ -10,6 +10,7 @@ use sm2::pkcs8::{
 use sm2::{PublicKey, SecretKey};
 
 use super::text::decode_hex_or_base64;
+use crate::secret::Secret;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -26,8 +27,8 @@ const PRIVATE: &str = "SM2 私钥 / SM2 private key";
 const PUBLIC: &str = "SM2 公钥 / SM2 public key";
 
 /// Reads a private key from a config spec (`file:`, `env:` or inline).
-pub fn load_private_key(spec: &str) -> Result<SecretKey, KeyError> {
-    let bytes = crate::secret::resolve_bytes(spec).map_err(|m| KeyError::Source {
+pub fn load_private_key(spec: &Secret) -> Result<SecretKey, KeyError> {
+    let bytes = spec.resolve_bytes().map_err(|m| KeyError::Source {
         what: PRIVATE,
         source_msg: m,
     })?;
@@ -230,7 +231,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("curve"), "{e}");
-        let e = load_private_key("file:/nonexistent/yibao.key")
+        let e = load_private_key(&"file:/nonexistent/yibao.key".into())
             .unwrap_err()
             .to_string();
         assert!(e.contains("/nonexistent/yibao.key"), "{e}");

@@ -2,10 +2,10 @@
 //! UPPERCASE hex for SM4 payloads in most samples), so the choice is configuration.
 
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// How bytes travel as a JSON string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TextEncoding {
     /// Standard base64 with padding.

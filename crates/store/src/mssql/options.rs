@@ -1,65 +1,90 @@
-//! Where the SQL Server is and how to log in. The broker's config (`[store.mssql]`) fills
-//! this in with secrets already resolved; nothing here is read from files or the environment.
+//! Where the SQL Server is and how to log in. These options are also the broker's
+//! `[store.mssql]` table as written (keys in docs/sqlserver.md): one shape, so the file and
+//! the store cannot drift apart. Secrets stay `env:`/`file:` references until the driver's
+//! config is built, once per open.
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tiberius::{AuthMethod, Config, EncryptionLevel};
+use yibao_core::secret::Secret;
 
 use crate::StoreError;
 
-/// How to log in.
-#[derive(Clone, PartialEq, Eq)]
+/// How to log in (`auth` in the file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MssqlAuth {
-    /// SQL Server login.
-    Sql { user: String, password: String },
+    /// SQL Server login with `user` and `password`.
+    #[default]
+    Sql,
     /// Windows integrated authentication (the service account), Windows only.
     Windows,
-}
-
-impl std::fmt::Debug for MssqlAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            MssqlAuth::Sql { user, .. } => {
-                write!(f, "Sql {{ user: {user:?}, password: <redacted> }}")
-            }
-            MssqlAuth::Windows => f.write_str("Windows"),
-        }
-    }
 }
 
 /// TDS encryption. SQL Server 2008 R2 without its TLS 1.2 update speaks only TLS 1.0/1.1:
 /// on Windows the broker uses SChannel, which can; elsewhere rustls cannot, so use
 /// `Off`/`NotSupported` there only on a trusted network (see docs/sqlserver.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MssqlEncryption {
     /// Encrypt only the login packet.
     Off,
     /// Encrypt everything if the server can.
     On,
     /// Encrypt everything or fail.
+    #[default]
     Required,
     /// No TLS at all (the password crosses the network merely obfuscated).
     NotSupported,
 }
 
 /// Everything needed to reach the database.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct MssqlOptions {
     /// An ADO.NET connection string; when set, the address, database, login and encryption
     /// fields below are taken from it instead.
-    pub connection_string: Option<String>,
+    pub connection_string: Option<Secret>,
     pub host: String,
     pub port: Option<u16>,
     /// Named instance (resolved through the SQL Server Browser service, UDP 1434).
     pub instance: Option<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub database: String,
     pub auth: MssqlAuth,
+    /// The SQL Server login (`auth = "sql"`).
+    pub user: Option<String>,
+    pub password: Option<Secret>,
     pub encryption: MssqlEncryption,
     pub trust_server_certificate: bool,
     /// Each statement (batch) must finish within this, or the connection is dropped.
+    #[serde(rename = "command_timeout_ms", with = "millis")]
     pub command_timeout: Duration,
+    #[serde(rename = "connect_timeout_ms", with = "millis")]
     pub connect_timeout: Duration,
     pub pool_max: u32,
+}
+
+impl Default for MssqlOptions {
+    fn default() -> Self {
+        Self::new("", MssqlAuth::Sql)
+    }
+}
+
+/// A `Duration` as whole milliseconds, the unit of the file's `*_ms` keys.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
 }
 
 impl MssqlOptions {
@@ -72,6 +97,8 @@ impl MssqlOptions {
             instance: None,
             database: database.into(),
             auth,
+            user: None,
+            password: None,
             encryption: MssqlEncryption::Required,
             trust_server_certificate: false,
             command_timeout: Duration::from_secs(15),
@@ -83,7 +110,7 @@ impl MssqlOptions {
     /// The driver's config.
     pub fn tiberius_config(&self) -> Result<Config, StoreError> {
         let mut c = match &self.connection_string {
-            Some(s) => Config::from_ado_string(s).map_err(|e| {
+            Some(s) => Config::from_ado_string(&resolve(s, "connection_string")?).map_err(|e| {
                 StoreError::Unavailable(format!("连接字符串无效 / invalid connection string: {e}"))
             })?,
             None => {
@@ -114,8 +141,15 @@ impl MssqlOptions {
     }
 
     fn auth_method(&self) -> Result<AuthMethod, StoreError> {
-        match &self.auth {
-            MssqlAuth::Sql { user, password } => Ok(AuthMethod::sql_server(user, password)),
+        match self.auth {
+            MssqlAuth::Sql => {
+                let password = match &self.password {
+                    Some(p) => resolve(p, "password")?,
+                    None => String::new(),
+                };
+                let user = self.user.as_deref().unwrap_or_default();
+                Ok(AuthMethod::sql_server(user, password))
+            }
             #[cfg(windows)]
             MssqlAuth::Windows => Ok(AuthMethod::Integrated),
             #[cfg(not(windows))]
@@ -141,25 +175,29 @@ impl MssqlOptions {
     }
 }
 
+/// A secret of `[store.mssql]`, resolved by the one rule; the error names the key.
+fn resolve(secret: &Secret, key: &str) -> Result<String, StoreError> {
+    secret
+        .resolve_text()
+        .map_err(|m| StoreError::Unavailable(format!("store.mssql.{key}: {m}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn describe_and_debug_never_show_the_password() {
-        let mut o = MssqlOptions::new(
-            "HIS",
-            MssqlAuth::Sql {
-                user: "yibao".into(),
-                password: "pa55word".into(),
-            },
-        );
+        let mut o = MssqlOptions::new("HIS", MssqlAuth::Sql);
+        o.user = Some("yibao".into());
+        o.password = Some("pa55word".into());
         o.instance = Some("SQLEXPRESS".into());
         assert_eq!(o.describe(), "mssql:localhost\\SQLEXPRESS/HIS");
         assert!(!format!("{o:?}").contains("pa55word"));
         assert!(o.tiberius_config().is_ok());
         o.connection_string = Some("server=tcp:db,1433;user=sa;password=pa55word".into());
         assert!(!o.describe().contains("pa55word"));
+        assert!(!format!("{o:?}").contains("pa55word"));
         assert!(o.tiberius_config().is_ok());
     }
 }

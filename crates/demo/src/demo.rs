@@ -10,11 +10,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
+use yibao_broker::config::{
+    PlatformSection, ProfileConfig, SqliteSection, StoreSection, Synchronous, TifConfig,
+};
+use yibao_broker::Config;
 use yibao_call::Client;
+use yibao_core::secret::Secret;
+use yibao_core::EnvelopeDefaults;
 use yibao_mock::{MockConfig, MockServer, TifCredentials};
 use yibao_proto::{CallMode, Outcome, Overrides, Request, Response};
-
-use crate::Config;
 
 const FIXMEDINS: &str = "H43010000001";
 const CERTNO: &str = "430102199003071234";
@@ -43,16 +47,20 @@ pub async fn run(dir: &Path, async_calls: u32, profile: DemoProfile) -> anyhow::
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
     let token = format!("demo-token-{:08x}", rand::random::<u32>());
-    let (platform_section, sm, checks) = match profile {
+    let (signing, sm, checks) = match profile {
         DemoProfile::Tif => (
-            format!("profile = \"tif\"\ntif_paasid = \"yibao-demo\"\ntif_token = '{token}'\n"),
+            ProfileConfig::Tif(TifConfig {
+                paasid: "yibao-demo".into(),
+                token: Secret::new(token.clone()),
+                service_id: None,
+            }),
             None,
             "tif 签名校验开启 / tif checks on",
         ),
         DemoProfile::Sm => {
-            let (section, codec) = sm_keys(dir)?;
+            let (signing, codec) = sm_keys(dir)?;
             (
-                section,
+                signing,
                 Some(codec),
                 "国密 SM2 验签 + SM4 加密 / SM2 signatures + SM4 encryption",
             )
@@ -72,7 +80,7 @@ pub async fn run(dir: &Path, async_calls: u32, profile: DemoProfile) -> anyhow::
     )
     .await?;
     let pipe = format!("yibao-demo-{}", std::process::id());
-    let config = Config::parse(&demo_config(&pipe, &db, &mock.url(), &platform_section))?;
+    let config = demo_config(&pipe, &db, &mock.url(), signing)?;
 
     println!("yibao 演示 / demo");
     println!("  模拟平台 / simulator : {} ({checks})", mock.url());
@@ -83,7 +91,7 @@ pub async fn run(dir: &Path, async_calls: u32, profile: DemoProfile) -> anyhow::
     println!("  数据库 / database    : {}", db.display());
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::serve(config, async {
+    let server = tokio::spawn(yibao_broker::serve(config, async {
         let _ = stop_rx.await;
     }));
     let result = drive(pipe.clone(), async_calls).await;
@@ -120,8 +128,8 @@ pub async fn run(dir: &Path, async_calls: u32, profile: DemoProfile) -> anyhow::
 }
 
 /// Fresh key pairs for the institution and the simulated platform under `dir/keys`, the
-/// broker's `[platform]` lines that use them, and the simulator's codec.
-fn sm_keys(dir: &Path) -> anyhow::Result<(String, std::sync::Arc<yibao_core::sm::SmCodec>)> {
+/// broker's `sm` profile that uses them, and the simulator's codec.
+fn sm_keys(dir: &Path) -> anyhow::Result<(ProfileConfig, std::sync::Arc<yibao_core::sm::SmCodec>)> {
     use yibao_core::sm::keys::{generate, to_pem};
     let keys = dir.join("keys");
     std::fs::create_dir_all(&keys)?;
@@ -135,47 +143,40 @@ fn sm_keys(dir: &Path) -> anyhow::Result<(String, std::sync::Arc<yibao_core::sm:
     std::fs::write(&plat_path, &plat_public)?;
     let app_id = "YIBAODEMO0000000APPID";
     let app_secret = format!("demo-secret-{:08x}", rand::random::<u32>());
-    let section = format!(
-        "profile = \"sm\"\n\n[platform.sm]\napp_id = \"{app_id}\"\napp_secret = '{app_secret}'\n\
-         private_key = 'file:{}'\nplatform_public_key = 'file:{}'\n",
-        inst_path.display(),
-        plat_path.display()
+    let broker_side = yibao_core::sm::SmConfig::new(
+        app_id,
+        &app_secret,
+        &format!("file:{}", inst_path.display()),
+        &format!("file:{}", plat_path.display()),
     );
     let cfg = yibao_core::sm::SmConfig::new(app_id, &app_secret, "", "");
     let codec = yibao_core::sm::SmCodec::new(&cfg, &plat_sk, &inst_pk)?;
-    Ok((section, std::sync::Arc::new(codec)))
+    Ok((
+        ProfileConfig::Sm(Box::new(broker_side)),
+        std::sync::Arc::new(codec),
+    ))
 }
 
-fn demo_config(pipe: &str, db: &Path, url: &str, profile: &str) -> String {
-    format!(
-        r#"
-[broker]
-pipe = '{pipe}'
-workers = 16
-poll_interval_ms = 100
-shutdown_grace_ms = 10000
-
-[store]
-path = '{db}'
-synchronous = "NORMAL"
-
-[platform]
-url = '{url}'
-request_timeout_ms = 10000
-{profile}
-
-[institution]
-fixmedins_code = "{FIXMEDINS}"
-fixmedins_name = "演示人民医院"
-mdtrtarea_admvs = "430100"
-insuplc_admdvs = "430100"
-opter = "001"
-opter_name = "演示收费员"
-mac = "00-11-22-33-44-55"
-ip = "127.0.0.1"
-"#,
-        db = db.display()
-    )
+/// The broker's config: the simulator at `url` signed with `signing`, SQLite at `db`.
+fn demo_config(pipe: &str, db: &Path, url: &str, signing: ProfileConfig) -> anyhow::Result<Config> {
+    let mut platform = PlatformSection::new(url, signing);
+    platform.request_timeout_ms = 10_000;
+    let store = StoreSection::Sqlite(SqliteSection {
+        synchronous: Synchronous::Normal,
+        ..SqliteSection::new(db)
+    });
+    let mut institution =
+        EnvelopeDefaults::new(FIXMEDINS, "演示人民医院", "430100", "001", "演示收费员");
+    institution.insuplc_admdvs = "430100".into();
+    institution.mac = "00-11-22-33-44-55".into();
+    institution.ip = "127.0.0.1".into();
+    let mut config = Config::new(platform, store, institution);
+    config.broker.pipe = pipe.to_string();
+    config.broker.workers = 16;
+    config.broker.poll_interval_ms = 100;
+    config.broker.shutdown_grace_ms = 10_000;
+    config.check()?;
+    Ok(config)
 }
 
 struct AsyncResult {

@@ -1,0 +1,348 @@
+//! The config file: the documented example, errors an operator can act on (line, caret,
+//! valid keys), secrets that never print, and configs built in code that read back the same.
+
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../../../examples/yibao.toml");
+
+#[test]
+fn the_platform_address_is_read_from_the_url() {
+    let with = |url: &str| {
+        let text = include_str!("../../../../examples/yibao.toml").replace(
+            "url = \"http://127.0.0.1:18080/fsi/api/rsfComIfsService/callService\"",
+            &format!("url = \"{url}\""),
+        );
+        Config::parse(&text).unwrap().platform_address()
+    };
+    assert_eq!(
+        with("http://10.1.2.3:8080/fsi/api").as_deref(),
+        Some("10.1.2.3:8080")
+    );
+    assert_eq!(
+        with("https://fsi.example.gov.cn/api").as_deref(),
+        Some("fsi.example.gov.cn:443")
+    );
+    assert_eq!(with("http://front").as_deref(), Some("front:80"));
+    assert_eq!(with("http://[::1]:9000/x").as_deref(), Some("[::1]:9000"));
+}
+
+#[test]
+fn the_documented_example_parses() {
+    let cfg = Config::parse(EXAMPLE).unwrap();
+    assert_eq!(cfg.broker.poll_interval_ms, 100);
+    assert_eq!(cfg.institution.fixmedins_code.len(), 12);
+}
+
+#[test]
+fn mistakes_are_named() {
+    let typo = EXAMPLE.replace("poll_interval_ms", "poll_intervall_ms");
+    let err = Config::parse(&typo).unwrap_err().to_string();
+    assert!(err.contains("poll_intervall_ms"), "{err}");
+    let bad = EXAMPLE.replace("workers = 16", "workers = 0");
+    let err = Config::parse(&bad).unwrap_err().to_string();
+    assert!(err.contains("broker.workers"), "{err}");
+}
+
+/// The example with `profile = "plain"` replaced by `profile`'s lines.
+fn example_with_profile(profile: &str) -> String {
+    assert!(EXAMPLE.contains("profile = \"plain\"\n"));
+    EXAMPLE.replace("profile = \"plain\"\n", profile)
+}
+
+/// The error names `key`'s line (with the line's text and a caret under it) and, after
+/// "expected one of", lists `valid`.
+fn assert_located(err: &str, text: &str, key_line: &str, valid: &[&str]) {
+    let line = text
+        .lines()
+        .position(|l| l == key_line)
+        .unwrap_or_else(|| panic!("{key_line:?} is in the text"))
+        + 1;
+    assert!(err.contains(&format!("line {line}")), "line {line}: {err}");
+    assert!(err.contains(&format!("{line} | {key_line}")), "{err}");
+    assert!(err.contains('^'), "caret: {err}");
+    for key in valid {
+        assert!(err.contains(&format!("`{key}`")), "lists {key}: {err}");
+    }
+}
+
+const TIF: &str =
+    "profile = \"tif\"\ntif_paasid = \"paasid\"\ntif_token = \"tif-literal-token-xyz\"\n";
+const SM_TABLE: &str = "[platform.sm]\napp_id = \"APPID0000000000001\"\n\
+    app_secret = \"sm-literal-app-secret-xyz\"\nprivate_key = \"sm-inline-private-key-xyz\"\n\
+    platform_public_key = \"file:keys/platform.pub.pem\"\nsm4_key = \"sm-literal-sm4-key-xyz\"\n\n";
+
+/// The example with `profile = "sm"` and `table` as its `[platform.sm]`.
+fn example_sm(table: &str) -> String {
+    example_with_profile("profile = \"sm\"\n")
+        .replace("[institution]", &format!("{table}[institution]"))
+}
+
+#[test]
+fn a_wrong_profile_name_lists_the_valid_ones_at_its_line() {
+    let text = example_with_profile("profile = \"tiff\"\n");
+    let err = Config::parse(&text).unwrap_err().to_string();
+    assert_located(&err, &text, "profile = \"tiff\"", &[]);
+    assert!(err.contains("platform.profile"), "{err}");
+    for name in ["\"plain\"", "\"tif\"", "\"sm\""] {
+        assert!(err.contains(name), "{err}");
+    }
+    // Case as before: exact.
+    assert!(Config::parse(&example_with_profile("profile = \"TIF\"\n")).is_err());
+}
+
+#[test]
+fn an_unknown_key_under_each_profile_is_located_and_the_valid_keys_listed() {
+    let platform_keys = ["url", "profile", "sm", "tif_token", "connect_timeout_ms"];
+    for profile in ["profile = \"plain\"\n", TIF, "profile = \"sm\"\n"] {
+        // In [platform] itself, right after the profile line.
+        let text = example_with_profile(&profile.replacen('\n', "\ntif_tokn = \"x\"\n", 1))
+            .replace("[institution]", &format!("{SM_TABLE}[institution]"));
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert_located(&err, &text, "tif_tokn = \"x\"", &platform_keys);
+        assert!(err.contains("tif_tokn"), "{err}");
+    }
+    // In [platform.sm].
+    let text = example_sm(&SM_TABLE.replace("app_id =", "app_idd = \"x\"\napp_id ="));
+    let err = Config::parse(&text).unwrap_err().to_string();
+    assert_located(
+        &err,
+        &text,
+        "app_idd = \"x\"",
+        &["app_id", "app_secret", "private_key", "sm4_mode"],
+    );
+}
+
+#[test]
+fn an_unknown_key_under_each_store_kind_is_located_and_the_valid_keys_listed() {
+    let store_keys = ["kind", "path", "synchronous", "busy_timeout_ms", "mssql"];
+    let text = EXAMPLE.replace(
+        "synchronous = \"FULL\"\n",
+        "synchronous = \"FULL\"\npaht = \"x\"\n",
+    );
+    let err = Config::parse(&text).unwrap_err().to_string();
+    assert_located(&err, &text, "paht = \"x\"", &store_keys);
+
+    let mssql = "kind = \"mssql\"\n\n[store.mssql]\ndatabase = \"his\"\nauth = \"windows\"\n";
+    let start = EXAMPLE.find("kind = \"sqlite\"").unwrap();
+    let end = EXAMPLE.find("[platform]").unwrap();
+    let with_mssql = |table: &str| format!("{}{table}\n{}", &EXAMPLE[..start], &EXAMPLE[end..]);
+    assert!(Config::parse(&with_mssql(mssql)).is_ok());
+    let text = with_mssql(&format!("{mssql}pasword = \"x\"\n"));
+    let err = Config::parse(&text).unwrap_err().to_string();
+    assert_located(
+        &err,
+        &text,
+        "pasword = \"x\"",
+        &[
+            "connection_string",
+            "host",
+            "password",
+            "encryption",
+            "command_timeout_ms",
+        ],
+    );
+    let text = with_mssql("kind = \"mssql\"\ntypo = 1\n\n[store.mssql]\ndatabase = \"his\"\n");
+    let err = Config::parse(&text).unwrap_err().to_string();
+    assert_located(&err, &text, "typo = 1", &store_keys);
+}
+
+#[test]
+fn a_profile_without_its_keys_is_reported_at_its_table() {
+    let text = example_with_profile("profile = \"tif\"\ntif_paasid = \"p\"\n");
+    let err = Config::parse(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("tif_token") && err.contains("[platform]"),
+        "{err}"
+    );
+    let err = Config::parse(&example_with_profile("profile = \"sm\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[platform.sm]"), "{err}");
+}
+
+#[test]
+fn values_keep_their_case_rules() {
+    let text = EXAMPLE.replace("synchronous = \"FULL\"", "synchronous = \"normal\"");
+    let cfg = Config::parse(&text).unwrap();
+    let StoreSection::Sqlite(sqlite) = &cfg.store else {
+        panic!("sqlite: {:?}", cfg.store);
+    };
+    assert_eq!(sqlite.synchronous, Synchronous::Normal);
+    assert!(toml::to_string(&cfg)
+        .unwrap()
+        .contains("synchronous = \"NORMAL\""));
+    let text = EXAMPLE.replace("synchronous = \"FULL\"", "synchronous = \"OFF\"");
+    let err = Config::parse(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("store.synchronous") && err.contains("\"NORMAL\""),
+        "{err}"
+    );
+    let text = EXAMPLE.replace("kind = \"sqlite\"", "kind = \"SQLite\"");
+    let err = Config::parse(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("store.kind") && err.contains("\"mssql\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn secrets_never_show_in_debug_or_in_what_check_config_prints() {
+    std::env::set_var("YIBAO_TEST_CONFIG_STATUS_TOKEN", "status-env-token-xyz");
+    let mut text = example_with_profile(TIF)
+        .replace(
+            "# token = \"env:YIBAO_STATUS_TOKEN\"",
+            "token = \"status-literal-token-xyz\"",
+        )
+        .replace("enabled = false", "enabled = true");
+    let cfg = Config::parse(&text).unwrap();
+    text = example_sm(SM_TABLE);
+    let sm = Config::parse(&text).unwrap();
+    let mut mssql = cfg.clone();
+    let mut o = yibao_store::MssqlOptions::new("his", yibao_store::MssqlAuth::Sql);
+    o.user = Some("yibao".into());
+    o.password = Some("mssql-literal-password-xyz".into());
+    o.connection_string = Some("server=db;password=mssql-cs-password-xyz".into());
+    mssql.store = StoreSection::mssql(o);
+    for c in [&cfg, &sm, &mssql] {
+        let shown = format!(
+            "{c:?}\n{c:#?}\n{} {} {}",
+            c.platform.profile,
+            c.store.describe(),
+            c.platform.url
+        );
+        for secret in [
+            "tif-literal-token-xyz",
+            "status-literal-token-xyz",
+            "sm-literal-app-secret-xyz",
+            "sm-inline-private-key-xyz",
+            "sm-literal-sm4-key-xyz",
+            "mssql-literal-password-xyz",
+            "mssql-cs-password-xyz",
+        ] {
+            assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
+        }
+    }
+    assert_eq!(cfg.platform.profile.to_string(), "tif");
+    assert_eq!(sm.platform.profile.to_string(), "sm");
+}
+
+/// What the demo and the harness build: the platform and its profile, a store, the
+/// institution; written with `toml::to_string` and read back, it is the same config.
+#[test]
+fn a_config_built_in_code_reads_back_the_same() {
+    let institution = EnvelopeDefaults::new("H43010000001", "测试医院", "430100", "001", "收费员");
+    let tif = ProfileConfig::Tif(TifConfig {
+        paasid: "paasid".into(),
+        token: "env:YIBAO_TIF_TOKEN".into(),
+        service_id: None,
+    });
+    let mut sm = yibao_core::sm::SmConfig::new("APPID", "env:SECRET", "file:k.pem", "file:p.pem");
+    sm.sm4_mode = yibao_core::sm::Sm4Mode::Cbc;
+    sm.sm4_iv = Some("00".repeat(16));
+    let mut o = yibao_store::MssqlOptions::new("his", yibao_store::MssqlAuth::Windows);
+    o.instance = Some("SQLEXPRESS".into());
+    o.command_timeout = Duration::from_millis(60_000);
+    let stores = [
+        StoreSection::sqlite("/var/yibao/q.db"),
+        StoreSection::mssql(o),
+    ];
+    let profiles = [ProfileConfig::Plain, tif, ProfileConfig::Sm(Box::new(sm))];
+    for store in &stores {
+        for profile in &profiles {
+            let mut cfg = Config::new(
+                PlatformSection::new("http://127.0.0.1:18080/fsi/api", profile.clone()),
+                store.clone(),
+                institution.clone(),
+            );
+            cfg.broker.pipe = "yibao-test".into();
+            cfg.broker.workers = 4;
+            cfg.platform.request_timeout_ms = 10_000;
+            cfg.interfaces.insert(
+                "2207".into(),
+                InterfaceOverride {
+                    on_uncertain: Some(yibao_core::UncertainPolicy::Reverse),
+                    ..Default::default()
+                },
+            );
+            cfg.catalog.validation = ValidationMode::Warn;
+            cfg.check().unwrap();
+            let text = toml::to_string(&cfg).unwrap();
+            assert_eq!(Config::parse(&text).unwrap(), cfg, "{text}");
+        }
+    }
+}
+
+#[test]
+fn the_documented_example_reads_back_the_same() {
+    for text in [
+        EXAMPLE.to_string(),
+        example_with_profile(TIF),
+        example_sm(SM_TABLE),
+    ] {
+        let cfg = Config::parse(&text).unwrap();
+        let written = toml::to_string(&cfg).unwrap();
+        assert_eq!(Config::parse(&written).unwrap(), cfg, "{written}");
+    }
+}
+
+#[test]
+fn every_name_reads_back() {
+    use names::Named;
+    fn all<T: Named + std::fmt::Debug>() {
+        for (name, value) in T::NAMES {
+            assert_eq!(value.as_str(), *name);
+            assert_eq!(T::from_name(name), Ok(*value));
+        }
+    }
+    all::<platform::ProfileName>();
+    all::<Synchronous>();
+}
+
+/// The config examples in the docs read as configs, and read back the same when written.
+#[test]
+fn the_examples_in_the_docs_parse_and_read_back_the_same() {
+    let required = [
+        ("[store]", "[store]\npath = \"q.db\"\n"),
+        (
+            "[platform]",
+            "[platform]\nurl = \"http://127.0.0.1:18080/\"\n",
+        ),
+        (
+            "[institution]",
+            "[institution]\nfixmedins_code = \"H43010000001\"\nfixmedins_name = \"x\"\n\
+             mdtrtarea_admvs = \"430100\"\nopter = \"001\"\nopter_name = \"x\"\n",
+        ),
+    ];
+    let sections = ["[broker]", "[store]", "[platform]", "[catalog]", "[log]"];
+    let docs = [
+        include_str!("../../../../docs/config.md"),
+        include_str!("../../../../docs/catalog.md"),
+    ];
+    let mut checked = 0;
+    for doc in docs {
+        for block in doc
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+        {
+            if !sections.iter().any(|s| block.starts_with(s)) {
+                continue; // a catalog file, not a config
+            }
+            let mut text = block.to_string();
+            for (header, minimal) in required {
+                if !block.contains(header) {
+                    text = format!("{minimal}\n{text}");
+                }
+            }
+            let cfg: Config = toml::from_str(&text).unwrap_or_else(|e| panic!("{text}\n{e}"));
+            let written = toml::to_string(&cfg).unwrap();
+            assert_eq!(
+                toml::from_str::<Config>(&written).unwrap(),
+                cfg,
+                "{written}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "the sm and the catalog examples");
+}
