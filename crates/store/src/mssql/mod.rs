@@ -437,6 +437,10 @@ mod tests {
             .trim_start()
             .starts_with("ALTER PROCEDURE dbo.sp_medical_insurance_call")));
         assert_eq!(super::split_batches("a\ngo\n\nGO\nb"), vec!["a\n", "b\n"]);
-        assert_eq!(super::split_batches("\u{feff}a\nGO\n"), vec!["a\n"], "BOM dropped");
+        assert_eq!(
+            super::split_batches("\u{feff}a\nGO\n"),
+            vec!["a\n"],
+            "BOM dropped"
+        );
     }
 }
