@@ -125,73 +125,8 @@ fn main() -> anyhow::Result<()> {
             );
             std::process::exit(2)
         }
-        Cmd::CheckConfig { config } => {
-            let cfg = Config::load(&config)?;
-            cfg.profile()?;
-            // Open the store as `run` would: for SQL Server this logs in and checks that
-            // sql/install.sql has been run, and the error says which of those failed.
-            let store = rt
-                .block_on(yibao_broker::open_store(&cfg))
-                .with_context(|| format!("store {}", cfg.store.describe()))?;
-            let reach = rt.block_on(platform_reachable(&cfg));
-            let catalog = cfg.catalog()?;
-            println!(
-                "配置有效 / config OK: pipe={} store={} platform={} ({})",
-                yibao_proto::resolve_endpoint(&cfg.broker.pipe),
-                store.describe(),
-                cfg.platform.url,
-                cfg.platform.profile
-            );
-            println!(
-                "接口目录 / catalog: version {} · {} interfaces · validation = {}{}",
-                catalog.version(),
-                catalog.codes().len(),
-                cfg.catalog.validation.as_str(),
-                cfg.catalog
-                    .file
-                    .as_ref()
-                    .map(|f| format!(" · site file {}", f.display()))
-                    .unwrap_or_default()
-            );
-            match reach {
-                Ok(addr) => {
-                    println!("平台可连接 / platform reachable: {addr}");
-                    Ok(())
-                }
-                Err(why) => anyhow::bail!(
-                    "平台不可连接 / platform not reachable: {why}\n\
-                     请检查 platform.url、网络、防火墙或前置机是否启动 / check platform.url, the network, firewalls, or whether the front-end processor is running"
-                ),
-            }
-        }
-        Cmd::Service { command } => {
-            use yibao_broker::winservice;
-            match command {
-                ServiceCmd::Install {
-                    config,
-                    name,
-                    account,
-                    password,
-                } => {
-                    winservice::install(&name, &config, account.as_deref(), password.as_deref())?;
-                    println!("服务已安装 / service {name} installed (automatic start, restarts on failure)");
-                }
-                ServiceCmd::Uninstall { name } => {
-                    winservice::uninstall(&name)?;
-                    println!("服务已删除 / service {name} removed");
-                }
-                ServiceCmd::Start { name } => {
-                    winservice::start(&name)?;
-                    println!("服务已启动 / service {name} started");
-                }
-                ServiceCmd::Stop { name } => {
-                    winservice::stop(&name)?;
-                    println!("已请求停止 / stop requested for {name}");
-                }
-                ServiceCmd::Run { config, name } => winservice::run(&name, &config)?,
-            }
-            Ok(())
-        }
+        Cmd::CheckConfig { config } => check_config(&rt, &config),
+        Cmd::Service { command } => service(command),
         Cmd::Keys {
             command: KeysCmd::Generate { out, name },
         } => {
@@ -202,29 +137,106 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Keys {
             command: KeysCmd::Check { config },
-        } => {
-            let cfg = Config::load(&config)?;
-            let r = yibao_broker::keys::check(&cfg)?;
-            println!("密钥可用 / keys OK: signed and verified with the configured pair");
-            println!(
-                "本机构公钥 / institution public key (hex):    {}",
-                r.institution_public_key_hex
-            );
-            println!(
-                "本机构公钥 / institution public key (base64): {}",
-                r.institution_public_key_base64
-            );
-            println!(
-                "本机构公钥指纹 / institution key fingerprint (SM3): {}",
-                r.institution_fingerprint
-            );
-            println!(
-                "平台公钥指纹 / platform key fingerprint (SM3):     {}",
-                r.platform_fingerprint
-            );
+        } => keys_check(&config),
+    }
+}
+
+/// `check-config`: read the file, open the store as `run` would, load the catalog and try
+/// the platform's port, so one command tells an operator what `run` would trip over.
+fn check_config(rt: &tokio::runtime::Runtime, config: &std::path::Path) -> anyhow::Result<()> {
+    let cfg = Config::load(config)?;
+    cfg.profile()?;
+    // Open the store as `run` would: for SQL Server this logs in and checks that
+    // sql/install.sql has been run, and the error says which of those failed.
+    let store = rt
+        .block_on(yibao_broker::open_store(&cfg))
+        .with_context(|| format!("store {}", cfg.store.describe()))?;
+    let reach = rt.block_on(platform_reachable(&cfg));
+    let catalog = cfg.catalog()?;
+    println!(
+        "配置有效 / config OK: pipe={} store={} platform={} ({})",
+        yibao_proto::resolve_endpoint(&cfg.broker.pipe),
+        store.describe(),
+        cfg.platform.url,
+        cfg.platform.profile
+    );
+    println!(
+        "接口目录 / catalog: version {} · {} interfaces · validation = {}{}",
+        catalog.version(),
+        catalog.codes().len(),
+        cfg.catalog.validation.as_str(),
+        cfg.catalog
+            .file
+            .as_ref()
+            .map(|f| format!(" · site file {}", f.display()))
+            .unwrap_or_default()
+    );
+    match reach {
+        Ok(addr) => {
+            println!("平台可连接 / platform reachable: {addr}");
             Ok(())
         }
+        Err(why) => anyhow::bail!(
+            "平台不可连接 / platform not reachable: {why}\n\
+             请检查 platform.url、网络、防火墙或前置机是否启动 / check platform.url, the network, firewalls, or whether the front-end processor is running"
+        ),
     }
+}
+
+/// `service …`: the Windows service chores (each says what it did).
+fn service(command: ServiceCmd) -> anyhow::Result<()> {
+    use yibao_broker::winservice;
+    match command {
+        ServiceCmd::Install {
+            config,
+            name,
+            account,
+            password,
+        } => {
+            winservice::install(&name, &config, account.as_deref(), password.as_deref())?;
+            println!(
+                "服务已安装 / service {name} installed (automatic start, restarts on failure)"
+            );
+        }
+        ServiceCmd::Uninstall { name } => {
+            winservice::uninstall(&name)?;
+            println!("服务已删除 / service {name} removed");
+        }
+        ServiceCmd::Start { name } => {
+            winservice::start(&name)?;
+            println!("服务已启动 / service {name} started");
+        }
+        ServiceCmd::Stop { name } => {
+            winservice::stop(&name)?;
+            println!("已请求停止 / stop requested for {name}");
+        }
+        ServiceCmd::Run { config, name } => winservice::run(&name, &config)?,
+    }
+    Ok(())
+}
+
+/// `keys check`: sign and verify with the configured pair, print what to give the platform.
+fn keys_check(config: &std::path::Path) -> anyhow::Result<()> {
+    let cfg = Config::load(config)?;
+    let r = yibao_broker::keys::check(&cfg)?;
+    println!("密钥可用 / keys OK: signed and verified with the configured pair");
+    println!(
+        "本机构公钥 / institution public key (hex):    {}",
+        r.institution_public_key_hex
+    );
+    println!(
+        "本机构公钥 / institution public key (base64): {}",
+        r.institution_public_key_base64
+    );
+    println!(
+        "本机构公钥指纹 / institution key fingerprint (SM3): {}",
+        r.institution_fingerprint
+    );
+    println!(
+        "平台公钥指纹 / platform key fingerprint (SM3):     {}",
+        r.platform_fingerprint
+    );
+    Ok(())
 }
 
 /// Opens a TCP connection to the platform's host and port within the connect timeout.
