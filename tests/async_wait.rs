@@ -1,6 +1,6 @@
 //! Async: insert and return at once, let the broker work, read (or wait for) the result.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use yibao::{person_input, stderr, stdout, Env, Options};
 
@@ -42,15 +42,9 @@ fn async_call_returns_at_once_and_wait_sees_it_finish() {
 fn rows_inserted_by_sql_alone_are_found_by_polling() {
     let env = Env::start();
     let id = env.insert("1101", &person_input(13));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let st = env.view(id).status;
-        if st == "COMPLETED" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "still {st}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    yibao::wait_until("the request COMPLETED", Duration::from_secs(10), || {
+        env.view(id).status == "COMPLETED"
+    });
 }
 
 #[test]

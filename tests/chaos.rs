@@ -4,7 +4,7 @@
 #![cfg(unix)]
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use yibao::{person_input, register_input, settle_input, Env, Options};
@@ -43,25 +43,16 @@ fn sigkill_three_times_loses_nothing_and_applies_nothing_twice() {
         env.start_broker();
     }
 
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let open: i64 = env
-            .db()
+    yibao::wait_until("every request terminal", Duration::from_secs(120), || {
+        env.db()
             .query_row(
                 "SELECT COUNT(*) FROM medical_insurance_requests WHERE status IN ('PENDING', 'PROCESSING')",
                 [],
-                |r| r.get(0),
+                |r| r.get::<_, i64>(0),
             )
-            .unwrap();
-        if open == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{open} requests never became terminal"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+            .unwrap()
+            == 0
+    });
 
     // None missing: each inserted id is there and terminal, with a status the HIS knows.
     let db = env.db();

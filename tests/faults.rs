@@ -1,5 +1,7 @@
 //! Faults injected into the real simulator; the broker must classify every one correctly.
 
+use std::time::Duration;
+
 use serde_json::json;
 use yibao::{person_input, settle_input, stdout, Env, Options};
 
@@ -146,11 +148,9 @@ fn reverse_policy_reverses_uncertain_settlements_automatically() {
     env.add_fault(json!({"infno": "2207", "kind": "hang", "ms": 1000, "times": 1}));
     let id = env.insert("2207", &settle_input(4));
     assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(2));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while env.view(id).status != "REVERSED" {
-        assert!(std::time::Instant::now() < deadline, "{:?}", env.view(id));
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    yibao::wait_until("the settlement REVERSED", Duration::from_secs(10), || {
+        env.view(id).status == "REVERSED"
+    });
     assert_eq!(applied(&env, "2601"), 1);
 }
 
@@ -170,19 +170,17 @@ fn reverse_policy_also_reverses_what_recovery_made_uncertain() {
     env.add_fault(json!({"infno": "2207", "kind": "hang", "ms": 3000, "times": 1}));
     let id = env.insert("2207", &settle_input(5));
     let shim = env.spawn_shim(&["run", &id.to_string(), "--wait", "20"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !env.attempt_outcomes(id).contains(&"SENDING".to_string()) {
-        assert!(std::time::Instant::now() < deadline, "never sent");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    yibao::wait_until(
+        "the settlement is being sent",
+        Duration::from_secs(10),
+        || env.attempt_outcomes(id).contains(&"SENDING".to_string()),
+    );
     env.kill_broker_hard();
     let _ = shim.wait_with_output();
     env.start_broker();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while env.view(id).status != "REVERSED" {
-        assert!(std::time::Instant::now() < deadline, "{:?}", env.view(id));
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    yibao::wait_until("the settlement REVERSED", Duration::from_secs(20), || {
+        env.view(id).status == "REVERSED"
+    });
     assert_eq!(applied(&env, "2601"), 1);
     assert_eq!(applied(&env, "2207"), 1);
 }

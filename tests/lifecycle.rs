@@ -21,7 +21,10 @@ fn refused_2207_is_retried_and_completes_once_the_platform_is_back() {
     env.stop_mock();
     let id = env.insert("2207", &settle_input(1));
     let child = env.spawn_shim(&["run", &id.to_string(), "--wait", "30"]);
-    std::thread::sleep(Duration::from_millis(400));
+    // The platform is restarted only once the broker has met it down.
+    yibao::wait_until("a failed attempt", Duration::from_secs(10), || {
+        !env.attempt_outcomes(id).is_empty()
+    });
     env.restart_mock();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));

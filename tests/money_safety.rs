@@ -3,7 +3,7 @@
 //! as the judge. The randomized combination of all of them is `yibao-torture`.
 #![cfg(unix)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use yibao::{settle_input, stderr, stdout, Env, Options};
@@ -12,19 +12,12 @@ const TERMINAL: [&str; 4] = ["COMPLETED", "ERROR", "UNCERTAIN", "REVERSED"];
 
 /// Waits until the row is terminal; returns its status.
 fn wait_terminal(env: &Env, id: i64, limit: Duration) -> String {
-    let deadline = Instant::now() + limit;
-    loop {
-        let status = env.view(id).status;
-        if TERMINAL.contains(&status.as_str()) {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "request {id} still {status} after {limit:?}\n{}",
-            env.broker_log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut status = String::new();
+    yibao::wait_until(&format!("request {id} terminal"), limit, || {
+        status = env.view(id).status;
+        TERMINAL.contains(&status.as_str())
+    });
+    status
 }
 
 /// `yibao-call status` reports the store as working (or not).
@@ -200,7 +193,10 @@ fn replies_that_arrive_while_the_store_is_locked_are_kept() {
         .collect();
     // Every settlement is claimed and on its way; then another process locks the file for
     // longer than the lease and than the broker's busy timeout.
-    std::thread::sleep(Duration::from_millis(600));
+    yibao::wait_until("every settlement sent", Duration::from_secs(20), || {
+        ids.iter()
+            .all(|(_, id)| env.attempt_outcomes(*id).contains(&"SENDING".to_string()))
+    });
     let locker = env.db();
     locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
     std::thread::sleep(Duration::from_millis(4_000));
@@ -341,7 +337,15 @@ fn a_request_the_his_gave_up_on_is_never_sent_later() {
         "broker unreachable: {}",
         stdout(&out)
     );
-    std::thread::sleep(Duration::from_millis(2_500));
+    yibao::wait_until("the deadline passed", Duration::from_secs(10), || {
+        db.query_row(
+            "SELECT expires_at < strftime('%Y-%m-%d %H:%M:%f', 'now', 'localtime') \
+             FROM medical_insurance_requests WHERE request_id = ?1",
+            [first],
+            |r| r.get::<_, bool>(0),
+        )
+        .unwrap()
+    });
     // The cashier tries again: a new row for the same settlement.
     let retry = env.insert("2207", &settle_input(600));
     env.start_broker();
@@ -414,7 +418,9 @@ fn a_run_that_gives_up_before_the_request_started_cancels_it() {
     env.add_fault(json!({"infno": "2207", "kind": "delay", "ms": 4000, "times": 1}));
     let busy = env.insert("2207", &settle_input(801));
     let busy_shim = env.spawn_shim(&["run", &busy.to_string(), "--wait", "20"]);
-    std::thread::sleep(Duration::from_millis(500));
+    yibao::wait_until("the only worker busy", Duration::from_secs(10), || {
+        env.view(busy).status == "PROCESSING"
+    });
     let late = env.insert("2207", &settle_input(802));
     let out = env.shim(&["run", &late.to_string(), "--wait", "1"]);
     assert_eq!(

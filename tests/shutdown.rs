@@ -77,13 +77,19 @@ fn sigterm_drains_in_flight_calls_and_leaves_the_rest_pending() {
     assert_eq!(env.shim(&["run", &warm.to_string()]).status.code(), Some(0));
     env.add_fault(serde_json::json!({"infno": "1101", "kind": "delay", "ms": 1500, "times": 1}));
     let busy = env.insert("1101", &person_input(51));
+    // Not due for a day: whatever wakes the dispatcher before SIGTERM (the warm-up's finish,
+    // the busy call's kick) cannot claim it, so "left PENDING" is about shutdown, not timing.
     let untouched = env.insert("1101", &person_input(52));
+    env.db()
+        .execute(
+            "UPDATE medical_insurance_requests SET next_attempt_at = ?1 WHERE request_id = ?2",
+            rusqlite::params![i64::MAX / 2, untouched],
+        )
+        .unwrap();
     let shim = env.spawn_shim(&["run", &busy.to_string(), "--wait", "20"]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while env.view(busy).status != "PROCESSING" {
-        assert!(std::time::Instant::now() < deadline, "never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    yibao::wait_until("the busy call started", Duration::from_secs(10), || {
+        env.view(busy).status == "PROCESSING"
+    });
     terminate(&mut env);
     assert_eq!(
         env.view(busy).status,

@@ -1,67 +1,27 @@
 //! The end-to-end harness: real processes, real files, real sockets.
 //!
-//! [`Env::start`] builds (once per test binary) and starts the real `yibao-mock` on a free
+//! [`Env::start`] checks that the binaries are fresh (see `binaries`) and starts the real `yibao-mock` on a free
 //! port of 127.0.0.1 and the real `yibao-broker` on a fresh SQLite file and a private pipe,
 //! and waits until the broker answers a ping. Tests drive it with the real `yibao-call`
 //! binary ([`Env::shim`]), plain SQL on the database file ([`Env::insert`]) and raw frames.
 //! Dropping the `Env` kills both processes.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+mod binaries;
 mod brokers;
 mod setup;
+pub use binaries::{bin, bin_dir, build_binaries};
 pub use brokers::Which;
 use setup::{config_text, mock_args, start_mock};
 
 pub const FIXMEDINS: &str = "H43010000001";
 pub const TIF_PAASID: &str = "e2e-paasid";
 pub const TIF_TOKEN: &str = "e2e-token-not-a-secret";
-
-/// Directory holding the built binaries (`target/<profile>`).
-pub fn bin_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        // A test binary lives in target/<profile>/deps/, a program using this harness (the
-        // bench) in target/<profile>/.
-        let exe = std::env::current_exe().expect("current_exe");
-        let mut dir = exe.parent().expect("target dir").to_path_buf();
-        if dir.file_name().is_some_and(|n| n == "deps") {
-            dir.pop();
-        }
-        // `cargo test` builds only this package's binaries; build the ones under test, in
-        // the same target dir and profile, so they are never stale.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "--bins",
-            "-p",
-            "yibao-broker",
-            "-p",
-            "yibao-call",
-            "-p",
-            "yibao-mock",
-        ]);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        if let Some(target) = dir.parent() {
-            cmd.arg("--target-dir").arg(target);
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "building the binaries failed");
-        dir
-    })
-}
-
-pub fn bin(name: &str) -> PathBuf {
-    bin_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
-}
 
 /// Knobs for one environment.
 #[derive(Debug, Clone)]
@@ -144,6 +104,18 @@ pub struct Env {
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// Waits for an event the test can observe (a row's status, an attempt in the log, a file
+/// lock's deadline) instead of sleeping for a guess of how long it takes; panics with `what`
+/// once `limit` has passed. Polls every 10 ms: fast enough that the wait is the event's
+/// own duration, slow enough not to load the machine the broker runs on.
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "waited {limit:?} for: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
 
 /// A pipe name nobody else uses.
 pub fn unique_pipe(tag: &str) -> String {

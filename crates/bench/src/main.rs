@@ -65,6 +65,7 @@ fn rss_kib(pid: u32) -> Option<u64> {
 }
 
 fn main() {
+    yibao::build_binaries();
     let quick = std::env::args().any(|a| a == "--quick");
     let sizes = if quick {
         Sizes {

@@ -98,6 +98,7 @@ fn main() -> anyhow::Result<()> {
     if seeds.is_empty() {
         bail!("give --seed N or --seeds 1,2,3");
     }
+    yibao::build_binaries();
     let mut failed = Vec::new();
     for &seed in &seeds {
         let command = replay(seed, &args);
