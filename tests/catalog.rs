@@ -229,3 +229,22 @@ fn yibao_call_validate_checks_without_recording_or_sending() {
     assert_eq!(n, 0, "validate records nothing");
     assert_eq!(env.mock_count("2207"), 0, "and sends nothing");
 }
+
+/// The seed design's own 1101 example (`{"psn_no": …}` at the top level) is refused before
+/// sending, and the message the HIS reads from the view names the node 1101 expects and
+/// where the shapes are documented — not only a list of missing fields.
+#[test]
+fn the_seeds_1101_example_is_told_its_expected_shape() {
+    let env = Env::start();
+    let id = env.insert("1101", r#"{"psn_no": "430123199001011234"}"#);
+    let out = env.shim(&["run", &id.to_string()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let row = env.view(id);
+    assert_eq!(row.status, "ERROR");
+    let msg = row.err_msg.unwrap_or_default();
+    for want in ["data", "mdtrt_cert_type", "docs/catalog.md"] {
+        assert!(msg.contains(want), "{want} not in {msg}");
+    }
+    assert!(!msg.contains("430123199001011234"), "values stay out: {msg}");
+    assert_eq!(env.mock_count("1101"), 0, "nothing was sent");
+}

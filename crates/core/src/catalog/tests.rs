@@ -130,6 +130,25 @@ fn a_good_2207_passes_and_a_bad_one_names_every_field() {
     );
 }
 
+/// The seed's own 1101 example puts `psn_no` at the top level: the first problem named is
+/// the shape, with the node and fields expected and where to read about it.
+#[test]
+fn a_wrong_shape_names_the_expected_nodes() {
+    let c = Catalog::builtin();
+    let v = c.validate("1101", &json!({"psn_no": "430123199001011234"}));
+    let first = &v.0[0];
+    assert_eq!(first.path, "input", "{v:?}");
+    for want in ["psn_no", "data", "mdtrt_cert_type", "docs/catalog.md"] {
+        assert!(first.zh.contains(want), "{want} not in {}", first.zh);
+        assert!(first.en.contains(want), "{want} not in {}", first.en);
+    }
+    let m = v.message("1101");
+    assert!(!m.contains("430123199001011234"), "values stay out: {m}");
+    // The right node with a field missing gets no shape hint.
+    let v = c.validate("1101", &json!({"data": {"mdtrt_cert_type": "02"}}));
+    assert!(v.0.iter().all(|x| x.path != "input"), "{v:?}");
+}
+
 #[test]
 fn conditional_rules_and_lists() {
     let c = Catalog::builtin();
@@ -160,7 +179,8 @@ fn conditional_rules_and_lists() {
     let v = c.validate("2204", &json!({"feedetail": []}));
     assert_eq!(v.0[0].path, "feedetail", "{v:?}");
     let v = c.validate("2204", &json!({"data": {}}));
-    assert_eq!(v.0[0].zh, "节点缺失", "{v:?}");
+    assert_eq!(v.0[0].path, "input", "the wrong shape is named first: {v:?}");
+    assert!(v.0.iter().any(|x| x.path == "feedetail" && x.zh == "节点缺失"), "{v:?}");
     assert_eq!(c.psn_no("2204", &fee(json!(1))).as_deref(), Some("P"));
     assert_eq!(
         c.psn_no("2207", &good_2207()).as_deref(),

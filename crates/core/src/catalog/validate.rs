@@ -137,10 +137,63 @@ impl Rules {
 
     pub fn check(&self, input: &Value) -> Violations {
         let mut found = Found::default();
+        self.check_shape(input, &mut found);
         self.check_roots(input, &mut found);
         self.check_fields(input, &mut found);
         self.check_when(input, &mut found);
         Violations(found.0)
+    }
+
+    /// An input none of whose top-level keys is one of the interface's input nodes was
+    /// written for another shape (the seed's own example sends `{"psn_no": …}` to 1101,
+    /// whose fields sit under `data`): say which nodes and fields are expected, once, before
+    /// the list of missing fields that follows from it.
+    fn check_shape(&self, input: &Value, found: &mut Found) {
+        let Value::Object(top) = input else { return };
+        let nodes: Vec<&str> = self
+            .input
+            .iter()
+            .filter_map(|r| r.segments.first().map(|s| s.key.as_str()))
+            .collect();
+        if nodes.is_empty() || top.keys().any(|k| nodes.contains(&k.as_str())) {
+            return;
+        }
+        let expected: Vec<String> = self
+            .input
+            .iter()
+            .map(|root| {
+                let fields: Vec<&str> = self
+                    .fields
+                    .iter()
+                    .filter(|f| {
+                        f.path
+                            .text
+                            .strip_prefix(root.text.as_str())
+                            .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+                    })
+                    .filter_map(|f| f.path.segments.last().map(|s| s.key.as_str()))
+                    .collect();
+                match fields.len() {
+                    0 => root.text.clone(),
+                    1..=6 => format!("{} ({})", root.text, fields.join(", ")),
+                    _ => format!("{} ({}, …)", root.text, fields[..6].join(", ")),
+                }
+            })
+            .collect();
+        let given: Vec<&str> = top.keys().map(String::as_str).take(6).collect();
+        found.push(
+            "input".into(),
+            format!(
+                "顶层键 {} 都不是本接口的输入节点，应为 {}；各接口的报文形状见 docs/catalog.md",
+                given.join("、"),
+                expected.join("；")
+            ),
+            format!(
+                "top-level keys {} match none of this interface's input nodes; expected {} (see docs/catalog.md)",
+                given.join(", "),
+                expected.join("; ")
+            ),
+        );
     }
 
     /// Each input node is present and an object or a non-empty list.
