@@ -339,7 +339,7 @@ FROM (
     SELECT
         'poll_delay',
         N'00:00:00.050',
-        N'poll 模式每次查看之间的间隔 / pause between looks in mode poll (WAITFOR DELAY)'
+        N'poll 模式两次查看之间的最长间隔（从 5 ms 起逐渐增加）/ longest pause between looks in mode poll (starts at 5 ms and grows)'
 ) AS s
 WHERE NOT EXISTS (
     SELECT 1 FROM dbo.medical_insurance_settings AS t
@@ -398,11 +398,27 @@ BEGIN
     IF @@TRANCOUNT = 0 AND (@@OPTIONS & 2) = 2 SET IMPLICIT_TRANSACTIONS OFF;
     DECLARE @deadline DATETIME;
     DECLARE @delay VARCHAR(12);
+    DECLARE @cap_ms INT;
+    DECLARE @wait_ms INT;
+    DECLARE @wait DATETIME;
+    DECLARE @looks INT;
     SET @deadline = DATEADD(SECOND, @timeout_s, GETDATE());
     SELECT @delay = CONVERT(VARCHAR(12), value)
     FROM dbo.medical_insurance_settings
     WHERE name = 'poll_delay';
-    IF @delay IS NULL SET @delay = '00:00:00.050';
+    -- 先短后长：前 100 ms 每 5 ms 查看一次（按主键读一行），之后每次增加一半，最长 poll_delay
+    -- （默认 50 ms）。多数调用在几十毫秒内结束，固定的长间隔会让每次调用白等；较慢的调用每秒最多
+    -- 查约 20 次。
+    -- Short first, then longer: every 5 ms for the first 100 ms (one row read by its key),
+    -- then half as much again each time, up to poll_delay (default 50 ms). Most calls end
+    -- within tens of milliseconds, where a fixed long pause would be dead time; a slow call
+    -- is looked at no more than ~20 times a second.
+    SET @cap_ms = 50;
+    IF ISDATE(@delay) = 1
+        SET @cap_ms = DATEDIFF(MILLISECOND, 0, CAST(@delay AS DATETIME));
+    IF @cap_ms < 5 OR @cap_ms > 60000 SET @cap_ms = 50;
+    SET @wait_ms = 5;
+    SET @looks = 0;
     WHILE 1 = 1
     BEGIN
         SET @status = NULL;
@@ -412,7 +428,11 @@ BEGIN
         IF @status IS NULL RETURN 6;
         IF @status IN ('COMPLETED', 'ERROR', 'UNCERTAIN', 'REVERSED') RETURN 0;
         IF GETDATE() >= @deadline RETURN 4;
-        WAITFOR DELAY @delay;
+        SET @wait = DATEADD(MILLISECOND, @wait_ms, 0);
+        WAITFOR DELAY @wait;
+        SET @looks = @looks + 1;
+        IF @looks >= 20 SET @wait_ms = @wait_ms + @wait_ms / 2;
+        IF @wait_ms > @cap_ms SET @wait_ms = @cap_ms;
     END;
     RETURN 4;
 END;

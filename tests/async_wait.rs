@@ -53,6 +53,7 @@ fn a_wait_that_ends_first_exits_4() {
     // slowed down so this broker cannot claim the row before the test marks it.
     let env = Env::start_with(Options {
         poll_interval_ms: 600_000,
+        poll_min_ms: 600_000,
         ..Options::default()
     });
     let id = env.insert("1101", &person_input(14));

@@ -25,6 +25,7 @@ fn terminate(env: &mut Env) {
 fn sigterm_stops_cleanly_and_pending_work_survives_a_restart() {
     let mut env = Env::start_with(Options {
         poll_interval_ms: 600_000,
+        poll_min_ms: 600_000,
         ..Options::default()
     });
     // Left PENDING: the slow poller will not see it before the stop.
@@ -71,6 +72,7 @@ fn sign_out_on_shutdown_sends_one_9002_per_operator() {
 fn sigterm_drains_in_flight_calls_and_leaves_the_rest_pending() {
     let mut env = Env::start_with(Options {
         poll_interval_ms: 600_000,
+        poll_min_ms: 600_000,
         ..Options::default()
     });
     let warm = env.insert("1101", &person_input(50));

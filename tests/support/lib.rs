@@ -28,7 +28,10 @@ pub const TIF_TOKEN: &str = "e2e-token-not-a-secret";
 pub struct Options {
     pub workers: u32,
     pub max_frame_bytes: u32,
+    /// The longest wait between the dispatcher's looks for PENDING rows (idle pace).
     pub poll_interval_ms: u64,
+    /// The shortest (right after work); a test that wants no polling sets both high.
+    pub poll_min_ms: u64,
     pub retry_max_attempts: u32,
     pub retry_base_delay_ms: u64,
     pub retry_max_delay_ms: u64,
@@ -70,6 +73,7 @@ impl Default for Options {
             workers: 16,
             max_frame_bytes: 65_536,
             poll_interval_ms: 50,
+            poll_min_ms: 5,
             retry_max_attempts: 5,
             retry_base_delay_ms: 50,
             retry_max_delay_ms: 500,

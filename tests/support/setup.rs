@@ -130,6 +130,7 @@ pub(crate) fn config_text(pipe: &str, db: &Path, url: &str, o: &Options) -> Stri
     b.workers = o.workers as usize;
     b.max_frame_bytes = o.max_frame_bytes;
     b.poll_interval_ms = o.poll_interval_ms;
+    b.poll_min_ms = o.poll_min_ms.min(o.poll_interval_ms);
     b.shutdown_grace_ms = 10_000;
     b.retry_max_attempts = o.retry_max_attempts;
     b.retry_base_delay_ms = o.retry_base_delay_ms;

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod poll_mode;
+
 use yibao::{bin, person_input, Env, Options, SmKeys, FIXMEDINS, TIF_PAASID, TIF_TOKEN};
 use yibao_proto::{CallMode, Request, Response};
 
@@ -157,7 +159,10 @@ fn main() {
     // 5. Async drain: rows inserted by SQL, time until all are terminal.
     let drain = async_drain(sizes.drain_rows);
 
-    // 6. Report.
+    // 6. The procedure's poll mode: a row inserted by SQL, its status polled, broker idle.
+    let poll = poll_mode::measure(if quick { 10 } else { 100 });
+
+    // 7. Report.
     let shim_size = std::fs::metadata(&shim).map(|m| m.len()).unwrap_or(0);
     println!("| measurement | median ms | min–max ms | note |");
     println!("|---|---:|---:|---|");
@@ -210,6 +215,22 @@ fn main() {
         drain.0,
         drain.1,
         drain.0 as f64 / drain.1
+    );
+    println!();
+    println!("| poll mode (SQL insert, status polled as the procedure does, broker idle before) | value |");
+    println!("|---|---:|");
+    println!(
+        "| p50 / p95 / max ms (N={}) | {:.1} / {:.1} / {:.1} |",
+        poll.latencies.len(),
+        pct(&poll.latencies, 50),
+        pct(&poll.latencies, 95),
+        poll.latencies.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "| idle database load: claim queries/s (pace {}→{} ms) | {:.0} |",
+        poll.min_ms,
+        poll.idle_ms,
+        poll.idle_queries_per_sec()
     );
     println!();
     println!("| resource | value |\n|---|---:|");

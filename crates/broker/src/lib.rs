@@ -37,6 +37,7 @@ pub mod keys;
 mod listener;
 pub mod logging;
 mod metrics;
+mod pace;
 pub mod pipe_security;
 mod pool;
 mod process;
@@ -98,7 +99,10 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
     let (notify_shutdown, _) = broadcast::channel::<()>(1);
     let dispatcher = tokio::spawn(dispatcher::run(
         broker.worker.clone(),
-        Duration::from_millis(config.broker.poll_interval_ms),
+        pace::Pace::new(
+            Duration::from_millis(config.broker.poll_min_ms),
+            Duration::from_millis(config.broker.poll_interval_ms),
+        ),
         Duration::from_millis(config.broker.recover_interval_ms),
         shutdown::Shutdown::new(notify_shutdown.subscribe()),
     ));

@@ -173,7 +173,6 @@ fn demo_config(pipe: &str, db: &Path, url: &str, signing: ProfileConfig) -> anyh
     let mut config = Config::new(platform, store, institution);
     config.broker.pipe = pipe.to_string();
     config.broker.workers = 16;
-    config.broker.poll_interval_ms = 100;
     config.broker.shutdown_grace_ms = 10_000;
     config.check()?;
     Ok(config)

@@ -83,8 +83,12 @@ pub struct BrokerSection {
     pub max_connections: usize,
     /// Requests processed at the same time (bounded worker pool).
     pub workers: usize,
-    /// How often PENDING rows inserted by SQL alone are looked for.
+    /// Longest wait between looks for PENDING rows inserted by SQL alone: the pace when
+    /// idle, and what an idle broker costs the database (`1000 / poll_interval_ms` indexed
+    /// queries a second). See `pace.rs`.
     pub poll_interval_ms: u64,
+    /// Shortest wait between looks: right after work or a wake-up, doubling per empty look.
+    pub poll_min_ms: u64,
     /// How long a claim is held before another broker may consider it abandoned.
     pub lease_ms: u64,
     /// Name of this broker in `worker_id` columns; default `<host>-<pid>`.
@@ -118,7 +122,8 @@ impl Default for BrokerSection {
             max_frame_bytes: yibao_proto::DEFAULT_MAX_FRAME,
             max_connections: 512,
             workers: 16,
-            poll_interval_ms: 100,
+            poll_interval_ms: 20,
+            poll_min_ms: 5,
             lease_ms: 5 * 60 * 1000,
             worker_id: None,
             msgid_node: None,
@@ -224,6 +229,12 @@ impl Config {
         }
         if b.poll_interval_ms == 0 {
             return Err(invalid("broker.poll_interval_ms", "must be at least 1"));
+        }
+        if b.poll_min_ms == 0 || b.poll_min_ms > b.poll_interval_ms {
+            return Err(invalid(
+                "broker.poll_min_ms",
+                "must be 1..=broker.poll_interval_ms",
+            ));
         }
         if b.lease_ms < self.platform.request_timeout_ms * 2 {
             return Err(invalid(

@@ -29,7 +29,8 @@ fn the_platform_address_is_read_from_the_url() {
 #[test]
 fn the_documented_example_parses() {
     let cfg = Config::parse(EXAMPLE).unwrap();
-    assert_eq!(cfg.broker.poll_interval_ms, 100);
+    assert_eq!(cfg.broker.poll_interval_ms, 20);
+    assert_eq!(cfg.broker.poll_min_ms, 5);
     assert_eq!(cfg.institution.fixmedins_code.len(), 12);
 }
 
