@@ -53,14 +53,15 @@ pub fn spec(worker: &str, limit: u32) -> ClaimSpec {
 }
 
 /// A reply's field rows: a few awkward values plus a long list, more rows than a store
-/// writes in one statement (so batching cannot drop or reorder any).
+/// writes in one statement (SQLite: 16 per INSERT; SQL Server: 600 per batch, so three
+/// batches in one transaction), so batching cannot drop or reorder any.
 fn many_fields() -> Vec<ResponseField> {
     let mut f = vec![
         field("insuinfo[*].balc", 0, "10.00"),
         field("insuinfo[*].balc", 1, "3"),
         field("baseinfo.psn_name", 0, "李四<&\"'\u{1}"),
     ];
-    f.extend((0..37).map(|i| field("setldetail[*].fund_payamt", i, &format!("{i}.50"))));
+    f.extend((0..1250).map(|i| field("setldetail[*].fund_payamt", i, &format!("{i}.50"))));
     f
 }
 

@@ -2,7 +2,7 @@
 //! Each checks the holder's claim generation (fencing token) in the same statement that
 //! changes the row, so a broker whose claim was superseded can neither send nor write.
 
-use super::pool::run;
+use super::pool::{self, run};
 use super::statements::Stmt;
 use super::{clip, fields, first_row, row_id, MssqlStore};
 use crate::types::{AttemptStart, Finish, Holder, Origin};
@@ -90,32 +90,42 @@ pub(super) async fn finish(store: &MssqlStore, f: Finish) -> Result<bool, StoreE
     // in statements.sql).
     let reply_in_hand: i32 = r.is_some_and(|r| r.origin == Origin::Platform).into();
     let error = clip(&f.error);
-    let fields = r.and_then(|r| fields::to_xml(&r.fields));
+    let field_rows = r.map(|r| r.fields.as_slice()).unwrap_or_default();
+    let inserts = fields::InsertBatches::new(field_rows);
+    let follow = i32::try_from(field_rows.len()).unwrap_or(i32::MAX);
     let reversed = crate::reversed_reason(f.request_id);
-    let sets = store
-        .query(
-            Stmt::Finish,
-            &[
-                &id,
-                &f.holder.worker_id,
-                &f.status.as_str(),
-                &error,
-                &attempt_id,
-                &ms,
-                &outcome,
-                &has_response,
-                &response_data,
-                &infcode,
-                &err_msg,
-                &origin,
-                &fields,
-                &f.holder.fence,
-                &reply_in_hand,
-                &reversed,
-            ],
-        )
-        .await?;
-    Ok(held(&sets))
+    let finish: [&dyn tiberius::ToSql; 16] = [
+        &id,
+        &f.holder.worker_id,
+        &f.status.as_str(),
+        &error,
+        &attempt_id,
+        &ms,
+        &outcome,
+        &has_response,
+        &response_data,
+        &infcode,
+        &err_msg,
+        &origin,
+        &follow,
+        &f.holder.fence,
+        &reply_in_hand,
+        &reversed,
+    ];
+    let field_params: Vec<Vec<&dyn tiberius::ToSql>> = (0..inserts.sql.len())
+        .map(|n| inserts.params(n, &id))
+        .collect();
+    let mut batches: Vec<pool::Batch<'_>> = vec![(Stmt::Finish.sql(), &finish)];
+    batches.extend(
+        inserts
+            .sql
+            .iter()
+            .zip(&field_params)
+            .map(|(sql, params)| (sql.as_str(), params.as_slice())),
+    );
+    // The field rows go only where `finish` held the row (and left its transaction open).
+    let sets = store.sequence(&batches, held).await?;
+    Ok(sets.first().is_some_and(|s| held(s)))
 }
 
 /// The `1`/`0` a write batch answers with.

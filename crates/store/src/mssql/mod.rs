@@ -101,6 +101,16 @@ impl MssqlStore {
     ) -> Result<Vec<Vec<Row>>, StoreError> {
         self.execute(stmt.sql(), params).await
     }
+
+    /// Batches in turn on one connection while `go_on` approves the last one's result
+    /// (see [`pool::run_sequence`]).
+    async fn sequence(
+        &self,
+        batches: &[pool::Batch<'_>],
+        go_on: impl Fn(&[Vec<Row>]) -> bool,
+    ) -> Result<Vec<Vec<Vec<Row>>>, StoreError> {
+        Ok(pool::run_sequence(&self.pool, self.opts.command_timeout, batches, go_on).await?)
+    }
 }
 
 /// Splits a script at lines that are only `GO`, dropping empty batches.

@@ -157,6 +157,24 @@ pub(super) async fn run(
     sql: &str,
     params: &[&dyn ToSql],
 ) -> Result<Vec<Vec<Row>>, Failure> {
+    let mut sets = run_sequence(pool, timeout, &[(sql, params)], |_| true).await?;
+    Ok(sets.pop().unwrap_or_default())
+}
+
+/// One batch, its parameters.
+pub(super) type Batch<'a> = (&'a str, &'a [&'a dyn ToSql]);
+
+/// Runs batches in turn on one connection under one timeout, while `go_on` approves the
+/// previous batch's result sets; returns each run batch's result sets. A transaction that
+/// spans the batches is the SQL's own (BEGIN in the first, COMMIT in the last): when any
+/// batch fails or the time runs out, the connection is closed instead of pooled, and the
+/// server rolls back whatever it left open.
+pub(super) async fn run_sequence(
+    pool: &Pool,
+    timeout: std::time::Duration,
+    batches: &[Batch<'_>],
+    go_on: impl Fn(&[Vec<Row>]) -> bool,
+) -> Result<Vec<Vec<Vec<Row>>>, Failure> {
     let mut conn = pool.inner.get().await.map_err(|e| match e {
         bb8::RunError::User(e) => fail(describe(&e)),
         bb8::RunError::TimedOut => fail(match pool.last_error.take() {
@@ -168,7 +186,16 @@ pub(super) async fn run(
     })?;
     let outcome = {
         let client = &mut conn.client;
-        let work = async move { client.query(sql, params).await?.into_results().await };
+        let work = async move {
+            let mut out: Vec<Vec<Vec<Row>>> = Vec::with_capacity(batches.len());
+            for (sql, params) in batches {
+                if out.last().is_some_and(|sets| !go_on(sets)) {
+                    break;
+                }
+                out.push(client.query(*sql, params).await?.into_results().await?);
+            }
+            Ok::<_, TdsError>(out)
+        };
         tokio::time::timeout(timeout, work).await
     };
     match outcome {

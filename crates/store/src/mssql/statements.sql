@@ -239,10 +239,12 @@ GO
 -- name: finish
 -- @P1 request_id, @P2 worker, @P3 status, @P4 error, @P5 attempt_id (or NULL),
 -- @P6 duration_ms, @P7 outcome, @P8 1 = write a response, @P9 response_data, @P10 infcode,
--- @P11 err_msg, @P12 origin, @P13 field rows as XML (or NULL), @P14 fence, @P15 1 = the
+-- @P11 err_msg, @P12 origin, @P13 how many field rows follow (0 = none), @P14 fence, @P15 1 = the
 -- response is the platform's reply, @P16 the reason shown on the request(s) this one
 -- reverses, when it is a 2601 that completes. One transaction; returns 0 when the claim is
--- not the current one.
+-- not the current one. With @P13 > 0 the transaction stays open for the field rows, sent
+-- next on the same connection as multi-row INSERT batches (mssql/fields.rs), the last of
+-- which commits; a connection that fails meanwhile is closed, and the server rolls back.
 -- The second branch of the WHERE: a platform reply in hand may still replace the guess
 -- recovery made (UNCERTAIN or PENDING) while this broker could not reach the database, if
 -- nobody claimed the row since (same claim_gen) and no 冲正 was started for it.
@@ -288,22 +290,9 @@ BEGIN
                 request_id, response_data, infcode, err_msg, origin
             )
             VALUES (@P1, @P9, @P10, @P11, @P12);
-        -- Output values the catalog names (@P13: XML, see mssql/fields.rs), replacing
-        -- those of an earlier reply.
+        -- Output values the catalog names replace those of an earlier reply; the new
+        -- ones follow in their own batches (@P13 rows).
         DELETE FROM dbo.medical_insurance_response_fields WHERE request_id = @P1;
-        IF @P13 IS NOT NULL
-            INSERT INTO dbo.medical_insurance_response_fields (
-                request_id, path, row_index, value
-            )
-            SELECT
-                @P1,
-                f.n.value('@p', 'NVARCHAR(200)'),
-                f.n.value('@i', 'INT'),
-                CAST(
-                    f.n.value('xs:base64Binary(@v)', 'VARBINARY(MAX)') AS NVARCHAR(MAX)
-                )
-            FROM (SELECT CAST(@P13 AS XML) AS d) AS x
-            CROSS APPLY x.d.nodes('/f') AS f (n);
     END;
     -- A completed 2601 reverses the request(s) it was started for, in this transaction.
     IF @P3 = 'COMPLETED'
@@ -311,7 +300,8 @@ BEGIN
         SET status = 'REVERSED', last_error = @P16, update_time = GETDATE()
         WHERE reversal_id = @P1 AND status IN ('UNCERTAIN', 'COMPLETED');
     SELECT CAST(1 AS INT) AS held;
-    COMMIT TRANSACTION;
+    IF @P13 = 0 OR @P8 = 0
+        COMMIT TRANSACTION;
 END;
 GO
 
