@@ -245,6 +245,9 @@ fn the_seeds_1101_example_is_told_its_expected_shape() {
     for want in ["data", "mdtrt_cert_type", "docs/catalog.md"] {
         assert!(msg.contains(want), "{want} not in {msg}");
     }
-    assert!(!msg.contains("430123199001011234"), "values stay out: {msg}");
+    assert!(
+        !msg.contains("430123199001011234"),
+        "values stay out: {msg}"
+    );
     assert_eq!(env.mock_count("1101"), 0, "nothing was sent");
 }

@@ -179,8 +179,15 @@ fn conditional_rules_and_lists() {
     let v = c.validate("2204", &json!({"feedetail": []}));
     assert_eq!(v.0[0].path, "feedetail", "{v:?}");
     let v = c.validate("2204", &json!({"data": {}}));
-    assert_eq!(v.0[0].path, "input", "the wrong shape is named first: {v:?}");
-    assert!(v.0.iter().any(|x| x.path == "feedetail" && x.zh == "节点缺失"), "{v:?}");
+    assert_eq!(
+        v.0[0].path, "input",
+        "the wrong shape is named first: {v:?}"
+    );
+    assert!(
+        v.0.iter()
+            .any(|x| x.path == "feedetail" && x.zh == "节点缺失"),
+        "{v:?}"
+    );
     assert_eq!(c.psn_no("2204", &fee(json!(1))).as_deref(), Some("P"));
     assert_eq!(
         c.psn_no("2207", &good_2207()).as_deref(),
