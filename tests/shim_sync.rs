@@ -170,3 +170,30 @@ fn platform_down_gives_a_clear_error_and_the_broker_survives() {
     assert_eq!(outcome, "TRANSPORT_ERROR");
     assert_eq!(env.shim(&["ping"]).status.code(), Some(0));
 }
+
+/// An input over the broker's frame limit is refused by the shim before anything is
+/// written (the handshake told it the limit): exit 6 with the limit and the key that sets
+/// it, never "outcome unknown" (2), and no row recorded.
+#[test]
+fn an_oversized_input_is_refused_before_sending_with_the_limit_named() {
+    let env = Env::start(); // max_frame_bytes = 65536
+    let big = format!(
+        r#"{{"data": {{"psn_no": "P1", "note": "{}"}}}}"#,
+        "x".repeat(200_000)
+    );
+    let file = env.dir.path().join("big.json");
+    std::fs::write(&file, big).unwrap();
+    let out = env.shim(&["call", "1101", "--input-file", &file.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(6), "{} {}", stdout(&out), stderr(&out));
+    assert_eq!(stdout(&out), "error FrameTooLarge");
+    let err = stderr(&out);
+    assert!(
+        err.contains("65536") && err.contains("broker.max_frame_bytes") && err.contains("未发送"),
+        "{err}"
+    );
+    let rows: i64 = env
+        .db()
+        .query_row("SELECT COUNT(*) FROM medical_insurance_requests", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0, "nothing recorded");
+}

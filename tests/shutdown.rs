@@ -107,3 +107,90 @@ fn sigterm_drains_in_flight_calls_and_leaves_the_rest_pending() {
     assert_eq!(out.status.code(), Some(0), "{}", yibao::stdout(&out));
     assert!(yibao::stdout(&out).contains("status=COMPLETED"));
 }
+
+/// Settlements applied by the simulator for `mdtrt_id` M<n>.
+fn applied_settlements(env: &Env, n: u32) -> usize {
+    let key = format!("\"mdtrt_id\":\"M{n}\"");
+    env.mock_applied()
+        .iter()
+        .filter(|a| {
+            a["infno"] == "2207" && a["input"].as_str().is_some_and(|i| i.contains(&key))
+        })
+        .count()
+}
+
+/// SIGTERM while 60 cashiers wait on sync calls (`run` of 50 rows the HIS inserted, 10
+/// `call`s; 4 workers, a slow platform): nobody is
+/// told "outcome unknown" (exit 2). A call that completed during the drain answers 0; a
+/// call never sent is refused as "shutting down" (exit 6) or cancelled (exit 1, "已取消"),
+/// and the simulator's applied-log agrees with every answer.
+#[test]
+fn sigterm_answers_every_waiting_caller_with_the_truth() {
+    let mut env = Env::start_with(Options {
+        workers: 4,
+        ..Options::default()
+    });
+    let warm = env.insert("1101", &person_input(60));
+    assert_eq!(env.shim(&["run", &warm.to_string()]).status.code(), Some(0));
+    env.add_fault(serde_json::json!({"infno": "2207", "kind": "delay", "ms": 1500}));
+    let rows: Vec<(u32, i64)> = (0..50)
+        .map(|n| (700 + n, env.insert("2207", &yibao::settle_input(700 + n))))
+        .collect();
+    let mut shims: Vec<_> = rows
+        .iter()
+        .map(|(_, id)| env.spawn_shim(&["run", &id.to_string(), "--wait", "30"]))
+        .collect();
+    // Ten more as sync `call`s: the broker inserts those rows itself.
+    let calls: Vec<u32> = (750..760).collect();
+    for n in &calls {
+        let file = env.dir.path().join(format!("settle-{n}.json"));
+        std::fs::write(&file, yibao::settle_input(*n)).unwrap();
+        let file = file.to_string_lossy().into_owned();
+        shims.push(env.spawn_shim(&["call", "2207", "--input-file", &file, "--wait", "30"]));
+    }
+    yibao::wait_until("four settlements in flight", Duration::from_secs(10), || {
+        rows.iter()
+            .filter(|(_, id)| env.view(*id).status == "PROCESSING")
+            .count()
+            >= 4
+    });
+    terminate(&mut env);
+    let mut codes = std::collections::BTreeMap::new();
+    let callers = rows.iter().copied().chain(calls.iter().map(|n| (*n, -1)));
+    for (shim, (n, id)) in shims.into_iter().zip(callers) {
+        let out = shim.wait_with_output().unwrap();
+        let code = out.status.code().unwrap_or(-1);
+        *codes.entry(code).or_insert(0) += 1;
+        let said = format!("{} {}", yibao::stdout(&out), yibao::stderr(&out));
+        let applied = applied_settlements(&env, n);
+        match code {
+            0 => assert_eq!(applied, 1, "request {id} answered done: {said}"),
+            1 => {
+                assert!(said.contains("已取消"), "request {id}: {said}");
+                assert_eq!(applied, 0, "request {id} answered cancelled: {said}");
+            }
+            6 => {
+                assert!(said.contains("ShuttingDown"), "request {id}: {said}");
+                assert_eq!(applied, 0, "request {id} answered never sent: {said}");
+            }
+            other => panic!("request {id}: exit {other}, {said}"),
+        }
+    }
+    eprintln!("exit codes: {codes:?}");
+    assert!(codes.get(&0).copied().unwrap_or(0) >= 4, "{codes:?}");
+}
+
+/// SIGHUP (a closed terminal), SIGUSR1 and SIGUSR2 do not end the broker: it still answers,
+/// and SIGTERM still drains and exits cleanly.
+#[test]
+fn stray_signals_are_ignored() {
+    let mut env = Env::start();
+    let pid = env.broker_pid().to_string();
+    for sig in ["-HUP", "-USR1", "-USR2"] {
+        assert!(Command::new("kill").args([sig, &pid]).status().unwrap().success());
+    }
+    let id = env.insert("1101", &person_input(70));
+    assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(0));
+    assert!(env.broker_log().contains("SIGHUP"), "{}", env.broker_log());
+    terminate(&mut env);
+}

@@ -62,8 +62,8 @@ pub enum ClientError {
     /// The request is larger than the broker accepts (`Welcome.max_frame`); it was not sent
     /// and the connection is still usable.
     #[error(
-        "请求过大（{len} 字节），医保代理服务只接受 {max} 字节以内，未发送 / \
-         the request is {len} bytes, over the broker's limit of {max} bytes; it was not sent"
+        "请求过大（{len} 字节），医保代理服务只接受 {max} 字节以内（配置项 broker.max_frame_bytes），未发送 / \
+         the request is {len} bytes, over the broker's limit of {max} bytes (config key broker.max_frame_bytes); it was not sent"
     )]
     TooLarge { len: u32, max: u32 },
     /// An answer that does not fit the request or the protocol (a version mismatch, or a

@@ -34,8 +34,12 @@ impl Shutdown {
     }
 }
 
-/// Resolves on Ctrl-C, or SIGTERM on Unix (what service managers send).
+/// Resolves on Ctrl-C, or SIGTERM on Unix (what service managers send). On Unix, SIGHUP
+/// (a closed terminal, `systemctl reload`), SIGUSR1 and SIGUSR2 are logged and ignored:
+/// their default action would end the broker at once, without draining in-flight calls.
 pub async fn signal() {
+    #[cfg(unix)]
+    ignore_stray_signals();
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -56,4 +60,28 @@ pub async fn signal() {
     }
     #[cfg(not(unix))]
     ctrl_c.await;
+}
+
+/// Takes over SIGHUP, SIGUSR1 and SIGUSR2 for the life of the process, logging each one.
+#[cfg(unix)]
+fn ignore_stray_signals() {
+    use tokio::signal::unix::{signal, SignalKind};
+    for (kind, name) in [
+        (SignalKind::hangup(), "SIGHUP"),
+        (SignalKind::user_defined1(), "SIGUSR1"),
+        (SignalKind::user_defined2(), "SIGUSR2"),
+    ] {
+        match signal(kind) {
+            Ok(mut stream) => {
+                tokio::spawn(async move {
+                    while stream.recv().await.is_some() {
+                        tracing::info!(
+                            "收到 {name}，已忽略（停止请用 SIGTERM）/ {name} ignored (SIGTERM stops the broker)"
+                        );
+                    }
+                });
+            }
+            Err(e) => tracing::warn!("cannot take over {name}: {e}"),
+        }
+    }
 }
