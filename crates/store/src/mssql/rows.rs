@@ -24,7 +24,7 @@ fn text(row: &Row, i: usize, name: &str) -> Result<Option<String>, String> {
 /// NVARCHAR's bytes as text, strictly: SQL Server stores unchecked UTF-16, in which a
 /// lone surrogate is possible.
 fn utf16le(bytes: &[u8], name: &str) -> Result<String, String> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(format!(
             "{name} 不是完整的 UTF-16 文本 / {name} is not whole UTF-16 text"
         ));
