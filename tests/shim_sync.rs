@@ -184,7 +184,13 @@ fn an_oversized_input_is_refused_before_sending_with_the_limit_named() {
     let file = env.dir.path().join("big.json");
     std::fs::write(&file, big).unwrap();
     let out = env.shim(&["call", "1101", "--input-file", &file.to_string_lossy()]);
-    assert_eq!(out.status.code(), Some(6), "{} {}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert_eq!(stdout(&out), "error FrameTooLarge");
     let err = stderr(&out);
     assert!(
@@ -193,7 +199,9 @@ fn an_oversized_input_is_refused_before_sending_with_the_limit_named() {
     );
     let rows: i64 = env
         .db()
-        .query_row("SELECT COUNT(*) FROM medical_insurance_requests", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM medical_insurance_requests", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(rows, 0, "nothing recorded");
 }

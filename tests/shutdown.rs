@@ -113,9 +113,7 @@ fn applied_settlements(env: &Env, n: u32) -> usize {
     let key = format!("\"mdtrt_id\":\"M{n}\"");
     env.mock_applied()
         .iter()
-        .filter(|a| {
-            a["infno"] == "2207" && a["input"].as_str().is_some_and(|i| i.contains(&key))
-        })
+        .filter(|a| a["infno"] == "2207" && a["input"].as_str().is_some_and(|i| i.contains(&key)))
         .count()
 }
 
@@ -148,12 +146,16 @@ fn sigterm_answers_every_waiting_caller_with_the_truth() {
         let file = file.to_string_lossy().into_owned();
         shims.push(env.spawn_shim(&["call", "2207", "--input-file", &file, "--wait", "30"]));
     }
-    yibao::wait_until("four settlements in flight", Duration::from_secs(10), || {
-        rows.iter()
-            .filter(|(_, id)| env.view(*id).status == "PROCESSING")
-            .count()
-            >= 4
-    });
+    yibao::wait_until(
+        "four settlements in flight",
+        Duration::from_secs(10),
+        || {
+            rows.iter()
+                .filter(|(_, id)| env.view(*id).status == "PROCESSING")
+                .count()
+                >= 4
+        },
+    );
     terminate(&mut env);
     let mut codes = std::collections::BTreeMap::new();
     let callers = rows.iter().copied().chain(calls.iter().map(|n| (*n, -1)));
@@ -187,7 +189,11 @@ fn stray_signals_are_ignored() {
     let mut env = Env::start();
     let pid = env.broker_pid().to_string();
     for sig in ["-HUP", "-USR1", "-USR2"] {
-        assert!(Command::new("kill").args([sig, &pid]).status().unwrap().success());
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success());
     }
     let id = env.insert("1101", &person_input(70));
     assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(0));

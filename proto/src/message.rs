@@ -212,6 +212,10 @@ pub enum ErrorCode {
     ShuttingDown,
     /// A bug or an unexpected condition in the broker.
     Internal,
+    /// Every connection slot is taken (`broker.max_connections`); nothing was read or done,
+    /// the connection is closed after this reply. Retry shortly. (Appended last: postcard
+    /// numbers variants by position.)
+    Busy,
 }
 
 /// Count of requests in one state.

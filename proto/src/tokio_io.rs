@@ -15,6 +15,18 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     r: &mut R,
     max: u32,
 ) -> Result<Option<(Format, Vec<u8>)>, FrameError> {
+    match read_header(r, max).await? {
+        None => Ok(None),
+        Some((len, format)) => Ok(Some((format, read_payload(r, len).await?))),
+    }
+}
+
+/// Reads and checks a frame's header: the payload's length (at most `max`) and format.
+/// `Ok(None)` means the peer closed the connection cleanly between frames.
+pub async fn read_header<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: u32,
+) -> Result<Option<(u32, Format)>, FrameError> {
     let mut header = [0u8; HEADER_LEN];
     let mut got = 0;
     while got < HEADER_LEN {
@@ -24,15 +36,22 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             n => got += n,
         }
     }
-    let (len, format) = frame::parse_header(header, max)?;
-    let mut payload = vec![0u8; len as usize];
-    r.read_exact(&mut payload)
-        .await
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => FrameError::Truncated,
-            _ => FrameError::Io(e),
-        })?;
-    Ok(Some((format, payload)))
+    Ok(Some(frame::parse_header(header, max)?))
+}
+
+/// Reads a payload of `len` bytes. The buffer grows with what arrives rather than being
+/// allocated from the header's word, so a peer that announces 8 MiB and sends little holds
+/// little memory.
+pub async fn read_payload<R: AsyncRead + Unpin>(
+    r: &mut R,
+    len: u32,
+) -> Result<Vec<u8>, FrameError> {
+    let mut payload = Vec::with_capacity((len as usize).min(64 * 1024));
+    r.take(u64::from(len)).read_to_end(&mut payload).await?;
+    if payload.len() < len as usize {
+        return Err(FrameError::Truncated);
+    }
+    Ok(payload)
 }
 
 /// Encodes and writes one message as a frame, then flushes.

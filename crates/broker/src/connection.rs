@@ -4,24 +4,84 @@
 //! read (too large, unknown tag, undecodable) gets an `Error` reply and the connection is
 //! closed, because the byte stream can no longer be trusted to be at a frame boundary. The
 //! broker itself carries on serving everyone else.
+//!
+//! A connection holds one of `max_connections` slots, so it must not hold it for nothing:
+//! `Hello` must come within the handshake deadline and each next request within the idle
+//! timeout. Memory is bounded the same way: a large frame (over [`SMALL_FRAME`]) reserves
+//! its length from one budget shared by all connections before its payload is read, and
+//! the payload buffer grows only with the bytes that actually arrive.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use interprocess::local_socket::tokio::Stream;
 use tokio::io::{AsyncRead, AsyncWrite};
-use yibao_proto::tokio_io::{read_frame, write_message};
+use tokio::sync::Semaphore;
+use yibao_proto::tokio_io::{read_header, read_payload, write_message};
 use yibao_proto::{frame, ErrorCode, Format, FrameError, Request, Response};
 
 use crate::service::{server_name, Broker};
 use crate::shutdown::Shutdown;
 
+/// Frames up to this size are read without reserving from the shared budget: every
+/// connection may hold one (512 × 64 KiB at most), and a `Hello` or a `Ping` must never
+/// wait behind someone's half-sent 8 MiB frame.
+pub const SMALL_FRAME: u32 = 64 * 1024;
+
+/// How long a refusal (`Busy`) may take to write before the socket is simply dropped.
+const REFUSAL_WRITE: Duration = Duration::from_secs(1);
+
+/// The deadlines and the memory budget every connection lives by.
+#[derive(Clone)]
+pub struct Limits {
+    pub handshake: Duration,
+    pub idle: Duration,
+    /// Bytes of large frames being read, over all connections.
+    pub budget: Arc<Semaphore>,
+}
+
+impl Limits {
+    pub fn from_config(b: &crate::config::BrokerSection) -> Self {
+        let budget = usize::try_from(b.max_buffered_bytes)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
+        Self {
+            handshake: Duration::from_millis(b.handshake_timeout_ms),
+            idle: Duration::from_millis(b.idle_timeout_ms),
+            budget: Arc::new(Semaphore::new(budget)),
+        }
+    }
+}
+
+/// Answers a connection over `max_connections` with `Busy` (JSON: its format is unknown,
+/// and every client reads the frame's own tag) and closes it. What the client sends is
+/// read and thrown away for a moment first: a client still writing its `Hello` and request
+/// when the socket closed would see a broken write — "outcome unknown" — instead of the
+/// refusal waiting for it.
+pub async fn refuse_busy(stream: Stream, max: usize) {
+    use tokio::io::AsyncReadExt;
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let msg = format!(
+        "医保代理服务的连接数已满（broker.max_connections = {max}），请稍后重试 / \
+         every connection slot is taken (broker.max_connections = {max}); retry shortly"
+    );
+    tracing::warn!("refused a connection: all {max} connection slots taken");
+    let reply = reply_error(&mut wr, Format::Json, ErrorCode::Busy, msg);
+    let _ = tokio::time::timeout(REFUSAL_WRITE, reply).await;
+    let drain = async {
+        let mut sink = [0u8; 4096];
+        while matches!(rd.read(&mut sink).await, Ok(n) if n > 0) {}
+    };
+    let _ = tokio::time::timeout(REFUSAL_WRITE, drain).await;
+}
+
 /// Serves one connection until the client hangs up, or until shutdown while the
 /// connection is idle: a request already being handled is answered first (its worker
 /// finishes within the shutdown grace), so a cashier is not told "connection lost" — exit 2,
 /// uncertain — for a settlement that completes a moment later.
-pub async fn serve(stream: Stream, broker: Arc<Broker>, mut shutdown: Shutdown) {
+pub async fn serve(stream: Stream, broker: Arc<Broker>, limits: Limits, mut shutdown: Shutdown) {
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let result = converse(&mut rd, &mut wr, &broker, &mut shutdown).await;
+    let result = converse(&mut rd, &mut wr, &broker, &limits, &mut shutdown).await;
     if let Err(e) = result {
         if !e.is_disconnect() {
             tracing::debug!("connection ended: {e}");
@@ -33,6 +93,7 @@ async fn converse<R, W>(
     rd: &mut R,
     wr: &mut W,
     broker: &Arc<Broker>,
+    limits: &Limits,
     shutdown: &mut Shutdown,
 ) -> Result<(), FrameError>
 where
@@ -44,7 +105,17 @@ where
     // likeliest sender of a broken first frame.
     let mut format = Format::Json;
     let first = tokio::select! {
-        n = next(rd, wr, max, format) => n?,
+        n = tokio::time::timeout(limits.handshake, next(rd, wr, max, format, &limits.budget)) => match n {
+            Ok(n) => n?,
+            Err(_) => {
+                let msg = format!(
+                    "{} ms 内没有收到 Hello，连接已关闭 / no Hello within {} ms; closing the connection",
+                    limits.handshake.as_millis(),
+                    limits.handshake.as_millis()
+                );
+                return reply_error(wr, format, ErrorCode::HandshakeRequired, msg).await;
+            }
+        },
         () = shutdown.recv() => return Ok(()),
     };
     let hello = match first {
@@ -81,7 +152,11 @@ where
     }
     loop {
         let following = tokio::select! {
-            n = next(rd, wr, max, format) => n?,
+            n = tokio::time::timeout(limits.idle, next(rd, wr, max, format, &limits.budget)) => match n {
+                Ok(n) => n?,
+                // Idle too long: close quietly (the client reconnects for its next call).
+                Err(_) => return Ok(()),
+            },
             () = shutdown.recv() => return Ok(()),
         };
         let Some((f, req)) = following else {
@@ -100,17 +175,15 @@ async fn next<R, W>(
     wr: &mut W,
     max: u32,
     format: Format,
+    budget: &Semaphore,
 ) -> Result<Option<(Format, Request)>, FrameError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let err = match read_frame(rd, max).await {
+    let err = match read_request(rd, max, budget).await {
         Ok(None) => return Ok(None),
-        Ok(Some((f, payload))) => match frame::decode::<Request>(f, &payload) {
-            Ok(req) => return Ok(Some((f, req))),
-            Err(e) => e,
-        },
+        Ok(Some(req)) => return Ok(Some(req)),
         Err(e) if e.is_disconnect() || matches!(e, FrameError::Io(_)) => return Err(e),
         Err(e) => e,
     };
@@ -123,6 +196,31 @@ where
         format!("无法接受的数据帧，连接将关闭 / unacceptable frame, closing the connection: {err}");
     reply_error(wr, format, code, msg).await?;
     Ok(None)
+}
+
+/// Reads and decodes one request; a large frame first reserves its length from `budget`
+/// (released once decoded). `Ok(None)`: the peer closed between frames.
+async fn read_request<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    max: u32,
+    budget: &Semaphore,
+) -> Result<Option<(Format, Request)>, FrameError> {
+    let Some((len, f)) = read_header(rd, max).await? else {
+        return Ok(None);
+    };
+    let _reserved = if len > SMALL_FRAME {
+        // Closed never happens (the budget lives as long as the broker); treat it as busy.
+        Some(
+            budget
+                .acquire_many(len)
+                .await
+                .map_err(|_| FrameError::Truncated)?,
+        )
+    } else {
+        None
+    };
+    let payload = read_payload(rd, len).await?;
+    Ok(Some((f, frame::decode::<Request>(f, &payload)?)))
 }
 
 async fn reply_error<W: AsyncWrite + Unpin>(

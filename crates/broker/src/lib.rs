@@ -124,6 +124,7 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
         listener,
         broker.clone(),
         connections.clone(),
+        connection::Limits::from_config(&config.broker),
         notify_shutdown.clone(),
     );
     tokio::select! {

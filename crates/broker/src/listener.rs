@@ -79,17 +79,18 @@ fn refuse_if_in_use(endpoint: &str) -> io::Result<()> {
 
 /// Accepts connections until shutdown. Errors from `accept` are logged and retried with a
 /// pause: a transient handle shortage must not stop the broker. `limit` holds one permit
-/// per open connection, so shutdown can wait for the answers still being written.
+/// per open connection, so shutdown can wait for the answers still being written. A
+/// connection over the limit is not left waiting in the OS's backlog (where a caller would
+/// hang until its own timeout): it is answered `Busy` at once and closed.
 pub async fn run(
     listener: Listener,
     broker: Arc<Broker>,
     limit: Arc<Semaphore>,
+    limits: connection::Limits,
     notify_shutdown: broadcast::Sender<()>,
 ) {
+    let max = limit.available_permits();
     loop {
-        let Ok(permit) = limit.clone().acquire_owned().await else {
-            return;
-        };
         let stream = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
@@ -98,10 +99,18 @@ pub async fn run(
                 continue;
             }
         };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            if limit.is_closed() {
+                return;
+            }
+            tokio::spawn(connection::refuse_busy(stream, max));
+            continue;
+        };
         let broker = broker.clone();
+        let limits = limits.clone();
         let shutdown = Shutdown::new(notify_shutdown.subscribe());
         tokio::spawn(async move {
-            connection::serve(stream, broker, shutdown).await;
+            connection::serve(stream, broker, limits, shutdown).await;
             drop(permit);
         });
     }

@@ -80,7 +80,15 @@ pub struct BrokerSection {
     /// Pipe name (Windows `\\.\pipe\<name>`, Unix `/tmp/<name>.sock` or a path).
     pub pipe: String,
     pub max_frame_bytes: u32,
+    /// Connections served at once; one more is answered `Busy` and closed at once.
     pub max_connections: usize,
+    /// A new connection's `Hello` must arrive within this (an idle socket frees its slot).
+    pub handshake_timeout_ms: u64,
+    /// A connection with no request for this long after its last answer is closed.
+    pub idle_timeout_ms: u64,
+    /// Bytes of large request frames (over 64 KiB) being read at once, over all
+    /// connections: half-sent big frames cannot take the broker's memory.
+    pub max_buffered_bytes: u64,
     /// Requests processed at the same time (bounded worker pool).
     pub workers: usize,
     /// Longest wait between looks for PENDING rows inserted by SQL alone: the pace when
@@ -115,12 +123,92 @@ pub struct BrokerSection {
     pub pipe_sddl: Option<String>,
 }
 
+impl BrokerSection {
+    /// The `[broker]` ranges and the settings that must agree (`request_timeout_ms` is the
+    /// platform's, which the lease must outlast).
+    fn check(&self, request_timeout_ms: u64) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| ConfigError::Invalid {
+            key,
+            message: message.to_string(),
+        };
+        let b = self;
+        if b.workers == 0 || b.workers > 1024 {
+            return Err(invalid("broker.workers", "must be 1..=1024"));
+        }
+        if b.max_connections == 0 {
+            return Err(invalid("broker.max_connections", "must be at least 1"));
+        }
+        if b.max_frame_bytes < 1024 {
+            return Err(invalid("broker.max_frame_bytes", "must be at least 1024"));
+        }
+        if b.handshake_timeout_ms < 100 || b.idle_timeout_ms < 100 {
+            return Err(invalid(
+                "broker.handshake_timeout_ms / idle_timeout_ms",
+                "must be at least 100",
+            ));
+        }
+        if b.max_buffered_bytes < u64::from(b.max_frame_bytes) {
+            return Err(invalid(
+                "broker.max_buffered_bytes",
+                "must be at least broker.max_frame_bytes",
+            ));
+        }
+        if b.poll_interval_ms == 0 {
+            return Err(invalid("broker.poll_interval_ms", "must be at least 1"));
+        }
+        if b.poll_min_ms == 0 || b.poll_min_ms > b.poll_interval_ms {
+            return Err(invalid(
+                "broker.poll_min_ms",
+                "must be 1..=broker.poll_interval_ms",
+            ));
+        }
+        if b.lease_ms < request_timeout_ms * 2 {
+            return Err(invalid(
+                "broker.lease_ms",
+                "must be at least twice platform.request_timeout_ms",
+            ));
+        }
+        if b.retry_max_attempts == 0 || b.retry_max_attempts > 100 {
+            return Err(invalid("broker.retry_max_attempts", "must be 1..=100"));
+        }
+        if b.retry_base_delay_ms == 0 || b.retry_max_delay_ms < b.retry_base_delay_ms {
+            return Err(invalid(
+                "broker.retry_base_delay_ms / retry_max_delay_ms",
+                "need 0 < base <= max",
+            ));
+        }
+        if b.recover_interval_ms == 0 {
+            return Err(invalid("broker.recover_interval_ms", "must be at least 1"));
+        }
+        if b.msgid_node.is_some_and(|n| n > 9) {
+            return Err(invalid("broker.msgid_node", "must be 0..=9"));
+        }
+        for entry in &b.pipe_allow {
+            crate::pipe_security::check_entry(entry)
+                .map_err(|m| invalid("broker.pipe_allow", &m))?;
+        }
+        if b.pipe_sddl
+            .as_deref()
+            .is_some_and(|s| !s.starts_with("D:") && !s.starts_with("O:"))
+        {
+            return Err(invalid(
+                "broker.pipe_sddl",
+                "must be an SDDL string (D:… or O:…)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for BrokerSection {
     fn default() -> Self {
         Self {
             pipe: yibao_proto::DEFAULT_PIPE_NAME.to_string(),
             max_frame_bytes: yibao_proto::DEFAULT_MAX_FRAME,
             max_connections: 512,
+            handshake_timeout_ms: 5_000,
+            idle_timeout_ms: 60_000,
+            max_buffered_bytes: 64 * 1024 * 1024,
             workers: 16,
             poll_interval_ms: 20,
             poll_min_ms: 5,
@@ -217,59 +305,7 @@ impl Config {
             key,
             message: message.to_string(),
         };
-        let b = &self.broker;
-        if b.workers == 0 || b.workers > 1024 {
-            return Err(invalid("broker.workers", "must be 1..=1024"));
-        }
-        if b.max_connections == 0 {
-            return Err(invalid("broker.max_connections", "must be at least 1"));
-        }
-        if b.max_frame_bytes < 1024 {
-            return Err(invalid("broker.max_frame_bytes", "must be at least 1024"));
-        }
-        if b.poll_interval_ms == 0 {
-            return Err(invalid("broker.poll_interval_ms", "must be at least 1"));
-        }
-        if b.poll_min_ms == 0 || b.poll_min_ms > b.poll_interval_ms {
-            return Err(invalid(
-                "broker.poll_min_ms",
-                "must be 1..=broker.poll_interval_ms",
-            ));
-        }
-        if b.lease_ms < self.platform.request_timeout_ms * 2 {
-            return Err(invalid(
-                "broker.lease_ms",
-                "must be at least twice platform.request_timeout_ms",
-            ));
-        }
-        if b.retry_max_attempts == 0 || b.retry_max_attempts > 100 {
-            return Err(invalid("broker.retry_max_attempts", "must be 1..=100"));
-        }
-        if b.retry_base_delay_ms == 0 || b.retry_max_delay_ms < b.retry_base_delay_ms {
-            return Err(invalid(
-                "broker.retry_base_delay_ms / retry_max_delay_ms",
-                "need 0 < base <= max",
-            ));
-        }
-        if b.recover_interval_ms == 0 {
-            return Err(invalid("broker.recover_interval_ms", "must be at least 1"));
-        }
-        if b.msgid_node.is_some_and(|n| n > 9) {
-            return Err(invalid("broker.msgid_node", "must be 0..=9"));
-        }
-        for entry in &b.pipe_allow {
-            crate::pipe_security::check_entry(entry)
-                .map_err(|m| invalid("broker.pipe_allow", &m))?;
-        }
-        if b.pipe_sddl
-            .as_deref()
-            .is_some_and(|s| !s.starts_with("D:") && !s.starts_with("O:"))
-        {
-            return Err(invalid(
-                "broker.pipe_sddl",
-                "must be an SDDL string (D:… or O:…)",
-            ));
-        }
+        self.broker.check(self.platform.request_timeout_ms)?;
         self.store.validate()?;
         self.log.validate().map_err(|m| invalid("log", &m))?;
         self.status_page
