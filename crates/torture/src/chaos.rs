@@ -191,7 +191,8 @@ fn await_exit(ctx: &Ctx, w: Which, limit: Duration) -> bool {
     }
 }
 
-/// Brokers: kill -9, SIGTERM, SIGSTOP/SIGCONT (a stall longer than the lease), restarts.
+/// Brokers: kill -9, SIGTERM, SIGSTOP/SIGCONT (a stall longer than the lease), restarts,
+/// and stray signals (SIGHUP, SIGUSR1/2) that must change nothing.
 pub fn brokers(ctx: &Ctx, mut rng: StdRng) {
     let lease = ctx.plan.lease_ms;
     while ctx.sleep(Duration::from_millis(rng.random_range(2000..9000))) {
@@ -205,6 +206,7 @@ pub fn brokers(ctx: &Ctx, mut rng: StdRng) {
             35..55 => terminate(ctx, w, &mut rng),
             55..72 => stall(ctx, w, rng.random_range(lease / 2..lease * 2)),
             72..82 => outage(ctx, &all, &mut rng),
+            82..90 => stray(ctx, w, &mut rng),
             _ => {}
         }
         supervise(ctx);
@@ -248,6 +250,15 @@ fn terminate(ctx: &Ctx, w: Which, rng: &mut StdRng) {
         await_exit(ctx, w, Duration::from_secs(5));
     }
     ctx.sleep(Duration::from_millis(down));
+}
+
+/// SIGHUP (a closed terminal), SIGUSR1 or SIGUSR2: the broker ignores them, so a death
+/// after one shows in the report as "broker exited by itself".
+fn stray(ctx: &Ctx, w: Which, rng: &mut StdRng) {
+    let signal = ["HUP", "USR1", "USR2"][rng.random_range(0..3)];
+    if ctx.env().signal(w, signal) {
+        ctx.ledger.disturb("stray signal", format!("{w} SIG{signal}"));
+    }
 }
 
 /// SIGSTOP for `ms` (typically longer than the lease), then SIGCONT, always.
