@@ -440,3 +440,34 @@ fn a_run_that_gives_up_before_the_request_started_cancels_it() {
     assert_eq!(applied_settlements(&env, 802), 0);
     assert_eq!(env.view(late).status, "ERROR");
 }
+
+/// A cashier's `run` that arrives while the store is locked for a moment is not told
+/// "database unavailable" (exit 6, which reads as "refused, nothing done"): the claim and
+/// the wait ride out the lock, and the settlement completes once, as the answer says.
+#[test]
+fn a_run_rides_out_a_locked_store() {
+    let env = Env::start_with(Options {
+        poll_interval_ms: 600_000,
+        poll_min_ms: 600_000,
+        busy_timeout_ms: 300,
+        ..Options::default()
+    });
+    let warm = env.insert("1101", &yibao::person_input(901));
+    assert_eq!(env.shim(&["run", &warm.to_string()]).status.code(), Some(0));
+    let id = env.insert("2207", &settle_input(900));
+    let locker = env.db();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let cashier = env.spawn_shim(&["run", &id.to_string(), "--wait", "15"]);
+    std::thread::sleep(Duration::from_millis(1_500));
+    locker.execute_batch("COMMIT").unwrap();
+    let out = cashier.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(env.view(id).status, "COMPLETED");
+    assert_eq!(applied_settlements(&env, 900), 1);
+}

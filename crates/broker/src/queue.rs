@@ -207,12 +207,32 @@ impl Queue {
     ) -> Response {
         let deadline = tokio::time::Instant::now() + wait;
         let mut stopping = self.stopping.subscribe();
+        // The last state read. A store that cannot be read for a moment (locked, full,
+        // restarting) does not end the wait: the request may be in flight and about to
+        // finish, and "database unavailable" (exit 6, read as "refused") would tell the
+        // caller it was not done. Only a wait that never read the row reports the store.
+        let mut last: Option<Outcome> = None;
         loop {
             let outcome = match self.store.get(request_id).await {
                 Ok(Some(v)) => v.into_outcome(false),
                 Ok(None) => return not_found(request_id),
-                Err(e) => return store_error(e),
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    return match last {
+                        Some(o) => Response::Outcome(Outcome {
+                            timed_out: true,
+                            ..o
+                        }),
+                        None => store_error(e),
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!("store unreadable while waiting on {request_id}: {e}");
+                    let nap = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    tokio::time::sleep(nap.min(RECHECK)).await;
+                    continue;
+                }
             };
+            last = Some(outcome.clone());
             // A row this broker still holds is not finished, whatever the store says for the
             // moment: another broker's recovery may have marked it UNCERTAIN while the store
             // was unreachable, and the reply in hand is about to replace that guess.

@@ -134,7 +134,13 @@ impl Worker {
                     Ok(ClaimOne::Claimed(c)) => self.spawn(c, permit),
                     Ok(ClaimOne::NotFound) => return not_found(request_id),
                     Ok(ClaimOne::NotPending(_)) => {}
-                    Err(e) => return store_error(e),
+                    // The store refused the claim for now (locked, full): not a refusal of
+                    // the request, which may be in flight already. Leave it to the
+                    // dispatcher and wait, as when every worker is busy.
+                    Err(e) => {
+                        tracing::debug!(request_id, "run could not claim, waiting: {e}");
+                        self.queue.wake();
+                    }
                 }
             }
             // Every worker is busy: the dispatcher will take the row in order.

@@ -257,7 +257,8 @@ fn terminate(ctx: &Ctx, w: Which, rng: &mut StdRng) {
 fn stray(ctx: &Ctx, w: Which, rng: &mut StdRng) {
     let signal = ["HUP", "USR1", "USR2"][rng.random_range(0..3)];
     if ctx.env().signal(w, signal) {
-        ctx.ledger.disturb("stray signal", format!("{w} SIG{signal}"));
+        ctx.ledger
+            .disturb("stray signal", format!("{w} SIG{signal}"));
     }
 }
 
