@@ -239,7 +239,7 @@ impl Sm4Cipher {
     }
 
     pub fn decrypt(&self, ct: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        if ct.is_empty() || ct.len() % 16 != 0 {
+        if ct.is_empty() || !ct.len().is_multiple_of(16) {
             return Err(CryptoError::Sm4Decrypt);
         }
         match self.mode {

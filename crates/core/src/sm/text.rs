@@ -57,7 +57,7 @@ fn decode_base64(t: &str) -> Result<Vec<u8>, TextError> {
 /// out by platforms are told apart.
 pub fn decode_hex_or_base64(text: &str) -> Result<Vec<u8>, TextError> {
     let t: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    if !t.is_empty() && t.len() % 2 == 0 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !t.is_empty() && t.len().is_multiple_of(2) && t.bytes().all(|b| b.is_ascii_hexdigit()) {
         return hex::decode(&t).map_err(|_| TextError::Hex);
     }
     decode_base64(&t)
