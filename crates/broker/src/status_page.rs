@@ -3,8 +3,9 @@
 //!
 //! Off by default. When on, it listens on a loopback address only and every request must
 //! carry the configured token (`?token=…` or `Authorization: Bearer …`). The page is
-//! rendered on the server without scripts; every text from the store passes through
-//! [`yibao_core::privacy::mask_pii`] and is HTML-escaped, and request bodies are never shown.
+//! rendered on the server without scripts from what [`crate::report`] builds — masked there
+//! ([`yibao_core::privacy::mask_pii`]), once more here as each text is HTML-escaped — and
+//! request bodies are never shown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -145,13 +146,7 @@ async fn page(
         yibao_proto::Response::Status(r) => r,
         _ => return (StatusCode::INTERNAL_SERVER_ERROR, "status unavailable").into_response(),
     };
-    let needs = state
-        .broker
-        .queue
-        .store
-        .needs_action(state.limit)
-        .await
-        .unwrap_or_default();
+    let needs = state.broker.needs_action(state.limit).await;
     let mut html = Html(render(&report, &needs)).into_response();
     html.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -212,7 +207,7 @@ pub fn render(r: &StatusReport, needs: &[yibao_store::RequestView]) -> String {
         esc(&r.platform),
         yes_no(r.platform_ok),
     ));
-    if let Some(e) = r.store_error.as_ref().or(r.platform_error.as_ref()) {
+    for e in [&r.store_error, &r.platform_error].into_iter().flatten() {
         h.push_str(&format!("<p class=bad>{}</p>", esc(e)));
     }
     h.push_str("<h2>各状态数量 / requests by state</h2><table><tr>");
