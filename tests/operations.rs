@@ -215,3 +215,31 @@ fn the_rust_client_library_offers_the_seed_api() {
         ));
     });
 }
+
+/// `[status_page] token = ""` is refused by `check-config`, naming the key, as `run` would
+/// refuse it (before, the check passed and the broker failed at start-up).
+#[test]
+fn check_config_refuses_an_empty_status_page_token() {
+    let env = Env::start();
+    let config = std::fs::read_to_string(&env.config_path).unwrap();
+    let empty = config.replace("enabled = false", "enabled = true\ntoken = \"\"");
+    assert!(empty.contains("token = \"\""), "{empty}");
+    let path = env.dir.path().join("empty-token.toml");
+    std::fs::write(&path, empty).unwrap();
+    let out = Command::new(yibao::bin("yibao-broker"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env("YIBAO_E2E_TIF_TOKEN", yibao::TIF_TOKEN)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("status_page.token") && text.contains("empty"),
+        "{text}"
+    );
+}

@@ -60,12 +60,17 @@ impl StatusPageSection {
                 "status_page.listen 只能是本机回环地址 / must be a loopback address (127.0.0.1 or ::1), not {addr}"
             ));
         }
-        if self.token.is_none() {
-            return Err(
+        match &self.token {
+            None => Err(
                 "status_page.token 必填 / status_page.token is required when the page is on".into(),
-            );
+            ),
+            // Checked here, not only when the broker resolves it, so `check-config` fails
+            // where `run` would.
+            Some(t) if t.is_blank() => Err(
+                "status_page.token 不能为空 / status_page.token must not be empty (nor `env:`/`file:` without a name)".into(),
+            ),
+            Some(_) => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -323,6 +328,16 @@ mod tests {
             .validate()
             .unwrap_err()
             .contains("token"));
+        for blank in ["", "  ", "env:", "file:"] {
+            let e = on("127.0.0.1:18089", Some(blank)).validate().unwrap_err();
+            assert!(
+                e.contains("status_page.token") && e.contains("empty"),
+                "{e}"
+            );
+        }
+        assert!(on("127.0.0.1:18089", Some("env:YIBAO_PAGE_TOKEN"))
+            .validate()
+            .is_ok());
         assert!(StatusPageSection::default().validate().is_ok());
     }
 }
