@@ -243,3 +243,25 @@ fn check_config_refuses_an_empty_status_page_token() {
         "{text}"
     );
 }
+
+/// The pipe's socket file is 0660 whatever the umask the broker starts under (a service
+/// manager's 077 made it 0600, locking out the HIS's group).
+#[cfg(unix)]
+#[test]
+fn the_socket_is_0660_under_a_restrictive_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::start_with(yibao::Options {
+        umask: Some(0o077),
+        ..yibao::Options::default()
+    });
+    let socket = yibao_proto::resolve_endpoint(&env.pipe);
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660, "{socket}: {mode:o}");
+    // The umask did reach the broker: the files it creates follow it.
+    let db = std::fs::metadata(&env.db_path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(db & 0o077, 0, "database file {db:o}");
+}
