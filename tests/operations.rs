@@ -1,6 +1,7 @@
 //! What an operator runs: `check-config` explains each problem before the service starts.
 
 use std::process::Command;
+use std::time::Duration;
 
 use yibao::Env;
 
@@ -145,7 +146,6 @@ fn status_shows_latency_per_interface_and_platform_health() {
 /// The Rust SDK, blocking and async, with the seed's four calls.
 #[test]
 fn the_rust_client_library_offers_the_seed_api() {
-    use std::time::Duration;
     use yibao_client::{AsyncYibaoClient, Overrides, RequestStatus, YibaoClient};
 
     let env = Env::start();
@@ -214,4 +214,92 @@ fn the_rust_client_library_offers_the_seed_api() {
             Err(yibao_client::Error::Unreachable { .. })
         ));
     });
+}
+
+/// `[status_page] token = ""` is refused by `check-config`, naming the key, as `run` would
+/// refuse it (before, the check passed and the broker failed at start-up).
+#[test]
+fn check_config_refuses_an_empty_status_page_token() {
+    let env = Env::start();
+    let config = std::fs::read_to_string(&env.config_path).unwrap();
+    let empty = config.replace("enabled = false", "enabled = true\ntoken = \"\"");
+    assert!(empty.contains("token = \"\""), "{empty}");
+    let path = env.dir.path().join("empty-token.toml");
+    std::fs::write(&path, empty).unwrap();
+    let out = Command::new(yibao::bin("yibao-broker"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env("YIBAO_E2E_TIF_TOKEN", yibao::TIF_TOKEN)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("status_page.token") && text.contains("empty"),
+        "{text}"
+    );
+}
+
+/// The pipe's socket file is 0660 whatever the umask the broker starts under (a service
+/// manager's 077 made it 0600, locking out the HIS's group).
+#[cfg(unix)]
+#[test]
+fn the_socket_is_0660_under_a_restrictive_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::start_with(yibao::Options {
+        umask: Some(0o077),
+        ..yibao::Options::default()
+    });
+    let socket = yibao_proto::resolve_endpoint(&env.pipe);
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660, "{socket}: {mode:o}");
+    // The umask did reach the broker: the files it creates follow it.
+    let db = std::fs::metadata(&env.db_path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(db & 0o077, 0, "database file {db:o}");
+}
+
+/// A store that fails clients' requests (full disk, a lock held too long) while the
+/// dispatcher's idle poll still succeeds is reported by `status`: store_ok=no, the error,
+/// and how long ago it happened.
+#[test]
+fn status_reports_a_failing_insert_with_its_age() {
+    let env = Env::start_with(yibao::Options {
+        // The dispatcher looks once at start and then not for an hour: its idle poll
+        // cannot be what reports the failure.
+        poll_interval_ms: 3_600_000,
+        poll_min_ms: 3_600_000,
+        busy_timeout_ms: 300,
+        ..yibao::Options::default()
+    });
+    let input = yibao::person_input(1);
+    let out = env.shim_stdin(&["call", "1101", "-", "--async"], &input);
+    assert_eq!(out.status.code(), Some(0), "{}", yibao::stderr(&out));
+    let first: i64 = yibao::stdout(&out)
+        .strip_prefix("id=")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("id=N status=ACCEPTED");
+    yibao::wait_until("the first call done", Duration::from_secs(20), || {
+        env.view(first).status == "COMPLETED"
+    });
+    let locker = env.db();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let out = env.shim_stdin(&["call", "1101", "-", "--async"], &input);
+    assert_ne!(out.status.code(), Some(0), "the insert fails while locked");
+    let out = env.shim(&["status"]);
+    locker.execute_batch("COMMIT").unwrap();
+    let (line, err) = (yibao::stdout(&out), yibao::stderr(&out));
+    assert!(line.contains("store_ok=no"), "{line}");
+    assert!(
+        err.contains("request: ") && err.contains(" s ago)"),
+        "the error and its age: {err}"
+    );
 }

@@ -88,3 +88,77 @@ fn daily_json_files_are_masked_too() {
     assert_eq!(v["span"]["infno"], "1101", "{line}");
     assert!(v["fields"]["latency_ms"].is_number(), "{line}");
 }
+
+const PAGE_TOKEN: &str = "privacy-page-token";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn page(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("status page");
+    write!(
+        s,
+        "GET /?token={PAGE_TOKEN} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// An unreadable reply whose body names the patient in free text (`患者张三丰`) and writes a
+/// phone with separators (`138-1234-5678`): the broker quotes it in its log, and the
+/// request ends ERROR with it as the reason, which the status page lists. Neither appears
+/// in clear in the log, on the page, nor in `yibao-call status`.
+#[test]
+fn free_text_names_and_separated_phones_are_masked_in_log_page_and_status() {
+    const FREE_NAME: &str = "患者张三丰";
+    const SPACED_PHONE: &str = "138-1234-5678";
+    let port = free_port();
+    let env = Env::start_with(Options {
+        retry_max_attempts: 2,
+        extra_toml: format!(
+            "[status_page]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{PAGE_TOKEN}\"\n"
+        ),
+        ..Options::default()
+    });
+    let warm = env.insert("1101", &pii_input());
+    assert_eq!(env.shim(&["run", &warm.to_string()]).status.code(), Some(0));
+    env.add_fault(json!({"infno": "1101", "kind": "garbage",
+        "body": format!("<html>查询失败：{FREE_NAME} 电话 {SPACED_PHONE} 参保人信息不存在</html>")}));
+    let id = env.insert("1101", &pii_input());
+    let out = env.shim(&["run", &id.to_string()]);
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(env.view(id).status, "ERROR");
+
+    let log = env.broker_log();
+    let html = page(port);
+    let status = env.shim(&["status"]);
+    let status = format!(
+        "{}\n{}",
+        stdout(&status),
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(
+        log.contains("患者张**") && log.contains("138-****-5678"),
+        "the reply was quoted, masked:\n{log}"
+    );
+    assert!(
+        html.contains(&format!("<tr class=ERROR><td>{id}</td>")) && html.contains("患者张**"),
+        "the page lists the request with its masked reason:\n{html}"
+    );
+    assert!(
+        html.contains("参保人信息不存在"),
+        "ordinary words stay readable:\n{html}"
+    );
+    for (what, text) in [("log", &log), ("status page", &html), ("status", &status)] {
+        for secret in ["张三丰", SPACED_PHONE, NAME, CERTNO, PHONE, CARD] {
+            assert!(!text.contains(secret), "{secret} in the {what}:\n{text}");
+        }
+    }
+}

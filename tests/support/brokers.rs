@@ -45,7 +45,16 @@ pub(crate) fn broker_command(config: &Path, log: &Path, append: bool, opts: &Opt
         .truncate(!append)
         .open(log)
         .expect("broker log file");
-    let mut cmd = Command::new(bin("yibao-broker"));
+    let mut cmd = match opts.umask {
+        Some(mask) => {
+            let mut sh = Command::new("sh");
+            sh.arg("-c")
+                .arg(format!("umask {mask:03o}; exec \"$0\" \"$@\""))
+                .arg(bin("yibao-broker"));
+            sh
+        }
+        None => Command::new(bin("yibao-broker")),
+    };
     cmd.arg("run")
         .arg("--config")
         .arg(config)

@@ -56,6 +56,9 @@ pub struct Options {
     /// Write the simulator's log at info level (every injected fault) to `mock.log` in the
     /// environment's directory instead of inheriting stderr.
     pub mock_log: bool,
+    /// Start the broker under this umask (Unix; through `sh -c 'umask …; exec …'`), as a
+    /// service manager with a restrictive umask would.
+    pub umask: Option<u32>,
 }
 
 /// Which platform public key the broker is given under the `sm` profile.
@@ -88,6 +91,7 @@ impl Default for Options {
             mssql: None,
             store_dir: None,
             mock_log: false,
+            umask: None,
         }
     }
 }

@@ -46,7 +46,7 @@ pub fn bind(cfg: &crate::config::BrokerSection) -> io::Result<Listener> {
         tracing::info!(%sddl, "pipe security descriptor");
         opts.security_descriptor(windows::descriptor(&sddl)?)
     };
-    opts.create_tokio().map_err(|e| {
+    let listener = opts.create_tokio().map_err(|e| {
         let why = if e.kind() == io::ErrorKind::PermissionDenied {
             " — 可能另一个 yibao-broker 正在使用该管道名 / another broker may hold this pipe name"
         } else {
@@ -56,7 +56,23 @@ pub fn bind(cfg: &crate::config::BrokerSection) -> io::Result<Listener> {
             e.kind(),
             format!("无法监听管道 / cannot listen on {endpoint}: {e}{why}"),
         )
-    })
+    })?;
+    #[cfg(unix)]
+    {
+        // The mode given to the listener above still passes through the process's umask
+        // (0640 or 0600 seen under a service manager's umask), which locks out the group
+        // the HIS runs in; set it explicitly on the socket file.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&endpoint, std::fs::Permissions::from_mode(0o660)).map_err(
+            |e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("无法设置管道权限 / cannot set mode 0660 on {endpoint}: {e}"),
+                )
+            },
+        )?;
+    }
+    Ok(listener)
 }
 
 /// Fails when a server already answers on `endpoint`.

@@ -37,6 +37,10 @@ pub enum StoreOp {
     Recovery,
     /// Writes on held rows: heartbeats, attempts, results.
     Write,
+    /// What the pipe's clients ask for: inserting (`Call`), claiming (`Run`), reading and
+    /// cancelling rows. A full disk fails these while an idle poll, which finds nothing to
+    /// write, still succeeds.
+    Request,
 }
 
 impl StoreOp {
@@ -45,6 +49,7 @@ impl StoreOp {
             StoreOp::Poll => "poll",
             StoreOp::Recovery => "recovery",
             StoreOp::Write => "write",
+            StoreOp::Request => "request",
         }
     }
 }
@@ -112,7 +117,7 @@ impl Metrics {
             }
             Some(e) => {
                 let masked = yibao_core::privacy::mask_pii(&e).into_owned();
-                map.insert(op, (Instant::now(), format!("{}: {masked}", op.as_str())));
+                map.insert(op, (Instant::now(), masked));
             }
         }
     }
@@ -127,19 +132,24 @@ impl Metrics {
         }
     }
 
-    /// The failing kinds of store operation with their last error, if any.
+    /// The failing kinds of store operation with their last error and how long ago it
+    /// happened (`write: disk full (3 秒前 / 3 s ago)`), if any. The age is inside the
+    /// text because the status report's wire shape has no field for it.
     pub fn store_error(&self) -> Option<String> {
         let map = self.store.lock().unwrap_or_else(|p| p.into_inner());
-        let mut errors: Vec<&String> = map
-            .values()
-            .filter(|(at, _)| at.elapsed() < STORE_ERROR_TTL)
-            .map(|(_, e)| e)
+        let mut errors: Vec<(&str, Duration, &String)> = map
+            .iter()
+            .map(|(op, (at, e))| (op.as_str(), at.elapsed(), e))
+            .filter(|(_, age, _)| *age < STORE_ERROR_TTL)
             .collect();
-        errors.sort();
+        errors.sort_by_key(|(op, _, _)| *op);
         (!errors.is_empty()).then(|| {
             errors
                 .into_iter()
-                .map(String::as_str)
+                .map(|(op, age, e)| {
+                    let s = age.as_secs();
+                    format!("{op}: {e} ({s} 秒前 / {s} s ago)")
+                })
                 .collect::<Vec<_>>()
                 .join("; ")
         })
@@ -198,6 +208,25 @@ mod tests {
         assert!(e.starts_with("recovery: ") && e.contains("bad row"), "{e}");
         assert!(!e.contains("430102199003071234"), "masked: {e}");
         m.record_store(StoreOp::Recovery, None);
+        assert_eq!(m.store_error(), None);
+    }
+
+    #[test]
+    fn a_failed_claim_after_a_success_is_reported_with_its_age() {
+        let m = Metrics::new(Duration::from_secs(60));
+        m.record_store(StoreOp::Request, None);
+        let full = yibao_store::StoreError::Unavailable("database or disk is full".into());
+        m.record_store(StoreOp::Request, Some(&full));
+        // An idle poll finds nothing to write and succeeds on a full disk: it must not hide
+        // the failing claims.
+        m.record_store(StoreOp::Poll, None);
+        let e = m.store_error().unwrap_or_default();
+        assert!(
+            e.starts_with("request: ") && e.contains("disk is full"),
+            "{e}"
+        );
+        assert!(e.ends_with("(0 秒前 / 0 s ago)"), "{e}");
+        m.record_store(StoreOp::Request, None);
         assert_eq!(m.store_error(), None);
     }
 

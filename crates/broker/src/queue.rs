@@ -12,7 +12,7 @@ use yibao_proto::{ErrorCode, Outcome, RequestStatus, Response};
 use yibao_store::{CancelOutcome, ClaimSpec, NewRequest, Store, StoreError, CANCELLED_REASON};
 
 use crate::held::Held;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, StoreOp};
 
 /// How often a waiter re-reads the store even without a completion notice: another broker
 /// process (or a DBA) may have finished the row.
@@ -123,7 +123,18 @@ impl Queue {
 
     /// Records a new PENDING request; returns its id.
     pub(crate) async fn insert(&self, new: NewRequest) -> Result<i64, StoreError> {
-        self.store.insert_request(new).await
+        let id = self.store.insert_request(new).await;
+        if id.is_ok() {
+            self.metrics.record_store(StoreOp::Request, None);
+        }
+        id
+    }
+
+    /// The answer when the store failed a client's request, recorded for `status` (an idle
+    /// poll that succeeds must not let a full disk look healthy).
+    pub(crate) fn failed(&self, e: StoreError) -> Response {
+        self.metrics.record_store(StoreOp::Request, Some(&e));
+        store_error(e)
     }
 
     /// A receiver of the ids that become terminal; subscribe *before* starting work so a
@@ -140,7 +151,7 @@ impl Queue {
                 Response::Accepted { request_id }
             }
             Ok(None) => not_found(request_id),
-            Err(e) => store_error(e),
+            Err(e) => self.failed(e),
         }
     }
 
@@ -149,7 +160,7 @@ impl Queue {
         match self.store.get(request_id).await {
             Ok(Some(v)) => Response::Outcome(v.into_outcome(false)),
             Ok(None) => not_found(request_id),
-            Err(e) => store_error(e),
+            Err(e) => self.failed(e),
         }
     }
 
@@ -169,7 +180,7 @@ impl Queue {
                 ),
             },
             Ok(CancelOutcome::NotFound) => not_found(request_id),
-            Err(e) => store_error(e),
+            Err(e) => self.failed(e),
         }
     }
 
@@ -222,7 +233,7 @@ impl Queue {
                             timed_out: true,
                             ..o
                         }),
-                        None => store_error(e),
+                        None => self.failed(e),
                     }
                 }
                 Err(e) => {
@@ -277,7 +288,7 @@ pub(crate) fn not_found(request_id: i64) -> Response {
 }
 
 /// The answer when the store failed.
-pub(crate) fn store_error(e: StoreError) -> Response {
+fn store_error(e: StoreError) -> Response {
     tracing::warn!("store: {e}");
     Response::Error {
         code: ErrorCode::StoreUnavailable,

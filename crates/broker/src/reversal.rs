@@ -14,7 +14,7 @@ use yibao_core::platform::session;
 use yibao_proto::{ErrorCode, Overrides, RequestStatus, Response};
 use yibao_store::{NewRequest, ReversalStart};
 
-use crate::queue::{not_found, store_error};
+use crate::queue::not_found;
 use crate::worker::Worker;
 
 impl Worker {
@@ -41,7 +41,7 @@ impl Worker {
             }
             Ok(ReversalStart::WrongState(status)) => return wrong_state(request_id, status),
             Ok(ReversalStart::NotFound) => return not_found(request_id),
-            Err(e) => return store_error(e),
+            Err(e) => return queue.failed(e),
         };
         let verdict = match self.run(reversal_id, wait).await {
             Response::Outcome(o) => o,
@@ -61,7 +61,7 @@ impl Worker {
                 .transition(request_id, from, from, &reason)
                 .await
             {
-                return store_error(e);
+                return queue.failed(e);
             }
         }
         tracing::info!(request_id, reversal_id, status = %verdict.status, "reversal finished");
@@ -74,7 +74,7 @@ impl Worker {
         let original = match self.queue.store.get(request_id).await {
             Ok(Some(v)) => v,
             Ok(None) => return Err(not_found(request_id)),
-            Err(e) => return Err(store_error(e)),
+            Err(e) => return Err(self.queue.failed(e)),
         };
         let info = self.catalog.get(&original.interface_code);
         if !info.reversible {

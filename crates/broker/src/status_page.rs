@@ -3,8 +3,9 @@
 //!
 //! Off by default. When on, it listens on a loopback address only and every request must
 //! carry the configured token (`?token=…` or `Authorization: Bearer …`). The page is
-//! rendered on the server without scripts; every text from the store passes through
-//! [`yibao_core::privacy::mask_pii`] and is HTML-escaped, and request bodies are never shown.
+//! rendered on the server without scripts from what [`crate::report`] builds — masked there
+//! ([`yibao_core::privacy::mask_pii`]), once more here as each text is HTML-escaped — and
+//! request bodies are never shown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,12 +60,17 @@ impl StatusPageSection {
                 "status_page.listen 只能是本机回环地址 / must be a loopback address (127.0.0.1 or ::1), not {addr}"
             ));
         }
-        if self.token.is_none() {
-            return Err(
+        match &self.token {
+            None => Err(
                 "status_page.token 必填 / status_page.token is required when the page is on".into(),
-            );
+            ),
+            // Checked here, not only when the broker resolves it, so `check-config` fails
+            // where `run` would.
+            Some(t) if t.is_blank() => Err(
+                "status_page.token 不能为空 / status_page.token must not be empty (nor `env:`/`file:` without a name)".into(),
+            ),
+            Some(_) => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -145,13 +151,7 @@ async fn page(
         yibao_proto::Response::Status(r) => r,
         _ => return (StatusCode::INTERNAL_SERVER_ERROR, "status unavailable").into_response(),
     };
-    let needs = state
-        .broker
-        .queue
-        .store
-        .needs_action(state.limit)
-        .await
-        .unwrap_or_default();
+    let needs = state.broker.needs_action(state.limit).await;
     let mut html = Html(render(&report, &needs)).into_response();
     html.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -212,7 +212,7 @@ pub fn render(r: &StatusReport, needs: &[yibao_store::RequestView]) -> String {
         esc(&r.platform),
         yes_no(r.platform_ok),
     ));
-    if let Some(e) = r.store_error.as_ref().or(r.platform_error.as_ref()) {
+    for e in [&r.store_error, &r.platform_error].into_iter().flatten() {
         h.push_str(&format!("<p class=bad>{}</p>", esc(e)));
     }
     h.push_str("<h2>各状态数量 / requests by state</h2><table><tr>");
@@ -328,6 +328,16 @@ mod tests {
             .validate()
             .unwrap_err()
             .contains("token"));
+        for blank in ["", "  ", "env:", "file:"] {
+            let e = on("127.0.0.1:18089", Some(blank)).validate().unwrap_err();
+            assert!(
+                e.contains("status_page.token") && e.contains("empty"),
+                "{e}"
+            );
+        }
+        assert!(on("127.0.0.1:18089", Some("env:YIBAO_PAGE_TOKEN"))
+            .validate()
+            .is_ok());
         assert!(StatusPageSection::default().validate().is_ok());
     }
 }

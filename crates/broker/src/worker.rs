@@ -16,8 +16,9 @@ use yibao_proto::{Overrides, RequestStatus, Response};
 use yibao_store::{ClaimOne, ClaimedRequest, NewRequest};
 
 use crate::config::{Config, UnknownInterfaces, ValidationMode};
+use crate::metrics::StoreOp;
 use crate::pool::Pool;
-use crate::queue::{not_found, store_error, Queue};
+use crate::queue::{not_found, Queue};
 use crate::retry::RetryPolicy;
 use crate::sessions::Sessions;
 
@@ -102,7 +103,7 @@ impl Worker {
         };
         let id = match self.queue.insert(new).await {
             Ok(id) => id,
-            Err(e) => return store_error(e),
+            Err(e) => return self.queue.failed(e),
         };
         match wait {
             None => {
@@ -130,7 +131,11 @@ impl Worker {
         match self.pool.try_acquire() {
             Some(permit) => {
                 let claim = self.queue.claim_spec(1);
-                match self.queue.store.claim_one(request_id, claim).await {
+                let claimed = self.queue.store.claim_one(request_id, claim).await;
+                if claimed.is_ok() {
+                    self.queue.metrics.record_store(StoreOp::Request, None);
+                }
+                match claimed {
                     Ok(ClaimOne::Claimed(c)) => self.spawn(c, permit),
                     Ok(ClaimOne::NotFound) => return not_found(request_id),
                     Ok(ClaimOne::NotPending(_)) => {}
@@ -139,6 +144,8 @@ impl Worker {
                     // dispatcher and wait, as when every worker is busy.
                     Err(e) => {
                         tracing::debug!(request_id, "run could not claim, waiting: {e}");
+                        let op = crate::metrics::StoreOp::Request;
+                        self.queue.metrics.record_store(op, Some(&e));
                         self.queue.wake();
                     }
                 }

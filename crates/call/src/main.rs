@@ -267,7 +267,7 @@ fn report(resp: Response, json: bool, reversing: bool) -> ExitCode {
                 s.window_s,
                 latency.join(" ")
             );
-            if let Some(e) = s.store_error.as_ref().or(s.platform_error.as_ref()) {
+            for e in [&s.store_error, &s.platform_error].into_iter().flatten() {
                 eprintln!("{e}");
             }
             ExitCode::Done

@@ -8,18 +8,29 @@
 //! * 身份证号: 18 characters (17 digits + digit or X) or 15 digits → first 3 and last 2 kept;
 //! * mobile numbers: 11 digits starting 13–19 → first 3 and last 4 kept;
 //! * other runs of 16 or more digits (bank and 医保 card numbers, psn_no) → first 4 and last 4;
+//! * mobile numbers written with separators or a country code (`138-1234-5678`,
+//!   `138 1234 5678`, `+86 138 1234 5678`, `+8613812345678`) → the same digits kept, the
+//!   separators too;
 //! * names: the value after a key ending in `name` (`"psn_name":"张三"`, `psn_name=张三`)
-//!   when it contains Chinese characters → first character kept.
+//!   when it contains Chinese characters → first character kept;
+//! * names in free text after a word that announces a person — 患者, 参保人, 就诊人, 病人,
+//!   病患, 姓名 (`患者张三丰`, `姓名：张三丰`, `参保人 李四`) → first character kept. Without
+//!   a `:`/`：`/`=` after the marker, at most four characters are taken as the name, and
+//!   words that commonly follow the marker in platform messages (`参保人信息不存在`,
+//!   `患者姓名…`, `就诊人次`) are left alone.
 //!
-//! A Chinese name in free text cannot be told from other words and is not masked; the
-//! broker therefore never writes request or response bodies to the log.
+//! Any other Chinese name in free text cannot be told from other words and is not masked;
+//! the broker therefore never writes request or response bodies to the log.
 
 use std::borrow::Cow;
 
 /// Masks personal data in `text` (see the module docs). Returns the input untouched, without
 /// allocating, when there is nothing to mask.
 pub fn mask_pii(text: &str) -> Cow<'_, str> {
-    if !text.bytes().any(|b| b.is_ascii_digit()) && !text.contains("name") {
+    if !text.bytes().any(|b| b.is_ascii_digit())
+        && !text.contains("name")
+        && (text.is_ascii() || !NAME_MARKERS.iter().any(|m| text.contains(m)))
+    {
         return Cow::Borrowed(text);
     }
     let chars: Vec<char> = text.chars().collect();
@@ -29,6 +40,14 @@ pub fn mask_pii(text: &str) -> Cow<'_, str> {
     while i < chars.len() {
         let c = chars[i];
         let boundary_before = i == 0 || !is_word(chars[i - 1]);
+        if boundary_before && (c.is_ascii_digit() || c == '+') {
+            if let Some((end, masked)) = mobile_at(&chars, i) {
+                out.push_str(&masked);
+                changed = true;
+                i = end;
+                continue;
+            }
+        }
         if c.is_ascii_digit() && boundary_before {
             let mut j = i;
             while j < chars.len() && chars[j].is_ascii_digit() {
@@ -52,9 +71,9 @@ pub fn mask_pii(text: &str) -> Cow<'_, str> {
             i = end;
             continue;
         }
-        if let Some((consumed, masked)) = name_value(&chars, i) {
+        if let Some((consumed, masked)) = name_value(&chars, i).or_else(|| marked_name(&chars, i)) {
+            changed |= masked.chars().ne(chars[i..i + consumed].iter().copied());
             out.push_str(&masked);
-            changed = true;
             i += consumed;
             continue;
         }
@@ -96,6 +115,116 @@ fn mask_number(d: &[char]) -> Option<String> {
     }
 }
 
+/// Words after which a person's name is written in free text.
+const NAME_MARKERS: [&str; 6] = ["患者", "参保人", "就诊人", "病人", "病患", "姓名"];
+
+/// What follows a marker without a separator when it is not a name (`参保人信息不存在`,
+/// `患者姓名`, `就诊人次`): compared with the start of the text after the marker.
+const NOT_A_NAME: [&str; 60] = [
+    "信息", "身份", "证件", "证号", "姓名", "性别", "年龄", "类型", "类别", "编号", "账户", "余额",
+    "基本", "状态", "就诊", "参保", "列表", "记录", "数据", "本人", "个人", "待遇", "医保", "年度",
+    "人员", "资格", "费用", "结算", "住院", "门诊", "名下", "名称", "不", "未", "无", "已", "的",
+    "与", "和", "及", "或", "在", "为", "是", "须", "应", "需", "请", "可", "能", "有", "没", "号",
+    "次", "数", "所", "等", "对", "均", "并",
+];
+
+fn is_han(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c)
+}
+
+/// At `i`, one of [`NAME_MARKERS`] followed by a Chinese name: returns how many characters
+/// to replace and the text with the name masked (first character kept).
+fn marked_name(chars: &[char], i: usize) -> Option<(usize, String)> {
+    if !is_han(chars[i]) {
+        return None;
+    }
+    let marker = NAME_MARKERS.iter().find(|m| {
+        let n = m.chars().count();
+        chars
+            .get(i..i + n)
+            .is_some_and(|w| w.iter().copied().eq(m.chars()))
+    })?;
+    let mut j = i + marker.chars().count();
+    let mut prefix: String = (*marker).into();
+    let mut explicit = false;
+    while let Some(&c) = chars.get(j) {
+        match c {
+            ':' | '：' | '=' => explicit = true,
+            ' ' | '"' | '\'' | '“' | '”' | '「' | '」' => {}
+            _ => break,
+        }
+        prefix.push(c);
+        j += 1;
+    }
+    let start = j;
+    // With an explicit separator the whole value is the name (`姓名：欧阳·娜娜`); without
+    // one, at most four characters, and not what usually follows the marker in a sentence.
+    let limit = if explicit { 32 } else { 4 };
+    // `的` ends a name of two or more characters (`患者张三的费用`).
+    while j < chars.len()
+        && j - start < limit
+        && (is_han(chars[j]) || chars[j] == '·')
+        && !(chars[j] == '的' && j - start >= 2)
+    {
+        j += 1;
+    }
+    if j == start || !is_han(chars[start]) {
+        return None;
+    }
+    if !explicit {
+        let rest: String = chars[start..j].iter().collect();
+        if NOT_A_NAME.iter().any(|w| rest.starts_with(w)) {
+            return None;
+        }
+    }
+    let mut masked = prefix;
+    masked.push(chars[start]);
+    masked.extend(std::iter::repeat_n('*', j - start - 1));
+    Some((j - i, masked))
+}
+
+/// At `i` (a digit or `+` after a word boundary), a mobile number written as 11 digits, in
+/// groups of 3-4-4 separated by `-` or a space, or after the country code `+86`: returns
+/// where it ends and the masked text (first 3 and last 4 digits kept, separators kept).
+fn mobile_at(chars: &[char], i: usize) -> Option<(usize, String)> {
+    let mut j = i;
+    let mut out = String::new();
+    let is_sep = |c: Option<&char>| matches!(c, Some('-') | Some(' '));
+    if chars[j] == '+' {
+        if chars.get(j + 1..j + 3)? != ['8', '6'] {
+            return None;
+        }
+        out.push_str("+86");
+        j += 3;
+        if is_sep(chars.get(j)) {
+            out.push(chars[j]);
+            j += 1;
+        }
+    }
+    let mut digits = 0;
+    for (group, len) in [3usize, 4, 4].into_iter().enumerate() {
+        if group > 0 && is_sep(chars.get(j)) && chars.get(j + 1).is_some_and(char::is_ascii_digit) {
+            out.push(chars[j]);
+            j += 1;
+        }
+        for _ in 0..len {
+            let d = *chars.get(j).filter(|c| c.is_ascii_digit())?;
+            let first = digits == 0 && d != '1';
+            let second = digits == 1 && !('3'..='9').contains(&d);
+            if first || second {
+                return None;
+            }
+            out.push(if (3..7).contains(&digits) { '*' } else { d });
+            digits += 1;
+            j += 1;
+        }
+    }
+    if chars.get(j).is_some_and(|c| is_word(*c)) {
+        return None;
+    }
+    Some((j, out))
+}
+
 /// At `i`, a key ending in `name` followed by `":"`, `": "`, `=` or `: ` and a value with
 /// Chinese characters: returns how many characters to replace and the masked text.
 fn name_value(chars: &[char], i: usize) -> Option<(usize, String)> {
@@ -134,7 +263,7 @@ fn name_value(chars: &[char], i: usize) -> Option<(usize, String)> {
         j += 1;
     }
     let value = &chars[start..j];
-    if value.is_empty() || !value.iter().any(|c| ('\u{4e00}'..='\u{9fff}').contains(c)) {
+    if value.is_empty() || !value.iter().copied().any(is_han) {
         return None;
     }
     let mut masked = prefix;
@@ -203,5 +332,66 @@ mod tests {
             mask_pii(r#"{\"psn_name\":\"张三丰\",\"x\":1}"#),
             r#"{\"psn_name\":\"张**\",\"x\":1}"#
         );
+    }
+
+    #[test]
+    fn names_in_free_text_are_masked_after_a_marker() {
+        for (text, masked) in [
+            ("<html>患者张三丰</html>", "<html>患者张**</html>"),
+            ("参保人李四的结算失败", "参保人李*的结算失败"),
+            ("就诊人 王五, 请核对", "就诊人 王*, 请核对"),
+            ("病人赵六", "病人赵*"),
+            ("姓名：欧阳·娜娜，性别：女", "姓名：欧****，性别：女"),
+            ("姓名:张三", "姓名:张*"),
+            ("患者姓名=张三丰;", "患者姓名=张**;"),
+            ("name=张三丰", "name=张**"),
+        ] {
+            assert_eq!(mask_pii(text), masked, "{text}");
+        }
+        // What follows the marker in ordinary platform messages stays readable.
+        for text in [
+            "参保人信息不存在",
+            "未查询到参保人信息",
+            "姓名与身份证号不一致",
+            "患者不在院",
+            "就诊人次超过限制",
+            "患者 ID missing",
+        ] {
+            assert!(matches!(mask_pii(text), Cow::Borrowed(_)), "{text}");
+        }
+    }
+
+    #[test]
+    fn phones_with_separators_or_a_country_code_are_masked() {
+        for (text, masked) in [
+            ("tel 138-1234-5678.", "tel 138-****-5678."),
+            ("tel 138 1234 5678", "tel 138 **** 5678"),
+            ("+86 138 1234 5678", "+86 138 **** 5678"),
+            ("+86-13812345678", "+86-138****5678"),
+            ("+8613812345678", "+86138****5678"),
+            ("电话：139-0000-1111）", "电话：139-****-1111）"),
+        ] {
+            assert_eq!(mask_pii(text), masked, "{text}");
+        }
+        // Dates, times, codes and other numbers with separators are not phones.
+        for text in [
+            "2026-11-24 10:30:00",
+            "code 1101-2207 ok",
+            "+1 555 1234 5678",
+            "138-1234-56789",
+            "x138-1234-5678",
+            "120 1234 5678",
+        ] {
+            assert!(matches!(mask_pii(text), Cow::Borrowed(_)), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_garbage_reply_of_the_issue_is_masked() {
+        let excerpt = "cannot read reply: <html>患者张三丰 电话 138-1234-5678</html>";
+        let m = mask_pii(excerpt);
+        assert!(!m.contains("张三丰") && !m.contains("138-1234-5678"), "{m}");
+        assert!(m.contains("患者张**") && m.contains("138-****-5678"), "{m}");
+        assert!(matches!(mask_pii("平台返回成功"), Cow::Borrowed(_)));
     }
 }

@@ -40,6 +40,18 @@ impl Secret {
         resolve_bytes(&self.0)
     }
 
+    /// Whether the secret as written can never give a value: empty or blank, or `env:` /
+    /// `file:` without a name. Checked with the config (no variable or file is read), so
+    /// `check-config` refuses what resolving would refuse at start-up.
+    pub fn is_blank(&self) -> bool {
+        let named = self
+            .0
+            .strip_prefix("env:")
+            .or_else(|| self.0.strip_prefix("file:"))
+            .unwrap_or(&self.0);
+        named.trim().is_empty()
+    }
+
     /// `env:NAME` or `file:PATH` when the secret is a reference; `None` for an inline value.
     fn reference(&self) -> Option<&str> {
         (self.0.starts_with("env:") || self.0.starts_with("file:")).then_some(self.0.as_str())
@@ -126,6 +138,10 @@ mod tests {
         assert_eq!(resolve_bytes(&spec).unwrap(), b"tok\nsecond line\n");
         std::fs::remove_file(&dir).unwrap();
         assert!(resolve_text("").is_err());
+        for blank in ["", " ", "env:", "file:", "env: "] {
+            assert!(Secret::from(blank).is_blank(), "{blank:?}");
+        }
+        assert!(!Secret::from("env:X").is_blank() && !Secret::from("t").is_blank());
         assert!(resolve_text("  ").is_err());
         assert_eq!(resolve_text("literal").unwrap(), "literal");
     }

@@ -74,19 +74,32 @@ impl ResponseEnvelope {
 }
 
 /// The first bytes of a body, for error messages (never the whole of a large reply).
+///
+/// A cut through a number would leave a piece the masking cannot recognise (`138-1234-56`
+/// is no phone number, `43010219900307` no 身份证号), so a cut body also loses the digits
+/// (and `-`, `+`, spaces between them) it ends with.
 pub fn preview(body: &[u8]) -> String {
     const MAX: usize = 200;
-    let s = String::from_utf8_lossy(&body[..body.len().min(MAX)]).into_owned();
+    let s = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
     if body.len() > MAX {
-        format!("{s}…")
+        let kept = s.trim_end_matches(|c: char| c.is_ascii_digit() || matches!(c, '-' | '+' | ' '));
+        format!("{kept}…")
     } else {
-        s
+        s.into_owned()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_preview_does_not_end_in_part_of_a_number() {
+        let body = format!("{}电话 138-1234-5678", "x".repeat(190));
+        let p = preview(body.as_bytes());
+        assert!(p.ends_with("电话…"), "{p}");
+        assert_eq!(preview(b"short 138-1234-5678"), "short 138-1234-5678");
+    }
 
     #[test]
     fn numeric_and_string_infcodes() {
