@@ -79,6 +79,23 @@ fn call_prints_the_response_json_from_file_and_stdin() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("response JSON");
     assert_eq!(v["infcode"], 0);
+
+    // `--input-file -` is stdin too, `--wait=S` is `--wait S`, and the request id is on
+    // stderr so an operator can reverse or cancel what the call started.
+    let out = env.shim_stdin(
+        &["call", "1101", "--input-file", "-", "--wait=10"],
+        &person_input(9),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let line = stderr(&out);
+    let id: i64 = line
+        .lines()
+        .find_map(|l| l.strip_prefix("request_id="))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no request_id line: {line}"));
+    assert_eq!(env.view(id).status, "COMPLETED");
+    assert!(line.contains("status=COMPLETED"), "{line}");
 }
 
 #[test]

@@ -66,9 +66,29 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+const HELP: &str = "\
+yibao-bench — docs/performance.md 中的数字 / the figures in docs/performance.md
+
+用法 / usage:
+  cargo run --release -p yibao-bench            完整运行（几分钟）/ full run (a few minutes)
+  cargo run --release -p yibao-bench -- --quick CI 的冒烟运行 / CI's smoke run
+
+先构建被测的代理、垫片和模拟平台（同一 profile），再把 Markdown 报告写到标准输出。
+Builds the broker, shim and simulator under test (same profile) first, then writes a
+Markdown report to stdout.";
+
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{HELP}");
+        return;
+    }
+    if let Some(bad) = args.iter().find(|a| *a != "--quick") {
+        eprintln!("未知参数 / unknown argument: {bad}\n\n{HELP}");
+        std::process::exit(2);
+    }
     yibao::build_binaries();
-    let quick = std::env::args().any(|a| a == "--quick");
+    let quick = args.iter().any(|a| a == "--quick");
     let sizes = if quick {
         Sizes {
             spawns: 20,

@@ -39,10 +39,15 @@ impl Default for LogSection {
 impl LogSection {
     pub(crate) fn validate(&self) -> Result<(), String> {
         if !matches!(self.format.as_str(), "text" | "json") {
-            return Err("log.format must be \"text\" or \"json\"".into());
+            return Err(
+                "log.format 只能是 \"text\" 或 \"json\" / log.format must be \"text\" or \"json\""
+                    .into(),
+            );
         }
         if self.retention_days == 0 {
-            return Err("log.retention_days must be at least 1".into());
+            return Err(
+                "log.retention_days 至少为 1 / log.retention_days must be at least 1".into(),
+            );
         }
         tracing_subscriber::EnvFilter::try_new(&self.level)
             .map_err(|e| format!("log.level: {e}"))?;

@@ -39,3 +39,10 @@ fn a_missing_config_file_is_named() {
     assert_ne!(out.status.code(), Some(0), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/yibao.toml"));
 }
+
+#[test]
+fn version_is_the_packages() {
+    let out = broker().arg("--version").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}

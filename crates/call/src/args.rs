@@ -15,6 +15,8 @@ yibao-call — 医保代理服务的命令行接口 / command-line shim of the y
   yibao-call [--pipe NAME] result <request_id> [--json]
   yibao-call [--pipe NAME] call <infno> (--input-file FILE | -) [--wait SECONDS] [--async]
              [--opter X] [--opter-name X] [--opter-type X] [--insuplc-admdvs X] [--mdtrtarea-admvs X]
+             标准输出为应答 JSON，标准错误输出一行 request_id=<编号> status=<状态>，供 reverse/cancel 使用
+             stdout: the response JSON; stderr: a line request_id=<id> status=<STATUS> for reverse/cancel
   yibao-call [--pipe NAME] reverse <request_id> [--wait SECONDS]
              冲正（2601）：成功时状态为 REVERSED，退出码 0 / 2601 reversal; exit 0 when REVERSED
   yibao-call [--pipe NAME] cancel <request_id>
@@ -31,6 +33,8 @@ yibao-call — 医保代理服务的命令行接口 / command-line shim of the y
 
   --pipe NAME   管道名，默认 yibao 或环境变量 YIBAO_PIPE / pipe name (default: $YIBAO_PIPE or yibao)
   --wait S      最长等待秒数，默认 30 / seconds to wait for a terminal state (default 30)
+  --input-file - 与 - 相同，从标准输入读取 / same as -: read standard input
+  --name=value  与 --name value 相同 / same as --name value
 
 退出码 / exit codes:
   0 完成 COMPLETED            done
@@ -106,7 +110,8 @@ pub struct Invocation {
 pub fn parse(args: &[String]) -> Result<Invocation, String> {
     let mut pipe = None;
     let mut rest: Vec<&str> = Vec::new();
-    let mut it = args.iter().map(String::as_str);
+    let split = split_equals(args);
+    let mut it = split.iter().copied();
     while let Some(a) = it.next() {
         match a {
             "--pipe" => pipe = Some(value(&mut it, "--pipe")?.to_string()),
@@ -177,6 +182,21 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
     Ok(Invocation { pipe, command })
 }
 
+/// `--wait=5` as `--wait 5`: the `--name=value` spelling of every option that takes one.
+fn split_equals(args: &[String]) -> Vec<&str> {
+    let mut out = Vec::with_capacity(args.len());
+    for a in args {
+        match a.split_once('=') {
+            Some((name, v)) if name == "--pipe" || VALUED.contains(&name) => {
+                out.push(name);
+                out.push(v);
+            }
+            _ => out.push(a.as_str()),
+        }
+    }
+    out
+}
+
 fn value<'a>(it: &mut impl Iterator<Item = &'a str>, name: &str) -> Result<&'a str, String> {
     it.next()
         .ok_or_else(|| format!("{name} 缺少取值 / {name} needs a value"))
@@ -227,9 +247,10 @@ impl Options {
         Ok(self.positionals.remove(0))
     }
 
-    /// `--input-file FILE` or `-` (stdin), exactly one.
+    /// `--input-file FILE` or `-` (stdin), exactly one; `--input-file -` is stdin too.
     fn input(&mut self, cmd: &str) -> Result<InputSource, String> {
         match (self.take("--input-file"), self.flag("-")) {
+            (Some(f), false) if f == "-" => Ok(InputSource::Stdin),
             (Some(f), false) => Ok(InputSource::File(f)),
             (None, true) => Ok(InputSource::Stdin),
             _ => Err(format!(
@@ -315,6 +336,28 @@ mod tests {
                 wait: Duration::from_millis(2500)
             }
         );
+    }
+
+    #[test]
+    fn equals_spellings_and_input_file_dash() {
+        let inv = p("--pipe=his run 42 --wait=5").unwrap();
+        assert_eq!(inv.pipe.as_deref(), Some("his"));
+        assert_eq!(
+            inv.command,
+            Command::Run {
+                id: 42,
+                wait: Duration::from_secs(5)
+            }
+        );
+        match p("call 1101 --input-file -").unwrap().command {
+            Command::Call { input, .. } => assert_eq!(input, InputSource::Stdin),
+            other => panic!("{other:?}"),
+        }
+        match p("call 1101 --input-file=a=b.json").unwrap().command {
+            Command::Call { input, .. } => assert_eq!(input, InputSource::File("a=b.json".into())),
+            other => panic!("{other:?}"),
+        }
+        assert!(p("run 42 --bogus=1").is_err());
     }
 
     #[test]

@@ -210,6 +210,9 @@ fn report(resp: Response, json: bool, reversing: bool) -> ExitCode {
                 eprintln!("{msg}");
             }
             if json {
+                // stdout is the response JSON; the id goes to stderr so an operator can
+                // `reverse` or `cancel` what a sync `call` started.
+                eprintln!("request_id={} status={}", o.request_id, o.status);
                 println!("{}", response_json(&o));
             } else {
                 println!("{}", outcome_line(&o));

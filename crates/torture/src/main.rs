@@ -15,6 +15,7 @@ use yibao_torture::run::{run_seed, RunOptions, Verdict};
 #[derive(Parser, Debug)]
 #[command(
     name = "yibao-torture",
+    version,
     about = "Seeded, randomized torture run of the real broker, shim and simulator"
 )]
 struct Args {

@@ -53,7 +53,8 @@ impl Config {
             if !Catalog::is_well_formed(code) {
                 return Err(ConfigError::Invalid {
                     key: "interfaces",
-                    message: "keys must be interface codes like 1101".into(),
+                    message: "键须为交易编号，如 1101 / keys must be interface codes like 1101"
+                        .into(),
                 });
             }
             let info = catalog.get(code);

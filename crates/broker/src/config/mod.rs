@@ -133,55 +133,76 @@ impl BrokerSection {
         };
         let b = self;
         if b.workers == 0 || b.workers > 1024 {
-            return Err(invalid("broker.workers", "must be 1..=1024"));
+            return Err(invalid(
+                "broker.workers",
+                "须在 1 到 1024 之间 / must be 1..=1024",
+            ));
         }
         if b.max_connections == 0 {
-            return Err(invalid("broker.max_connections", "must be at least 1"));
+            return Err(invalid(
+                "broker.max_connections",
+                "至少为 1 / must be at least 1",
+            ));
         }
         if b.max_frame_bytes < 1024 {
-            return Err(invalid("broker.max_frame_bytes", "must be at least 1024"));
+            return Err(invalid(
+                "broker.max_frame_bytes",
+                "至少为 1024 / must be at least 1024",
+            ));
         }
         if b.handshake_timeout_ms < 100 || b.idle_timeout_ms < 100 {
             return Err(invalid(
                 "broker.handshake_timeout_ms / idle_timeout_ms",
-                "must be at least 100",
+                "至少为 100 / must be at least 100",
             ));
         }
         if b.max_buffered_bytes < u64::from(b.max_frame_bytes) {
             return Err(invalid(
                 "broker.max_buffered_bytes",
-                "must be at least broker.max_frame_bytes",
+                "不能小于 broker.max_frame_bytes / must be at least broker.max_frame_bytes",
             ));
         }
         if b.poll_interval_ms == 0 {
-            return Err(invalid("broker.poll_interval_ms", "must be at least 1"));
+            return Err(invalid(
+                "broker.poll_interval_ms",
+                "至少为 1 / must be at least 1",
+            ));
         }
         if b.poll_min_ms == 0 || b.poll_min_ms > b.poll_interval_ms {
             return Err(invalid(
                 "broker.poll_min_ms",
-                "must be 1..=broker.poll_interval_ms",
+                "须在 1 到 broker.poll_interval_ms 之间 / must be 1..=broker.poll_interval_ms",
             ));
         }
         if b.lease_ms < request_timeout_ms * 2 {
             return Err(invalid(
                 "broker.lease_ms",
-                "must be at least twice platform.request_timeout_ms",
+                "至少为 platform.request_timeout_ms 的两倍 / must be at least twice platform.request_timeout_ms",
             ));
         }
         if b.retry_max_attempts == 0 || b.retry_max_attempts > 100 {
-            return Err(invalid("broker.retry_max_attempts", "must be 1..=100"));
+            return Err(invalid(
+                "broker.retry_max_attempts",
+                "须在 1 到 100 之间 / must be 1..=100",
+            ));
         }
         if b.retry_base_delay_ms == 0 || b.retry_max_delay_ms < b.retry_base_delay_ms {
             return Err(invalid(
                 "broker.retry_base_delay_ms / retry_max_delay_ms",
-                "need 0 < base <= max",
+                "须满足 0 < base <= max / need 0 < base <= max",
             ));
         }
         if b.recover_interval_ms == 0 {
-            return Err(invalid("broker.recover_interval_ms", "must be at least 1"));
+            return Err(invalid(
+                "broker.recover_interval_ms",
+                "至少为 1 / must be at least 1",
+            ));
         }
         if b.msgid_node.is_some_and(|n| n > 9) {
-            return Err(invalid("broker.msgid_node", "must be 0..=9"));
+            return Err(invalid(
+                "broker.msgid_node",
+                "须在 0 到 9 之间 / must be 0..=9",
+            ));
         }
         for entry in &b.pipe_allow {
             crate::pipe_security::check_entry(entry)
@@ -193,7 +214,7 @@ impl BrokerSection {
         {
             return Err(invalid(
                 "broker.pipe_sddl",
-                "must be an SDDL string (D:… or O:…)",
+                "须为 SDDL 字符串（D:… 或 O:…）/ must be an SDDL string (D:… or O:…)",
             ));
         }
         Ok(())
@@ -315,14 +336,14 @@ impl Config {
         if code.is_empty() || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(invalid(
                 "institution.fixmedins_code",
-                "must be letters and digits (e.g. H43010000001)",
+                "只能是字母和数字（如 H43010000001）/ must be letters and digits (e.g. H43010000001)",
             ));
         }
         self.catalog()?;
         if !self.platform.url.starts_with("http://") && !self.platform.url.starts_with("https://") {
             return Err(invalid(
                 "platform.url",
-                "must start with http:// or https://",
+                "须以 http:// 或 https:// 开头 / must start with http:// or https://",
             ));
         }
         Ok(())
@@ -391,13 +412,40 @@ impl Config {
     }
 
     pub fn worker_id(&self) -> String {
-        self.broker.worker_id.clone().unwrap_or_else(|| {
-            let host = std::env::var("COMPUTERNAME")
-                .or_else(|_| std::env::var("HOSTNAME"))
-                .unwrap_or_else(|_| "broker".into());
-            format!("{host}-{}", std::process::id())
-        })
+        self.broker
+            .worker_id
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", host_name(), std::process::id()))
     }
+}
+
+/// This machine's name: the OS's own on Unix (a service started by systemd has no
+/// `HOSTNAME` variable), `COMPUTERNAME` on Windows (set by the OS for every process,
+/// services included); `broker` if neither answers.
+pub fn host_name() -> String {
+    #[cfg(unix)]
+    if let Some(name) = unix_host_name() {
+        return name;
+    }
+    std::env::var("COMPUTERNAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .unwrap_or_else(|| "broker".into())
+}
+
+#[cfg(unix)]
+fn unix_host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that many
+    // bytes and we read only up to the first NUL (or the whole buffer if none).
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).trim().to_string();
+    (!name.is_empty()).then_some(name)
 }
 
 #[cfg(test)]

@@ -223,11 +223,14 @@ fn validate_mssql(m: &MssqlOptions) -> Result<(), ConfigError> {
     if m.command_timeout.is_zero() || m.connect_timeout.is_zero() {
         return Err(invalid(
             "store.mssql.command_timeout_ms / connect_timeout_ms",
-            "must be at least 1",
+            "至少为 1 / must be at least 1",
         ));
     }
     if m.pool_max == 0 {
-        return Err(invalid("store.mssql.pool_max", "must be at least 1"));
+        return Err(invalid(
+            "store.mssql.pool_max",
+            "至少为 1 / must be at least 1",
+        ));
     }
     Ok(())
 }

@@ -347,3 +347,65 @@ fn the_examples_in_the_docs_parse_and_read_back_the_same() {
     }
     assert!(checked >= 2, "the sm and the catalog examples");
 }
+
+/// The default worker_id names this machine as the OS does, even without `HOSTNAME` in the
+/// environment (a systemd service has none).
+#[cfg(unix)]
+#[test]
+fn the_default_worker_id_is_the_os_host_name() {
+    let os = std::process::Command::new("uname")
+        .arg("-n")
+        .output()
+        .unwrap();
+    let os = String::from_utf8_lossy(&os.stdout).trim().to_string();
+    let cfg = Config::parse(EXAMPLE).unwrap();
+    let mut cfg = cfg;
+    cfg.broker.worker_id = None;
+    let id = cfg.worker_id();
+    assert_eq!(id, format!("{os}-{}", std::process::id()));
+}
+
+/// Every refusal of the config check is worded 中文 first, then English: a hospital's IT
+/// staff read these first. Each mutation below breaks one rule of `Config::check`.
+#[test]
+fn every_check_message_is_chinese_first_then_english() {
+    type Break = fn(&mut Config);
+    let breaks: [(&str, Break); 16] = [
+        ("workers", |c| c.broker.workers = 0),
+        ("max_connections", |c| c.broker.max_connections = 0),
+        ("max_frame_bytes", |c| c.broker.max_frame_bytes = 10),
+        ("handshake", |c| c.broker.handshake_timeout_ms = 1),
+        ("buffered", |c| c.broker.max_buffered_bytes = 1),
+        ("poll_interval", |c| c.broker.poll_interval_ms = 0),
+        ("poll_min", |c| c.broker.poll_min_ms = 0),
+        ("lease", |c| c.broker.lease_ms = 1),
+        ("retry_max", |c| c.broker.retry_max_attempts = 0),
+        ("retry_delay", |c| c.broker.retry_base_delay_ms = 0),
+        ("recover", |c| c.broker.recover_interval_ms = 0),
+        ("msgid_node", |c| c.broker.msgid_node = Some(12)),
+        ("pipe_sddl", |c| c.broker.pipe_sddl = Some("x".into())),
+        ("log.format", |c| c.log.format = "xml".into()),
+        ("fixmedins", |c| c.institution.fixmedins_code = "H-1".into()),
+        ("url", |c| c.platform.url = "ftp://x".into()),
+    ];
+    for (what, break_it) in breaks {
+        let mut cfg = Config::parse(EXAMPLE).unwrap();
+        break_it(&mut cfg);
+        let err = cfg.check().expect_err(what).to_string();
+        let (zh, en) = err
+            .split_once(" / ")
+            .unwrap_or_else(|| panic!("{what}: no 中文 / English pair: {err}"));
+        assert!(
+            zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "{what}: no 中文 first: {err}"
+        );
+        let detail = err.rsplit(": ").next().unwrap_or_default();
+        assert!(
+            detail
+                .chars()
+                .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "{what}: the reason itself is English only: {err}"
+        );
+        assert!(!en.trim().is_empty(), "{what}: {err}");
+    }
+}
