@@ -347,7 +347,27 @@ fn the_broker_runs_as_a_windows_service() {
             .status
             .code()
     };
-    broker(&["install", "--name", &name, "--config", &win_path(&config)]);
+    broker(&[
+        "install",
+        "--name",
+        &name,
+        "--config",
+        &win_path(&config),
+        "--depends-on",
+        "RpcSs",
+    ]);
+    // The dependency is registered (what `--depends-on MSSQLSERVER` does on a SQL host).
+    let key = format!(r"HKLM\System\CurrentControlSet\Services\{name}");
+    let deps = Command::new("wine")
+        .env("WINEDEBUG", "-all")
+        .args(["reg", "query", &key, "/v", "DependOnService"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&deps.stdout).contains("RpcSs"),
+        "no dependency registered: {}",
+        text(&deps)
+    );
     broker(&["start", "--name", &name]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while ping() != Some(0) {

@@ -64,6 +64,10 @@ enum ServiceCmd {
         /// 该账户的密码；也可用环境变量 / the account's password (or env YIBAO_SERVICE_PASSWORD)
         #[arg(long, env = "YIBAO_SERVICE_PASSWORD", hide_env_values = true)]
         password: Option<String>,
+        /// 依赖的服务，如本机 SQL Server（MSSQLSERVER 或 MSSQL$实例名），可重复 /
+        /// a service to start first, e.g. the local SQL Server (MSSQLSERVER or MSSQL$INSTANCE); repeatable
+        #[arg(long = "depends-on")]
+        depends_on: Vec<String>,
     },
     /// 停止并删除服务 / stop and remove the service.
     Uninstall {
@@ -192,8 +196,14 @@ fn service(command: ServiceCmd) -> anyhow::Result<()> {
             name,
             account,
             password,
+            depends_on,
         } => {
-            winservice::install(&name, &config, account.as_deref(), password.as_deref())?;
+            let how = winservice::Install {
+                account,
+                password,
+                depends_on,
+            };
+            winservice::install(&name, &config, &how)?;
             println!(
                 "服务已安装 / service {name} installed (automatic start, restarts on failure)"
             );

@@ -26,6 +26,16 @@ pub fn service_log_dir(config: &Path) -> PathBuf {
         .join("logs")
 }
 
+/// How `service install` registers the service beyond its name and config.
+#[derive(Debug, Clone, Default)]
+pub struct Install {
+    /// Account to run as (default LocalSystem) and its password.
+    pub account: Option<String>,
+    pub password: Option<String>,
+    /// Services the SCM starts first, e.g. the local SQL Server (`MSSQLSERVER`).
+    pub depends_on: Vec<String>,
+}
+
 /// The command line the SCM will run (after the executable).
 pub fn launch_arguments(name: &str, config: &Path) -> Vec<String> {
     vec![
@@ -47,7 +57,7 @@ mod imp {
             "Windows 服务只能在 Windows 上安装；Linux 请用 systemd / Windows services exist only on Windows; on Linux use systemd"
         )
     }
-    pub fn install(_: &str, _: &Path, _: Option<&str>, _: Option<&str>) -> anyhow::Result<()> {
+    pub fn install(_: &str, _: &Path, _: &super::Install) -> anyhow::Result<()> {
         unsupported()
     }
     pub fn uninstall(_: &str) -> anyhow::Result<()> {
@@ -74,8 +84,9 @@ mod imp {
     use anyhow::Context;
     use windows_service::service::{
         ServiceAccess, ServiceAction, ServiceActionType, ServiceControl, ServiceControlAccept,
-        ServiceErrorControl, ServiceExitCode, ServiceFailureActions, ServiceFailureResetPeriod,
-        ServiceInfo, ServiceStartType, ServiceState, ServiceStatus, ServiceType,
+        ServiceDependency, ServiceErrorControl, ServiceExitCode, ServiceFailureActions,
+        ServiceFailureResetPeriod, ServiceInfo, ServiceStartType, ServiceState, ServiceStatus,
+        ServiceType,
     };
     use windows_service::service_control_handler::{self, ServiceControlHandlerResult};
     use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
@@ -94,12 +105,7 @@ mod imp {
         )
     }
 
-    pub fn install(
-        name: &str,
-        config: &Path,
-        account: Option<&str>,
-        password: Option<&str>,
-    ) -> anyhow::Result<()> {
+    pub fn install(name: &str, config: &Path, how: &super::Install) -> anyhow::Result<()> {
         let config = std::path::absolute(config)?;
         Config::load(&config).context("the service's config")?;
         let m = manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
@@ -114,9 +120,13 @@ mod imp {
                 .into_iter()
                 .map(OsString::from)
                 .collect(),
-            dependencies: vec![],
-            account_name: account.map(OsString::from),
-            account_password: password.map(OsString::from),
+            dependencies: how
+                .depends_on
+                .iter()
+                .map(|s| ServiceDependency::Service(OsString::from(s)))
+                .collect(),
+            account_name: how.account.as_deref().map(OsString::from),
+            account_password: how.password.as_deref().map(OsString::from),
         };
         let svc = m
             .create_service(&info, ServiceAccess::CHANGE_CONFIG | ServiceAccess::START)
@@ -132,6 +142,13 @@ mod imp {
             command: None,
             actions: Some(vec![restart.clone(), restart.clone(), restart]),
         })?;
+        // Restart also when the broker stops with an error code of its own (a store that
+        // never came up, a config that stopped being valid), not only when it crashes.
+        if let Err(e) = svc.set_failure_actions_on_non_crash_failures(true) {
+            eprintln!(
+                "警告：无法为非崩溃的失败设置重启 / warning: cannot enable restarts on non-crash failures: {e}"
+            );
+        }
         Ok(())
     }
 
