@@ -294,7 +294,7 @@ mod tests {
         );
         assert_eq!(service_log_dir(config), Path::new("C:/yibao/logs"));
         #[cfg(not(windows))]
-        assert!(install("x", config, None, None)
+        assert!(install("x", config, &Install::default())
             .unwrap_err()
             .to_string()
             .contains("systemd"));
