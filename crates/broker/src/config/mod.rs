@@ -180,6 +180,16 @@ impl BrokerSection {
                 "至少为 platform.request_timeout_ms 的两倍 / must be at least twice platform.request_timeout_ms",
             ));
         }
+        self.check_work()
+    }
+
+    /// The `[broker]` settings of retries, recovery, msgids and the pipe's access.
+    fn check_work(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| ConfigError::Invalid {
+            key,
+            message: message.to_string(),
+        };
+        let b = self;
         if b.retry_max_attempts == 0 || b.retry_max_attempts > 100 {
             return Err(invalid(
                 "broker.retry_max_attempts",
