@@ -117,6 +117,13 @@ fn main() -> anyhow::Result<()> {
         Cmd::Run { config } => {
             let cfg = Config::load(&config)?;
             yibao_broker::logging::init(&cfg.log, None)?;
+            if let Some(dir) = &cfg.log.dir {
+                // Whoever started it in a console sees where to look; the rest goes there.
+                eprintln!(
+                    "yibao-broker 已启动，日志写入 / started, logging to {}",
+                    dir.display()
+                );
+            }
             rt.block_on(yibao_broker::serve(cfg, shutdown::signal()))
         }
         Cmd::Demo { .. } => {

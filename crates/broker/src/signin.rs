@@ -72,9 +72,16 @@ impl Worker {
                 self.sessions.put(operator, s.clone());
                 Ok(s)
             }
-            None => Err(format!(
-                "9001 签到失败（请求 {id}）：{why} / 9001 sign-in failed (request {id}): {why}"
-            )),
+            None => {
+                tracing::warn!(
+                    operator = %yibao_core::privacy::mask_operator(operator),
+                    request_id = id,
+                    "9001 sign-in failed: {why}"
+                );
+                Err(format!(
+                    "9001 签到失败（请求 {id}）：{why} / 9001 sign-in failed (request {id}): {why}"
+                ))
+            }
         })
     }
 }
