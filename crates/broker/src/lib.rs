@@ -50,7 +50,7 @@ mod safety;
 pub mod service;
 mod sessions;
 pub mod shutdown;
-mod signin;
+pub mod signin;
 pub mod status_page;
 mod validation;
 pub mod winservice;
