@@ -1,8 +1,11 @@
 //! Starting the service on a real host: `check-config --sign-in` finds a wrong token before
-//! the first patient, and the systemd unit starts whether or not the platform answers.
+//! the first patient, the systemd unit starts whether or not the platform answers, and a
+//! broker started before its database waits for it instead of exiting.
 
 use std::process::Command;
-use yibao::Env;
+use std::time::Duration;
+
+use yibao::{person_input, stdout, wait_until, Env, Options};
 
 fn check_config_sign_in(env: &Env, token: &str) -> (Option<i32>, String) {
     let out = Command::new(yibao::bin("yibao-broker"))
@@ -60,3 +63,59 @@ fn the_systemd_unit_does_not_gate_start_on_check_config() {
     assert!(unit.contains("ExecStart=/usr/local/bin/yibao-broker run"));
 }
 
+/// At boot the database may come up after the broker. A store that cannot be opened (here:
+/// the SQLite path holds a file that is not a database) no longer ends `run` with exit 1: the
+/// pipe is answered (`ping`; `status` with store_ok=no and the cause; a call gets
+/// StoreUnavailable), the store is tried again with a WARN each time, and once the cause is
+/// gone a call completes without restarting the broker.
+#[test]
+fn a_broker_started_before_its_store_waits_for_it() {
+    let outer = tempfile::tempdir().unwrap();
+    let junk = outer.path().join("yibao.db");
+    std::fs::write(&junk, "not a database ".repeat(300)).unwrap();
+    let env = Env::start_with(Options {
+        store_dir: Some(outer.path().to_path_buf()),
+        ..Options::default()
+    });
+    let pong = env.shim(&["ping"]);
+    assert_eq!(pong.status.code(), Some(0), "{}", stdout(&pong));
+
+    let status = env.shim(&["status"]);
+    let line = stdout(&status);
+    assert!(line.contains("store_ok=no"), "{line}");
+    let why = String::from_utf8_lossy(&status.stderr).to_string();
+    assert!(why.contains("not open yet"), "the cause is given: {why}");
+
+    let call = env.shim_stdin(&["call", "1101", "-"], &person_input(1));
+    assert_ne!(call.status.code(), Some(0), "{}", stdout(&call));
+    assert!(
+        String::from_utf8_lossy(&call.stderr).contains("waiting for its store"),
+        "{}",
+        String::from_utf8_lossy(&call.stderr)
+    );
+    wait_until(
+        "two WARN lines about the store",
+        Duration::from_secs(10),
+        || {
+            env.broker_log()
+                .lines()
+                .filter(|l| l.contains(" WARN ") && l.contains("cannot be opened"))
+                .count()
+                >= 2
+        },
+    );
+
+    std::fs::remove_file(&junk).unwrap();
+    wait_until("the store opens", Duration::from_secs(20), || {
+        stdout(&env.shim(&["status"])).contains("store_ok=yes")
+    });
+    let call = env.shim_stdin(&["call", "1101", "-"], &person_input(2));
+    assert_eq!(
+        call.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&call),
+        env.broker_log()
+    );
+    assert!(env.broker_log().contains("the store is open"));
+}
