@@ -303,3 +303,37 @@ fn status_reports_a_failing_insert_with_its_age() {
         "the error and its age: {err}"
     );
 }
+
+/// `check-config` on a file missing three of `[institution]`'s required keys exits non-zero
+/// with one error that names all three.
+#[test]
+fn check_config_names_every_missing_institution_key() {
+    let env = Env::start();
+    let config = std::fs::read_to_string(&env.config_path).unwrap();
+    let lines: Vec<&str> = config
+        .lines()
+        .filter(|l| {
+            !["mdtrtarea_admvs =", "opter_name =", "mac ="]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .collect();
+    assert_eq!(lines.len() + 3, config.lines().count(), "{config}");
+    let path = env.dir.path().join("missing.toml");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let out = Command::new(yibao::bin("yibao-broker"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env("YIBAO_E2E_TIF_TOKEN", yibao::TIF_TOKEN)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for key in [
+        "institution.mdtrtarea_admvs",
+        "institution.opter_name",
+        "institution.mac",
+    ] {
+        assert!(text.contains(key), "{key} not named: {text}");
+    }
+}

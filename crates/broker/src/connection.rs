@@ -20,7 +20,8 @@ use tokio::sync::Semaphore;
 use yibao_proto::tokio_io::{read_header, read_payload, write_message};
 use yibao_proto::{frame, ErrorCode, Format, FrameError, Request, Response};
 
-use crate::service::{server_name, Broker};
+use crate::front::Front;
+use crate::service::server_name;
 use crate::shutdown::Shutdown;
 
 /// Frames up to this size are read without reserving from the shared budget: every
@@ -79,7 +80,7 @@ pub async fn refuse_busy(stream: Stream, max: usize) {
 /// connection is idle: a request already being handled is answered first (its worker
 /// finishes within the shutdown grace), so a cashier is not told "connection lost" — exit 2,
 /// uncertain — for a settlement that completes a moment later.
-pub async fn serve(stream: Stream, broker: Arc<Broker>, limits: Limits, mut shutdown: Shutdown) {
+pub async fn serve(stream: Stream, broker: Arc<Front>, limits: Limits, mut shutdown: Shutdown) {
     let (mut rd, mut wr) = tokio::io::split(stream);
     let result = converse(&mut rd, &mut wr, &broker, &limits, &mut shutdown).await;
     if let Err(e) = result {
@@ -92,7 +93,7 @@ pub async fn serve(stream: Stream, broker: Arc<Broker>, limits: Limits, mut shut
 async fn converse<R, W>(
     rd: &mut R,
     wr: &mut W,
-    broker: &Arc<Broker>,
+    broker: &Arc<Front>,
     limits: &Limits,
     shutdown: &mut Shutdown,
 ) -> Result<(), FrameError>

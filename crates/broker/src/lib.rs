@@ -4,6 +4,7 @@
 //! * [`config`] — the TOML file;
 //! * [`listener`] / [`connection`] — the pipe: accept, handshake, frames;
 //! * [`pipe_security`] — who may open the pipe on Windows (SDDL);
+//! * [`front`] — the pipe's first stop: answers while the store is not open yet;
 //! * [`service`] — the broker as the pipe sees it: each request mapped to an operation;
 //! * [`queue`] — the queue side: the store, leases and fencing, the `finished` broadcast,
 //!   wake-ups, waiting for a row;
@@ -31,6 +32,7 @@ mod attempt;
 pub mod config;
 mod connection;
 mod dispatcher;
+pub mod front;
 mod held;
 mod hold;
 pub mod keys;
@@ -50,7 +52,7 @@ mod safety;
 pub mod service;
 mod sessions;
 pub mod shutdown;
-mod signin;
+pub mod signin;
 pub mod status_page;
 mod validation;
 pub mod winservice;
@@ -77,11 +79,18 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 
 /// Runs the broker until `stop` resolves, then shuts down gracefully: stop accepting, stop
 /// claiming, let in-flight requests finish (up to `shutdown_grace_ms`), leave the rest
-/// PENDING for the next start.
+/// PENDING for the next start. A store that cannot be opened yet (SQL Server starting after
+/// the broker) is waited for, the pipe answering meanwhile ([`front`]); a config error
+/// still ends `serve` at once.
 pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
-    let broker = Broker::new(&config, store.clone()).await?;
-    let listener = listener::bind(&config.broker)?;
+    let (notify_shutdown, _) = broadcast::channel::<()>(1);
+    let connections = Arc::new(tokio::sync::Semaphore::new(config.broker.max_connections));
+    let mut stop = std::pin::pin!(stop);
+    let Some((broker, mut accept)) =
+        start(&config, &notify_shutdown, &connections, stop.as_mut()).await?
+    else {
+        return Ok(());
+    };
     let page = if config.status_page.enabled {
         Some(status_page::bind(&config.status_page).await?)
     } else {
@@ -89,14 +98,13 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
     };
     tracing::info!(
         pipe = %yibao_proto::resolve_endpoint(&config.broker.pipe),
-        store = %store.describe(),
+        store = %config.store.describe(),
         platform = %config.platform.url,
         profile = %config.platform.profile,
         workers = config.broker.workers,
         "yibao-broker ready"
     );
 
-    let (notify_shutdown, _) = broadcast::channel::<()>(1);
     let dispatcher = tokio::spawn(dispatcher::run(
         broker.worker.clone(),
         pace::Pace::new(
@@ -119,18 +127,11 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
             }
         })
     });
-    let connections = Arc::new(tokio::sync::Semaphore::new(config.broker.max_connections));
-    let accept = listener::run(
-        listener,
-        broker.clone(),
-        connections.clone(),
-        connection::Limits::from_config(&config.broker),
-        notify_shutdown.clone(),
-    );
     tokio::select! {
-        _ = accept => {}
-        _ = stop => tracing::info!("shutdown requested; finishing in-flight requests"),
+        _ = &mut accept => {}
+        _ = &mut stop => tracing::info!("shutdown requested; finishing in-flight requests"),
     }
+    drop(accept);
     // The accept future (and with it the listener and its socket name) is gone now.
     broker.begin_shutdown();
     drop(notify_shutdown);
@@ -154,4 +155,49 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
         ),
     }
     Ok(())
+}
+
+/// The accept loop, running from [`start`] until shutdown.
+type Accept = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Opens the store and binds the pipe. When the store cannot be opened yet, the pipe is
+/// bound anyway and answered by [`front::Front`] while the store is tried again; `None`
+/// when `stop` came (or the accept loop ended) before it opened.
+async fn start<S: Future<Output = ()>>(
+    config: &Config,
+    notify_shutdown: &broadcast::Sender<()>,
+    connections: &Arc<tokio::sync::Semaphore>,
+    mut stop: std::pin::Pin<&mut S>,
+) -> anyhow::Result<Option<(Arc<Broker>, Accept)>> {
+    // The signing profile's secrets are config: refused now, not once the store is open.
+    config.profile()?;
+    let first = match config.store.open().await {
+        Ok(store) => Ok(Broker::new(config, store).await?),
+        Err(config::OpenError::Store(e)) => Err(e.to_string()),
+        Err(config::OpenError::Config(e)) => return Err(e.into()),
+    };
+    let listener = listener::bind(&config.broker)?;
+    let front = match &first {
+        Ok(broker) => front::Front::ready(config, broker.clone()),
+        Err(_) => front::Front::starting(config),
+    };
+    let mut accept: Accept = Box::pin(listener::run(
+        listener,
+        front.clone(),
+        connections.clone(),
+        connection::Limits::from_config(&config.broker),
+        notify_shutdown.clone(),
+    ));
+    let broker = match first {
+        Ok(broker) => broker,
+        Err(why) => tokio::select! {
+            b = front.wait_for_store(config, why) => b?,
+            _ = &mut accept => return Ok(None),
+            _ = &mut stop => {
+                tracing::info!("shutdown requested while waiting for the store");
+                return Ok(None);
+            }
+        },
+    };
+    Ok(Some((broker, accept)))
 }

@@ -11,7 +11,7 @@ use interprocess::local_socket::{GenericFilePath, ListenerOptions};
 use tokio::sync::{broadcast, Semaphore};
 
 use crate::connection;
-use crate::service::Broker;
+use crate::front::Front;
 use crate::shutdown::Shutdown;
 
 /// Binds the configured pipe. Refuses to start when another broker already answers on it
@@ -100,7 +100,7 @@ fn refuse_if_in_use(endpoint: &str) -> io::Result<()> {
 /// hang until its own timeout): it is answered `Busy` at once and closed.
 pub async fn run(
     listener: Listener,
-    broker: Arc<Broker>,
+    broker: Arc<Front>,
     limit: Arc<Semaphore>,
     limits: connection::Limits,
     notify_shutdown: broadcast::Sender<()>,

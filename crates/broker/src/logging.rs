@@ -8,7 +8,34 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::fmt::MakeWriter;
+
+/// Timestamps in the host's local time with its UTC offset
+/// (`2026-12-02T10:15:03.123+08:00`): an operator reads the hospital's clock, and a line
+/// still compares exactly with a UTC one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalTime;
+
+/// The timestamp format of every log line.
+const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3f%:z";
+
+impl LocalTime {
+    /// `now` in the log's format.
+    pub fn format<Tz: chrono::TimeZone>(now: &chrono::DateTime<Tz>) -> String
+    where
+        Tz::Offset: std::fmt::Display,
+    {
+        now.format(TIME_FORMAT).to_string()
+    }
+}
+
+impl FormatTime for LocalTime {
+    fn format_time(&self, w: &mut Writer<'_>) -> std::fmt::Result {
+        write!(w, "{}", Self::format(&chrono::Local::now()))
+    }
+}
 
 /// `[log]` in the config.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -99,6 +126,7 @@ where
 {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_timer(LocalTime)
         .with_ansi(ansi && !json)
         .with_writer(writer);
     // A second init (tests, the demo after a failed start) keeps the first subscriber.
@@ -200,6 +228,23 @@ mod tests {
         for secret in ["张三丰", "430102199003071234", "13912345678"] {
             assert!(!out.contains(secret), "{secret} leaked: {out}");
         }
+    }
+
+    #[test]
+    fn timestamps_are_local_time_with_the_utc_offset() {
+        let beijing = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+        let t = chrono::TimeZone::with_ymd_and_hms(&beijing, 2026, 12, 2, 10, 15, 3).unwrap()
+            + chrono::Duration::milliseconds(123);
+        assert_eq!(LocalTime::format(&t), "2026-12-02T10:15:03.123+08:00");
+        let utc = LocalTime::format(&chrono::Utc::now());
+        assert!(utc.ends_with("+00:00"), "{utc}");
+        let mut line = String::new();
+        LocalTime.format_time(&mut Writer::new(&mut line)).unwrap();
+        let offset = &line[line.len() - 6..];
+        assert!(
+            (offset.starts_with('+') || offset.starts_with('-')) && offset.as_bytes()[3] == b':',
+            "{line}"
+        );
     }
 
     #[test]

@@ -37,6 +37,9 @@ enum Cmd {
     CheckConfig {
         #[arg(long, short, env = "YIBAO_CONFIG")]
         config: PathBuf,
+        /// 用配置的经办人真实签到一次（9001）/ also sign in once (9001) as the configured operator.
+        #[arg(long)]
+        sign_in: bool,
     },
     /// 国密密钥：生成测试密钥、检查配置的密钥 / SM2 keys: generate, check the configured pair.
     Keys {
@@ -121,6 +124,13 @@ fn main() -> anyhow::Result<()> {
         Cmd::Run { config } => {
             let cfg = Config::load(&config)?;
             yibao_broker::logging::init(&cfg.log, None)?;
+            if let Some(dir) = &cfg.log.dir {
+                // Whoever started it in a console sees where to look; the rest goes there.
+                eprintln!(
+                    "yibao-broker 已启动，日志写入 / started, logging to {}",
+                    dir.display()
+                );
+            }
             rt.block_on(yibao_broker::serve(cfg, shutdown::signal()))
         }
         Cmd::Demo { .. } => {
@@ -129,7 +139,7 @@ fn main() -> anyhow::Result<()> {
             );
             std::process::exit(2)
         }
-        Cmd::CheckConfig { config } => check_config(&rt, &config),
+        Cmd::CheckConfig { config, sign_in } => check_config(&rt, &config, sign_in),
         Cmd::Service { command } => service(command),
         Cmd::Keys {
             command: KeysCmd::Generate { out, name },
@@ -146,8 +156,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// `check-config`: read the file, open the store as `run` would, load the catalog and try
-/// the platform's port, so one command tells an operator what `run` would trip over.
-fn check_config(rt: &tokio::runtime::Runtime, config: &std::path::Path) -> anyhow::Result<()> {
+/// the platform's port (with `--sign-in`, a real 9001), so one command tells an operator
+/// what `run` would trip over.
+fn check_config(
+    rt: &tokio::runtime::Runtime,
+    config: &std::path::Path,
+    sign_in: bool,
+) -> anyhow::Result<()> {
     let cfg = Config::load(config)?;
     cfg.profile()?;
     // Open the store as `run` would: for SQL Server this logs in and checks that
@@ -178,11 +193,37 @@ fn check_config(rt: &tokio::runtime::Runtime, config: &std::path::Path) -> anyho
     match reach {
         Ok(addr) => {
             println!("平台可连接 / platform reachable: {addr}");
+            if sign_in {
+                check_sign_in(rt, &cfg, store)?;
+            }
             Ok(())
         }
         Err(why) => anyhow::bail!(
             "平台不可连接 / platform not reachable: {why}\n\
              请检查 platform.url、网络、防火墙或前置机是否启动 / check platform.url, the network, firewalls, or whether the front-end processor is running"
+        ),
+    }
+}
+
+/// `check-config --sign-in`: one real 9001 as the configured operator; the platform's answer.
+fn check_sign_in(
+    rt: &tokio::runtime::Runtime,
+    cfg: &Config,
+    store: std::sync::Arc<dyn yibao_store::Store>,
+) -> anyhow::Result<()> {
+    use yibao_broker::signin;
+    let operator = yibao_core::privacy::mask_operator(&cfg.institution.opter);
+    match rt.block_on(signin::check_sign_in(cfg, store))? {
+        Ok(sign_no) => {
+            println!(
+                "签到成功 / sign-in OK: operator {operator}, sign_no {}",
+                signin::shorten_sign_no(&sign_no)
+            );
+            Ok(())
+        }
+        Err(why) => anyhow::bail!(
+            "签到失败 / sign-in failed (operator {operator}): {why}\n\
+             请检查 [platform] 的令牌或密钥、[institution] 的 ip、mac、opter / check the token or keys in [platform], and ip, mac, opter in [institution]"
         ),
     }
 }

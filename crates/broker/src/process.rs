@@ -243,6 +243,15 @@ impl Worker {
         match written {
             Ok(true) => {
                 tracing::Span::current().record("status", tracing::field::display(status));
+                if status == RequestStatus::Uncertain {
+                    // Someone must find out whether the platform applied it (冲正 or 对账).
+                    tracing::warn!(
+                        request_id = c.request_id,
+                        msgid = attempt.map(|(_, m)| m).unwrap_or(""),
+                        "UNCERTAIN: the platform may have applied it; reverse or reconcile: {}",
+                        finish.error.as_deref().unwrap_or("")
+                    );
+                }
                 self.queue.announce(c.request_id, status);
                 Ok(())
             }

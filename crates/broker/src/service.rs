@@ -24,7 +24,6 @@ const METRICS_WINDOW: Duration = Duration::from_secs(300);
 pub struct Broker {
     pub(crate) queue: Arc<Queue>,
     pub(crate) worker: Arc<Worker>,
-    pub(crate) max_frame: u32,
     pub(crate) started: Instant,
 }
 
@@ -41,7 +40,6 @@ impl Broker {
         Ok(Arc::new(Self {
             queue,
             worker,
-            max_frame: config.broker.max_frame_bytes,
             started: Instant::now(),
         }))
     }

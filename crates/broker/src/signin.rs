@@ -5,10 +5,12 @@
 //! Sign-in is single-flight: when 200 calls arrive for an operator with no session, one 9001
 //! is sent and the other 199 wait for its result instead of each signing in.
 
+use std::sync::Arc;
+
 use tracing::Instrument;
 use yibao_core::platform::session;
 use yibao_proto::Overrides;
-use yibao_store::NewRequest;
+use yibao_store::{NewRequest, Store};
 
 use crate::attempt::{Abandon, Sending};
 use crate::process::request_span;
@@ -72,9 +74,58 @@ impl Worker {
                 self.sessions.put(operator, s.clone());
                 Ok(s)
             }
-            None => Err(format!(
-                "9001 签到失败（请求 {id}）：{why} / 9001 sign-in failed (request {id}): {why}"
-            )),
+            None => {
+                tracing::warn!(
+                    operator = %yibao_core::privacy::mask_operator(operator),
+                    request_id = id,
+                    "9001 sign-in failed: {why}"
+                );
+                Err(format!(
+                    "9001 签到失败（请求 {id}）：{why} / 9001 sign-in failed (request {id}): {why}"
+                ))
+            }
         })
+    }
+}
+
+/// `check-config --sign-in`: one real 9001 for the configured operator through the code
+/// `run` uses (recorded in the store like every sign-in), so a wrong token, wrong keys or a
+/// missing ip/mac show before the first patient. `Ok(Ok(sign_no))`, `Ok(Err(reason))` with
+/// the platform's or the transport's reason, or `Err` when the store failed.
+pub async fn check_sign_in(
+    config: &crate::Config,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<Result<String, String>> {
+    let broker = crate::Broker::new(config, store).await?;
+    let overrides = Overrides::default();
+    let operator = broker.worker.platform.operator(&overrides).to_string();
+    match broker.worker.sign_no_for(&operator, &overrides).await {
+        Ok(answer) => Ok(answer),
+        Err(Abandon::Store(e)) => Err(e.into()),
+        Err(Abandon::LeaseLost | Abandon::Expired) => Err(anyhow::anyhow!(
+            "签到请求被另一进程接管 / the sign-in request was taken over by another process"
+        )),
+    }
+}
+
+/// A sign_no as shown to an operator: enough to recognise, not enough to reuse.
+pub fn shorten_sign_no(sign_no: &str) -> String {
+    let chars: Vec<char> = sign_no.chars().collect();
+    if chars.len() <= 6 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..4].iter().collect();
+    format!("{head}…({} chars)", chars.len())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_sign_no_is_shortened() {
+        assert_eq!(super::shorten_sign_no("ABC"), "***");
+        assert_eq!(
+            super::shorten_sign_no("20261202101503123"),
+            "2026…(17 chars)"
+        );
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod catalog;
+mod institution;
 mod names;
 mod platform;
 mod store;
@@ -180,6 +181,16 @@ impl BrokerSection {
                 "至少为 platform.request_timeout_ms 的两倍 / must be at least twice platform.request_timeout_ms",
             ));
         }
+        self.check_work()
+    }
+
+    /// The `[broker]` settings of retries, recovery, msgids and the pipe's access.
+    fn check_work(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| ConfigError::Invalid {
+            key,
+            message: message.to_string(),
+        };
+        let b = self;
         if b.retry_max_attempts == 0 || b.retry_max_attempts > 100 {
             return Err(invalid(
                 "broker.retry_max_attempts",
@@ -332,13 +343,7 @@ impl Config {
         self.status_page
             .validate()
             .map_err(|m| invalid("status_page", &m))?;
-        let code = &self.institution.fixmedins_code;
-        if code.is_empty() || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(invalid(
-                "institution.fixmedins_code",
-                "只能是字母和数字（如 H43010000001）/ must be letters and digits (e.g. H43010000001)",
-            ));
-        }
+        institution::check(&self.institution)?;
         self.catalog()?;
         if !self.platform.url.starts_with("http://") && !self.platform.url.starts_with("https://") {
             return Err(invalid(

@@ -231,7 +231,10 @@ fn secrets_never_show_in_debug_or_in_what_check_config_prints() {
 /// institution; written with `toml::to_string` and read back, it is the same config.
 #[test]
 fn a_config_built_in_code_reads_back_the_same() {
-    let institution = EnvelopeDefaults::new("H43010000001", "测试医院", "430100", "001", "收费员");
+    let mut institution =
+        EnvelopeDefaults::new("H43010000001", "测试医院", "430100", "001", "收费员");
+    institution.mac = "00-11-22-33-44-55".into();
+    institution.ip = "127.0.0.1".into();
     let tif = ProfileConfig::Tif(TifConfig {
         paasid: "paasid".into(),
         token: "env:YIBAO_TIF_TOKEN".into(),
@@ -311,7 +314,8 @@ fn the_examples_in_the_docs_parse_and_read_back_the_same() {
         (
             "[institution]",
             "[institution]\nfixmedins_code = \"H43010000001\"\nfixmedins_name = \"x\"\n\
-             mdtrtarea_admvs = \"430100\"\nopter = \"001\"\nopter_name = \"x\"\n",
+             mdtrtarea_admvs = \"430100\"\nopter = \"001\"\nopter_name = \"x\"\n\
+             mac = \"00-11-22-33-44-55\"\nip = \"127.0.0.1\"\n",
         ),
     ];
     let sections = ["[broker]", "[store]", "[platform]", "[catalog]", "[log]"];
@@ -408,4 +412,30 @@ fn every_check_message_is_chinese_first_then_english() {
         );
         assert!(!en.trim().is_empty(), "{what}: {err}");
     }
+}
+
+/// A file missing three of `[institution]`'s required keys gets one error naming all three
+/// (before, serde stopped at the first, one edit-and-retry per key).
+#[test]
+fn every_missing_institution_key_is_named_at_once() {
+    let text = EXAMPLE
+        .replace("mdtrtarea_admvs = \"430100\"\n", "")
+        .replace("opter_name = \"收费员\"\n", "")
+        .replace("ip = \"127.0.0.1\"\n", "");
+    assert_ne!(text, EXAMPLE);
+    let err = Config::parse(&text)
+        .expect_err("three keys missing")
+        .to_string();
+    for key in [
+        "institution.mdtrtarea_admvs",
+        "institution.opter_name",
+        "institution.ip",
+    ] {
+        assert!(err.contains(key), "{key} not named: {err}");
+    }
+    assert!(err.contains("3 项") && err.contains("3 required"), "{err}");
+    assert!(
+        !err.contains("institution.opter："),
+        "opter is there: {err}"
+    );
 }

@@ -10,11 +10,16 @@ use crate::time;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvelopeDefaults {
+    // The keys without a usable default are `#[serde(default)]` (empty) too: the broker's
+    // config check names every missing one at once rather than serde the first.
     /// 定点医药机构编号 (12 characters, e.g. `H43010000001`); also the msgid prefix.
+    #[serde(default)]
     pub fixmedins_code: String,
     /// 定点医药机构名称.
+    #[serde(default)]
     pub fixmedins_name: String,
     /// 就医地医保区划 (6 digits).
+    #[serde(default)]
     pub mdtrtarea_admvs: String,
     /// Default 参保地医保区划; usually set per call from the patient's card / 1101.
     #[serde(default)]
@@ -36,8 +41,10 @@ pub struct EnvelopeDefaults {
     #[serde(default = "default_opter_type")]
     pub opter_type: String,
     /// Default 经办人 code, used when a call names none.
+    #[serde(default)]
     pub opter: String,
     /// Default 经办人姓名.
+    #[serde(default)]
     pub opter_name: String,
     /// MAC address reported in 9001 sign-in.
     #[serde(default)]
