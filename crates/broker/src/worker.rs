@@ -144,8 +144,6 @@ impl Worker {
                     // dispatcher and wait, as when every worker is busy.
                     Err(e) => {
                         tracing::debug!(request_id, "run could not claim, waiting: {e}");
-                        let op = crate::metrics::StoreOp::Request;
-                        self.queue.metrics.record_store(op, Some(&e));
                         self.queue.wake();
                     }
                 }
