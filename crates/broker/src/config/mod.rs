@@ -284,10 +284,19 @@ impl Config {
 
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
+        // Notepad on a Chinese Windows saves "ANSI" (GBK) by default; say what to do.
+        let text = String::from_utf8(bytes).map_err(|_| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: "文件不是 UTF-8 编码（可能是 GBK/ANSI）：请用记事本“另存为”，编码选 UTF-8 / \
+                      the file is not UTF-8 (perhaps GBK/ANSI): save it again as UTF-8 \
+                      (Notepad: Save As, Encoding: UTF-8)"
+                .into(),
+        })?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text).to_string();
         let with_path = |e| match e {
             ConfigError::Parse { message, .. } => ConfigError::Parse {
                 path: path.to_path_buf(),

@@ -439,3 +439,21 @@ fn every_missing_institution_key_is_named_at_once() {
         "opter is there: {err}"
     );
 }
+
+/// A config saved as GBK (Notepad's "ANSI" on a Chinese Windows) is refused with the
+/// advice to save it as UTF-8; one saved as UTF-8 with a BOM (Notepad's "UTF-8") reads.
+#[test]
+fn a_gbk_config_gets_save_as_utf8_advice_and_a_bom_is_fine() {
+    let dir = tempfile::tempdir().unwrap();
+    let gbk = dir.path().join("gbk.toml");
+    // "[institution]\nfixmedins_name = \"医保\"" with 医保 in GBK (D2 BD B1 A3).
+    let mut bytes = b"[institution]\nfixmedins_name = \"".to_vec();
+    bytes.extend_from_slice(&[0xD2, 0xBD, 0xB1, 0xA3]);
+    bytes.extend_from_slice(b"\"\n");
+    std::fs::write(&gbk, bytes).unwrap();
+    let err = Config::load(&gbk).unwrap_err().to_string();
+    assert!(err.contains("UTF-8") && err.contains("另存为"), "{err}");
+    let bom = dir.path().join("bom.toml");
+    std::fs::write(&bom, format!("\u{feff}{EXAMPLE}")).unwrap();
+    Config::load(&bom).unwrap();
+}
