@@ -294,7 +294,8 @@ fn an_invalid_pipe_descriptor_stops_the_broker_with_a_clear_error() {
             "[broker]\npipe = '{}'\npipe_sddl = \"D:(nonsense\"\n[store]\npath = '{}'\n\
              [platform]\nurl = 'http://127.0.0.1:9/'\n\
              [institution]\nfixmedins_code = \"H43010000001\"\nfixmedins_name = \"x\"\n\
-             mdtrtarea_admvs = \"430100\"\nopter = \"001\"\nopter_name = \"x\"\n",
+             mdtrtarea_admvs = \"430100\"\nopter = \"001\"\nopter_name = \"x\"\n\
+             mac = \"00-11-22-33-44-55\"\nip = \"127.0.0.1\"\n",
             unique_pipe("sddl"),
             win_path(&dir.path().join("x.db"))
         ),
