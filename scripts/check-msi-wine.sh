@@ -2,7 +2,8 @@
 # Builds the MSI (scripts/package-msi.sh), then in a private, fresh Wine prefix
 # (scripts/wine-prefix.sh): installs it (msiexec /i /qn), checks that every packaged file is
 # in C:\Program Files\yibao and that the service yibao-broker is registered (stopped, start
-# on demand, the SCM command line carrying service run --name --config); adds the files an
+# on demand, the SCM command line carrying service run --name --config) with its Event Log
+# source; adds the files an
 # operator would (yibao.toml, logs\, var\), uninstalls (msiexec /x /qn) and checks that the
 # packaged files and the service are gone while the operator's files stay.
 # Ends the Wine server it started, so a CI step cannot hang on it.
@@ -31,6 +32,7 @@ dir="$prefix/drive_c/Program Files/yibao"
 mapfile -t files < <(sed -n 's|.*Source="\$(var.SourceDir)/\([^"]*\)".*|\1|p' packaging/windows/yibao.wxs)
 [ "${#files[@]}" -gt 0 ] || fail "no files listed in packaging/windows/yibao.wxs"
 svc_key='HKLM\SYSTEM\CurrentControlSet\Services\'"$service"
+event_key='HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\'"$service"
 
 echo "-- install: msiexec /i $msi /qn"
 w msiexec /i "$(winepath -w "$msi")" /qn || fail "msiexec /i exited $?"
@@ -51,6 +53,9 @@ case "$image" in
 esac
 echo "$reg" | grep -Eq '^ *Start +REG_DWORD +0x3$' || fail "the service should start on demand (Start=3): $reg"
 echo "ok: on-demand start, command line carries service run --name --config"
+events="$(w reg query "$event_key" /v EventMessageFile | tr -d '\r')" || fail "no Event Log source $event_key"
+echo "$events" | grep -q 'EventLogMessages.dll' || fail "the Event Log source has no message file: $events"
+echo "ok: Event Log source $service registered"
 case "$image" in
     '"'*) echo "ok: the exe path is quoted" ;;
     # Windows Installer quotes the path of a ServiceInstall exe; Wine 8's msiexec does not
@@ -75,7 +80,8 @@ done
 echo "ok: the ${#files[@]} installed files and their folders are gone"
 if w sc query "$service" >/dev/null 2>&1; then fail "service $service still registered after uninstall"; fi
 if w reg query "$svc_key" >/dev/null 2>&1; then fail "registry key $svc_key still there after uninstall"; fi
-echo "ok: service $service removed"
+if w reg query "$event_key" /v EventMessageFile >/dev/null 2>&1; then fail "Event Log source $event_key still there after uninstall"; fi
+echo "ok: service $service and its Event Log source removed"
 for f in yibao.toml logs/yibao-broker.2026-12-02.log var/yibao.db; do
     [ -f "$dir/$f" ] || fail "uninstall removed the operator's $f"
 done

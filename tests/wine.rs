@@ -62,6 +62,8 @@ struct WinEnv {
     bins: PathBuf,
     pipe: String,
     db: PathBuf,
+    /// The simulator's `host:port`.
+    mock_addr: String,
     mock: Child,
     broker: Option<Child>,
 }
@@ -92,6 +94,12 @@ impl WinEnv {
             bins,
             pipe,
             db,
+            mock_addr: url
+                .trim_start_matches("http://")
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
             mock,
             broker: None,
         };
@@ -115,10 +123,29 @@ impl WinEnv {
             .arg("--config")
             .arg(win_path(&self.dir.path().join(config)))
             .env("YIBAO_LOG", "info")
+            // Wine's ReportEventW prints the Event Log's text on its `eventlog` channel.
+            .env("WINEDEBUG", EVENTLOG_CHANNEL)
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start yibao-broker.exe under wine")
+    }
+
+    /// Injects a simulator fault (`POST /__mock/faults`).
+    fn add_fault(&self, fault: &str) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&self.mock_addr).unwrap();
+        write!(
+            s,
+            "POST /__mock/faults HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{fault}",
+            self.mock_addr,
+            fault.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 2"), "{answer}");
     }
 
     fn read(&self, name: &str) -> String {
@@ -185,6 +212,10 @@ impl Drop for WinEnv {
     }
 }
 
+/// WINEDEBUG that shows what the broker writes to the Windows Event Log: Wine's
+/// `ReportEventW` prints each event's text as `trace:`/`warn:`/`err:eventlog:…`.
+const EVENTLOG_CHANNEL: &str = "-all,+eventlog";
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -204,6 +235,12 @@ fn windows_binaries_under_wine() {
         "the pipe's security descriptor was built and applied:\n{}",
         env.read("broker.log")
     );
+    // The Event Log has the start (event 1000, information).
+    let started = env
+        .read("broker.log")
+        .lines()
+        .any(|l| l.contains("trace:eventlog") && l.contains("started: pipe"));
+    assert!(started, "no start event:\n{}", env.read("broker.log"));
 
     // Sync: a row inserted by SQL, then `cmd /c yibao-call.exe run <id> --wait 10`.
     let input = r#"{"data":{"mdtrt_cert_type":"02","mdtrt_cert_no":"430102198001010003","psn_cert_type":"01","certno":"430102198001010003","psn_name":"张三丰"}}"#;
@@ -229,6 +266,27 @@ fn windows_binaries_under_wine() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = env.shim(&["wait", &id.to_string(), "--wait", "20"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // A settlement whose reply is garbage is UNCERTAIN, and the Event Log says so (1003,
+    // warning) with the request id, for the administrator who watches Event Viewer.
+    env.add_fault(r#"{"infno":"2207","kind":"garbage","times":1}"#);
+    let id = env.insert("2207", &settle_input(2));
+    let out = env.shim(&["run", &id.to_string(), "--wait", "20"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let needle = format!("request {id} (2207) is UNCERTAIN");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !env
+        .read("broker.log")
+        .lines()
+        .any(|l| l.contains("warn:eventlog") && l.contains(&needle))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no UNCERTAIN event:\n{}",
+            env.read("broker.log")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // 32 concurrent shims through cmd /c.
     let ids: Vec<i64> = (0..32)
@@ -305,11 +363,20 @@ fn an_invalid_pipe_descriptor_stops_the_broker_with_a_clear_error() {
         .arg("run")
         .arg("--config")
         .arg(win_path(&dir.path().join("bad.toml")))
+        .env("WINEDEBUG", EVENTLOG_CHANNEL)
         .output()
         .unwrap();
     assert!(!out.status.success());
     assert!(
         text(&out).contains("invalid pipe security descriptor"),
+        "{}",
+        text(&out)
+    );
+    // The same error reached the Event Log (1002, error): a service has no console.
+    assert!(
+        text(&out).lines().any(
+            |l| l.contains("err:eventlog") && l.contains("cannot start or stopped on an error")
+        ),
         "{}",
         text(&out)
     );
@@ -369,6 +436,27 @@ fn the_broker_runs_as_a_windows_service() {
         "no dependency registered: {}",
         text(&deps)
     );
+    // The Event Log source is registered with .NET's message file, so Event Viewer shows
+    // the text (yibao_broker::eventlog).
+    let source = || {
+        Command::new("wine")
+            .env("WINEDEBUG", "-all")
+            .args([
+                "reg",
+                "query",
+                &format!(r"HKLM\{}", yibao_broker::eventlog::source_key(&name)),
+                "/v",
+                "EventMessageFile",
+            ])
+            .output()
+            .unwrap()
+    };
+    let registered = source();
+    assert!(
+        String::from_utf8_lossy(&registered.stdout).contains("EventLogMessages.dll"),
+        "no event source: {}",
+        text(&registered)
+    );
     broker(&["start", "--name", &name]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while ping() != Some(0) {
@@ -404,5 +492,11 @@ fn the_broker_runs_as_a_windows_service() {
         !String::from_utf8_lossy(&query.stdout).contains("SERVICE_NAME"),
         "still registered: {}",
         text(&query)
+    );
+    let gone = source();
+    assert!(
+        !String::from_utf8_lossy(&gone.stdout).contains("EventLogMessages.dll"),
+        "the event source outlived the service: {}",
+        text(&gone)
     );
 }

@@ -32,6 +32,7 @@ mod attempt;
 pub mod config;
 mod connection;
 mod dispatcher;
+pub mod eventlog;
 pub mod front;
 mod held;
 mod hold;
@@ -96,14 +97,7 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
     } else {
         None
     };
-    tracing::info!(
-        pipe = %yibao_proto::resolve_endpoint(&config.broker.pipe),
-        store = %config.store.describe(),
-        platform = %config.platform.url,
-        profile = %config.platform.profile,
-        workers = config.broker.workers,
-        "yibao-broker ready"
-    );
+    announce_ready(&config);
 
     let dispatcher = tokio::spawn(dispatcher::run(
         broker.worker.clone(),
@@ -148,13 +142,49 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
     if config.broker.sign_out_on_shutdown && busy == 0 {
         broker.sign_out_all().await;
     }
-    match busy {
-        0 => tracing::info!("all in-flight requests finished; bye"),
-        n => tracing::warn!(
-            "{n} request(s) still in flight after {grace:?}; they stay PROCESSING until their lease expires"
-        ),
-    }
+    announce_stopped(busy, grace);
     Ok(())
+}
+
+/// The log line and the Event Log entry (1000) that say the broker serves.
+fn announce_ready(config: &Config) {
+    let pipe = yibao_proto::resolve_endpoint(&config.broker.pipe);
+    let store = config.store.describe();
+    tracing::info!(
+        %pipe,
+        %store,
+        platform = %config.platform.url,
+        profile = %config.platform.profile,
+        workers = config.broker.workers,
+        "yibao-broker ready"
+    );
+    eventlog::report(
+        eventlog::Event::Started,
+        &format!(
+            "yibao-broker 已启动 / started: pipe {pipe}, store {store}, platform {} ({})",
+            config.platform.url, config.platform.profile
+        ),
+    );
+}
+
+/// The log line and the Event Log entry (1001) that say how the broker stopped.
+fn announce_stopped(busy: u32, grace: Duration) {
+    let text = match busy {
+        0 => {
+            tracing::info!("all in-flight requests finished; bye");
+            "yibao-broker 已停止，所有请求均已处理完 / stopped; every in-flight request finished"
+                .to_string()
+        }
+        n => {
+            tracing::warn!(
+                "{n} request(s) still in flight after {grace:?}; they stay PROCESSING until their lease expires"
+            );
+            format!(
+                "yibao-broker 已停止，{n} 个请求仍为 PROCESSING，租约到期后由其他代理接管 / stopped with {n} request(s) still PROCESSING until their lease expires"
+            )
+        }
+    };
+    eventlog::report(eventlog::Event::Stopped, &text);
 }
 
 /// The accept loop, running from [`start`] until shutdown.

@@ -122,16 +122,11 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     match cli.command {
         Cmd::Run { config } => {
-            let cfg = Config::load(&config)?;
-            yibao_broker::logging::init(&cfg.log, None)?;
-            if let Some(dir) = &cfg.log.dir {
-                // Whoever started it in a console sees where to look; the rest goes there.
-                eprintln!(
-                    "yibao-broker 已启动，日志写入 / started, logging to {}",
-                    dir.display()
-                );
+            let outcome = run(&rt, &config);
+            if let Err(e) = &outcome {
+                yibao_broker::eventlog::fatal(e);
             }
-            rt.block_on(yibao_broker::serve(cfg, shutdown::signal()))
+            outcome
         }
         Cmd::Demo { .. } => {
             eprintln!(
@@ -153,6 +148,20 @@ fn main() -> anyhow::Result<()> {
             command: KeysCmd::Check { config },
         } => keys_check(&config),
     }
+}
+
+/// `run` in a console (or under systemd).
+fn run(rt: &tokio::runtime::Runtime, config: &std::path::Path) -> anyhow::Result<()> {
+    let cfg = Config::load(config)?;
+    yibao_broker::logging::init(&cfg.log, None)?;
+    if let Some(dir) = &cfg.log.dir {
+        // Whoever started it in a console sees where to look; the rest goes there.
+        eprintln!(
+            "yibao-broker 已启动，日志写入 / started, logging to {}",
+            dir.display()
+        );
+    }
+    rt.block_on(yibao_broker::serve(cfg, shutdown::signal()))
 }
 
 /// `check-config`: read the file, open the store as `run` would, load the catalog and try

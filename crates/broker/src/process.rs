@@ -84,7 +84,7 @@ impl Worker {
         // One unreadable row ends alone, with its reason; the queue behind it flows.
         if let Some(defect) = &c.defect {
             let reason = format!(
-                "请求行无法读取，未发送：{defect} / the request row cannot be read, nothing sent: {defect}"
+                "请求行无法读取，未发送 / the request row cannot be read, nothing sent: {defect}"
             );
             return self.reject_unsent(c, holder, reason).await.map(|_| None);
         }
@@ -250,6 +250,16 @@ impl Worker {
                         msgid = attempt.map(|(_, m)| m).unwrap_or(""),
                         "UNCERTAIN: the platform may have applied it; reverse or reconcile: {}",
                         finish.error.as_deref().unwrap_or("")
+                    );
+                    crate::eventlog::report(
+                        crate::eventlog::Event::Uncertain,
+                        &format!(
+                            "请求 {id}（{code}）结果不确定：平台可能已受理，请冲正或对账 / request {id} ({code}) is UNCERTAIN: the platform may have applied it; reverse or reconcile. msgid {msgid}: {why}",
+                            id = c.request_id,
+                            code = c.interface_code,
+                            msgid = attempt.map(|(_, m)| m).unwrap_or("-"),
+                            why = finish.error.as_deref().unwrap_or("")
+                        ),
                     );
                 }
                 self.queue.announce(c.request_id, status);

@@ -149,6 +149,8 @@ mod imp {
                 "警告：无法为非崩溃的失败设置重启 / warning: cannot enable restarts on non-crash failures: {e}"
             );
         }
+        crate::eventlog::register(name)
+            .context("无法注册事件日志源 / cannot register the Event Log source")?;
         Ok(())
     }
 
@@ -162,6 +164,7 @@ mod imp {
             let _ = svc.stop();
         }
         svc.delete()?;
+        crate::eventlog::unregister(name)?;
         Ok(())
     }
 
@@ -192,7 +195,9 @@ mod imp {
 
     fn service_main(_arguments: Vec<OsString>) {
         if let Err(e) = run_service() {
+            // Also when the config was refused: no log file exists then, the Event Log does.
             tracing::error!("service failed: {e:#}");
+            crate::eventlog::fatal(&e);
         }
     }
 
@@ -222,8 +227,7 @@ mod imp {
             .get()
             .cloned()
             .context("service started without its command line")?;
-        let cfg = Config::load(&config_path)?;
-        crate::logging::init(&cfg.log, Some(&super::service_log_dir(&config_path)))?;
+        crate::eventlog::set_source(&name);
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let stop_tx = Mutex::new(Some(stop_tx));
@@ -240,7 +244,12 @@ mod imp {
         let handle = service_control_handler::register(&name, handler)?;
         let accept = ServiceControlAccept::STOP | ServiceControlAccept::SHUTDOWN;
 
+        // The handler is registered before the config is read, so a refused config ends
+        // as a service that stopped with an error the SCM shows (and its recovery acts
+        // on), not one that never answered.
         let outcome = (move || -> anyhow::Result<()> {
+            let cfg = Config::load(&config_path)?;
+            crate::logging::init(&cfg.log, Some(&super::service_log_dir(&config_path)))?;
             let grace =
                 Duration::from_millis(cfg.broker.shutdown_grace_ms) + Duration::from_secs(5);
             let rt = tokio::runtime::Builder::new_multi_thread()
