@@ -50,7 +50,7 @@ class _Conn:
                 self._sock.connect(path)
                 self._f = None
         except OSError as e:
-            raise YibaoError("无法连接医保代理服务 %s / cannot reach the yibao broker at %s: %s" % (path, path, e))
+            raise YibaoError("无法连接医保代理服务 / cannot reach the yibao broker (%s: %s)" % (path, e))
 
     def send(self, obj):
         payload = json.dumps(obj, ensure_ascii=False).encode("utf-8")

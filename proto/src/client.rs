@@ -33,8 +33,8 @@ pub enum ClientError {
     /// Nothing listens on the endpoint: the broker is not running (or the name is wrong).
     /// Nothing was sent.
     #[error(
-        "无法连接医保代理服务（{endpoint}），请确认 yibao-broker 已启动 / \
-         cannot reach the yibao broker at {endpoint}; is yibao-broker running? ({source})"
+        "无法连接医保代理服务，请确认 yibao-broker 已启动 / \
+         cannot reach the yibao broker; is yibao-broker running? ({endpoint}: {source})"
     )]
     Unreachable {
         endpoint: String,
@@ -62,8 +62,9 @@ pub enum ClientError {
     /// The request is larger than the broker accepts (`Welcome.max_frame`); it was not sent
     /// and the connection is still usable.
     #[error(
-        "请求过大（{len} 字节），医保代理服务只接受 {max} 字节以内（配置项 broker.max_frame_bytes），未发送 / \
-         the request is {len} bytes, over the broker's limit of {max} bytes (config key broker.max_frame_bytes); it was not sent"
+        "请求过大（{len} 字节，上限 {max} 字节），未发送 / \
+         the request is {len} bytes, over the broker's limit of {max}; it was not sent \
+         (配置项 / config key broker.max_frame_bytes)"
     )]
     TooLarge { len: u32, max: u32 },
     /// An answer that does not fit the request or the protocol (a version mismatch, or a

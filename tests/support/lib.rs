@@ -348,9 +348,11 @@ impl Env {
             .expect("insert request")
     }
 
-    /// One row of the HIS-facing view.
+    /// One row of the HIS-facing view. Its err_msg is 中文 first and says each detail once (every e2e
+    /// test that reads a row checks [`assert_wording`]).
     pub fn view(&self, id: i64) -> ViewRow {
-        self.db()
+        let row = self
+            .db()
             .query_row(
                 "SELECT status, infcode, err_msg, response_data, msgid \
                  FROM v_medical_insurance_result WHERE request_id = ?1",
@@ -365,7 +367,9 @@ impl Env {
                     })
                 },
             )
-            .expect("view row")
+            .expect("view row");
+        assert_wording("err_msg", row.err_msg.as_deref().unwrap_or(""));
+        row
     }
 
     /// One HTTP/1.1 exchange with the simulator's control endpoints, std only.
@@ -482,7 +486,28 @@ pub fn run_shim(pipe: &str, args: &[&str], stdin: Option<&str>) -> Output {
     if let (Some(text), Some(mut pipe_in)) = (stdin, child.stdin.take()) {
         pipe_in.write_all(text.as_bytes()).expect("write stdin");
     }
-    child.wait_with_output().expect("wait yibao-call")
+    let out = child.wait_with_output().expect("wait yibao-call");
+    assert_wording("yibao-call's message", &shim_message(&out));
+    out
+}
+
+/// What the shim told a person on stderr: the lines before a blank line (the usage text
+/// that may follow is reference, not a message), without `key=value` lines (for scripts).
+pub fn shim_message(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| !l.split_whitespace().all(|w| w.contains('=')))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Fails when `text`, something a hospital user reads, is not 中文 first or says the same
+/// passage twice ([`yibao_core::wording::defect`]).
+pub fn assert_wording(what: &str, text: &str) {
+    if let Some(defect) = yibao_core::wording::defect(text) {
+        panic!("{what}: {defect}: {text}");
+    }
 }
 
 pub fn stdout(o: &Output) -> String {

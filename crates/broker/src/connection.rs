@@ -63,8 +63,8 @@ pub async fn refuse_busy(stream: Stream, max: usize) {
     use tokio::io::AsyncReadExt;
     let (mut rd, mut wr) = tokio::io::split(stream);
     let msg = format!(
-        "医保代理服务的连接数已满（broker.max_connections = {max}），请稍后重试 / \
-         every connection slot is taken (broker.max_connections = {max}); retry shortly"
+        "医保代理服务的连接数已满，请稍后重试 / every connection slot is taken; retry shortly \
+         (broker.max_connections = {max})"
     );
     tracing::warn!("refused a connection: all {max} connection slots taken");
     let reply = reply_error(&mut wr, Format::Json, ErrorCode::Busy, msg);

@@ -77,8 +77,8 @@ impl Front {
             _ => Response::Error {
                 code: ErrorCode::StoreUnavailable,
                 message: format!(
-                    "医保代理服务正在等待数据库（{}），请稍后重试 / the broker is waiting for its store ({}); retry shortly: {why}",
-                    self.store, self.store
+                    "医保代理服务正在等待数据库，请稍后重试 / the broker is waiting for its store; retry shortly ({}: {why})",
+                    self.store
                 ),
             },
         }

@@ -93,8 +93,8 @@ impl Worker {
             _ => (
                 RequestStatus::Uncertain,
                 format!(
-                    "处理进程 {holder} 在发送后中断，结果不确定，请按 msgid {msgid} 核对或冲正 / \
-                     worker {holder} stopped after sending; outcome unknown, reconcile or reverse msgid {msgid}"
+                    "处理进程 {holder} 在发送后中断，结果不确定，请按 msgid 核对或冲正 / \
+                     worker {holder} stopped after sending; outcome unknown, reconcile or reverse it: msgid {msgid}"
                 ),
             ),
         }

@@ -81,7 +81,7 @@ impl Worker {
                     "9001 sign-in failed: {why}"
                 );
                 Err(format!(
-                    "9001 签到失败（请求 {id}）：{why} / 9001 sign-in failed (request {id}): {why}"
+                    "9001 签到失败（请求 {id}）/ 9001 sign-in failed (request {id}): {why}"
                 ))
             }
         })

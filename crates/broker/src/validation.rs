@@ -71,7 +71,7 @@ impl Worker {
         }
         let input: Value = serde_json::from_str(input_data).map_err(|e| {
             Refusal::Malformed(format!(
-                "input_data 不是合法的 JSON：{e} / input_data is not valid JSON: {e}"
+                "input_data 不是合法的 JSON / input_data is not valid JSON: {e}"
             ))
         })?;
         if !input.is_object() {

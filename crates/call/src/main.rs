@@ -51,10 +51,13 @@ fn run(inv: Invocation) -> ExitCode {
             // A refused cancel: show where the request stands, so the caller knows whether
             // it may retry (it may not: the request is being processed or is done).
             (Request::Cancel { request_id }, Response::Error { message, .. }) => {
-                eprintln!("{message}");
                 let now = c.request(&Request::Result {
                     request_id: *request_id,
                 })?;
+                // An unknown id is refused by both questions: said once (by `report`).
+                if !matches!(&now, Response::Error { message: m, .. } if m == message) {
+                    eprintln!("{message}");
+                }
                 Ok((now, true))
             }
             _ => Ok((resp, false)),

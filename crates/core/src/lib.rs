@@ -12,6 +12,7 @@ pub mod profile;
 pub mod secret;
 pub mod sm;
 pub mod time;
+pub mod wording;
 
 pub use catalog::{Catalog, InterfaceClass, InterfaceInfo, UncertainPolicy, Violations};
 pub use msgid::MsgIdGenerator;

@@ -411,6 +411,12 @@ pub fn check(s: &Snapshot, f: &Facts) -> Vec<Violation> {
             }
         }
     }
+    // 8. What the HIS shows a cashier is 中文 first and says each detail once.
+    for r in &s.requests {
+        if let Some(d) = r.err_msg.as_deref().and_then(yibao_core::wording::defect) {
+            violation(&mut out, 8, format!("{}: {d}", describe(r)));
+        }
+    }
     out
 }
 

@@ -339,3 +339,14 @@ fn a_reversed_row_whose_2601_undid_another_msgid_breaks_7() {
     let v = check(&s, &f);
     assert_eq!(broken(&s, &f), vec![7], "{v:?}");
 }
+
+#[test]
+fn an_err_msg_saying_its_detail_twice_breaks_8() {
+    let (mut s, f) = good();
+    let why = "平台返回业务错误 -1：经办人未签到 / business error -1";
+    request_mut(&mut s, 4).err_msg = Some(format!("签到失败：{why} / sign-in failed: {why}"));
+    assert_eq!(broken(&s, &f), vec![8]);
+    let (mut s, f) = good();
+    request_mut(&mut s, 4).err_msg = Some("the request row cannot be read".into());
+    assert_eq!(broken(&s, &f), vec![8]);
+}

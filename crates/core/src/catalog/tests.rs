@@ -124,6 +124,11 @@ fn a_good_2207_passes_and_a_bad_one_names_every_field() {
         "{m}"
     );
     assert!(m.contains("人员编号") && m.contains("is required"), "{m}");
+    assert_eq!(
+        crate::wording::defect(&m),
+        None,
+        "each field named once: {m}"
+    );
     assert!(
         !m.contains("430102199003071235"),
         "values stay out of messages: {m}"
@@ -138,11 +143,19 @@ fn a_wrong_shape_names_the_expected_nodes() {
     let v = c.validate("1101", &json!({"psn_no": "430123199001011234"}));
     let first = &v.0[0];
     assert_eq!(first.path, "input", "{v:?}");
-    for want in ["psn_no", "data", "mdtrt_cert_type", "docs/catalog.md"] {
-        assert!(first.zh.contains(want), "{want} not in {}", first.zh);
-        assert!(first.en.contains(want), "{want} not in {}", first.en);
+    let said = first.to_string();
+    for want in [
+        "psn_no",
+        "data",
+        "mdtrt_cert_type",
+        "docs/catalog.md",
+        "expected",
+        "应为",
+    ] {
+        assert!(said.contains(want), "{want} not in {said}");
     }
     let m = v.message("1101");
+    assert_eq!(crate::wording::defect(&m), None, "{m}");
     assert!(!m.contains("430123199001011234"), "values stay out: {m}");
     // The right node with a field missing gets no shape hint.
     let v = c.validate("1101", &json!({"data": {"mdtrt_cert_type": "02"}}));

@@ -22,11 +22,18 @@ pub struct Violation {
     pub path: String,
     pub zh: String,
     pub en: String,
+    /// Names or values both halves would otherwise repeat (the nodes and fields expected),
+    /// said once after them; empty for most problems.
+    pub detail: String,
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} / {}", self.path, self.zh, self.en)
+        write!(f, "{} {} / {}", self.path, self.zh, self.en)?;
+        if !self.detail.is_empty() {
+            write!(f, ": {}", self.detail)?;
+        }
+        Ok(())
     }
 }
 
@@ -49,22 +56,13 @@ impl Violations {
         format!("入参校验失败：{}", parts.join("；"))
     }
 
-    /// For the HIS: 中文 first, then English, every field named.
+    /// For the HIS: every field named once, each problem 中文 first, then English
+    /// (`data.psn_no （人员编号）为必填项 / is required`), so a path is not said twice.
     pub fn message(&self, code: &str) -> String {
-        let zh: Vec<String> = self
-            .0
-            .iter()
-            .map(|v| format!("{}{}", v.path, v.zh))
-            .collect();
-        let en: Vec<String> = self
-            .0
-            .iter()
-            .map(|v| format!("{} {}", v.path, v.en))
-            .collect();
+        let problems: Vec<String> = self.0.iter().map(ToString::to_string).collect();
         format!(
-            "{code} 入参校验未通过，未发送（{n} 处）：{} / {code} input rejected before sending ({n} problem(s)): {}",
-            zh.join("；"),
-            en.join("; "),
+            "{code} 入参校验未通过，未发送（{n} 处）/ input rejected before sending ({n} problem(s)): {}",
+            problems.join("；"),
             n = self.0.len()
         )
     }
@@ -181,18 +179,14 @@ impl Rules {
             })
             .collect();
         let given: Vec<&str> = top.keys().map(String::as_str).take(6).collect();
-        found.push(
+        found.push_detailed(
             "input".into(),
             format!(
-                "顶层键 {} 都不是本接口的输入节点，应为 {}；各接口的报文形状见 docs/catalog.md",
-                given.join("、"),
-                expected.join("；")
+                "顶层键 {} 都不是本接口的输入节点（各接口的报文形状见 docs/catalog.md）",
+                given.join("、")
             ),
-            format!(
-                "top-level keys {} match none of this interface's input nodes; expected {} (see docs/catalog.md)",
-                given.join(", "),
-                expected.join("; ")
-            ),
+            "match none of this interface's input nodes (see docs/catalog.md)".into(),
+            format!("应为 / expected {}", expected.join("; ")),
         );
     }
 
@@ -248,25 +242,26 @@ impl Rules {
             if !w.values.iter().any(|v| *v == trigger) {
                 continue;
             }
-            let why_zh = || {
+            // The condition names a field: said once, after both halves.
+            let why = || {
                 format!(
-                    "（{} 为 {trigger} 时{}）",
+                    "条件 / when {} = {trigger}{}",
                     w.field.text,
                     w.note
                         .as_deref()
-                        .map(|n| format!("：{n}"))
+                        .map(|n| format!("（{n}）"))
                         .unwrap_or_default()
                 )
             };
-            let why_en = || format!("(when {} is {trigger})", w.field.text);
             for p in &w.require {
                 p.visit(input, |at, v| {
                     if is_blank(v) {
                         let label = self.label(p);
-                        found.push(
+                        found.push_detailed(
                             at(),
-                            format!("{label}为必填项{}", why_zh()),
-                            format!("is required {}", why_en()),
+                            format!("{label}为必填项"),
+                            "is required".into(),
+                            why(),
                         );
                     }
                 });
@@ -277,10 +272,11 @@ impl Rules {
                         if !s.is_empty() && !fmt.accepts(&s) {
                             let label = self.label(p);
                             let (zh, en) = fmt.describe();
-                            found.push(
+                            found.push_detailed(
                                 at(),
-                                format!("{label}{zh}{}", why_zh()),
-                                format!("{en} {}", why_en()),
+                                format!("{label}{zh}"),
+                                en.to_string(),
+                                why(),
                             );
                         }
                     }
@@ -296,8 +292,17 @@ struct Found(Vec<Violation>);
 
 impl Found {
     fn push(&mut self, path: String, zh: String, en: String) {
+        self.push_detailed(path, zh, en, String::new())
+    }
+
+    fn push_detailed(&mut self, path: String, zh: String, en: String, detail: String) {
         if !self.0.iter().any(|v| v.path == path && v.zh == zh) {
-            self.0.push(Violation { path, zh, en });
+            self.0.push(Violation {
+                path,
+                zh,
+                en,
+                detail,
+            });
         }
     }
 }

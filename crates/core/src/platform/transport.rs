@@ -110,7 +110,7 @@ impl Transport {
             return Err(TransportError {
                 kind: TransportErrorKind::HttpStatus(status.as_u16()),
                 message: format!(
-                    "平台返回 HTTP {status} / platform answered HTTP {status}: {}",
+                    "平台返回错误状态 / the platform answered with an error status: HTTP {status}: {}",
                     super::response::preview(&body)
                 ),
             });

@@ -14,12 +14,13 @@ use crate::secret::Secret;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
-    #[error("{what}：{source_msg} / {what}: {source_msg}")]
+    // `what` is already 中文 / English: each part is said once.
+    #[error("{what}: {source_msg}")]
     Source {
         what: &'static str,
         source_msg: String,
     },
-    #[error("{what} 格式无法识别：需要 PEM、DER、十六进制或 base64（文件请写 file:路径）/ {what}: not a PEM, DER, hex or base64 SM2 key (write file:PATH for a file) — {detail}")]
+    #[error("{what}: 格式无法识别，需要 PEM、DER、十六进制或 base64（文件请写 file:路径）/ not a PEM, DER, hex or base64 SM2 key (write file:PATH for a file) — {detail}")]
     Format { what: &'static str, detail: String },
 }
 
