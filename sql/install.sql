@@ -236,7 +236,39 @@ END;
 GO
 
 /* -----------------------------------------------------------------------------
-   3b. 升级：原设计留下的处理中请求 / upgrade: requests the original design left PROCESSING
+   3b. 文件表：上传（9101）与下载（9102）的文件。下载的文件存放在代理服务主机的磁盘上（path、size、
+       sha256）；要上传的文件可由 HIS 把内容写入 content，再以 {"fsUploadIn": {"file_id": 编号}} 调用 9101。
+       files sent (9101) and received (9102). A received file stays on the broker host's disk
+       (path, size, sha256); a file to send may carry its bytes in content, then call 9101 with
+       {"fsUploadIn": {"file_id": <id>}}.
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.medical_insurance_files', N'U') IS NULL
+BEGIN
+    CREATE TABLE dbo.medical_insurance_files (
+        file_id INT IDENTITY (1, 1) NOT NULL
+        CONSTRAINT pk_medical_insurance_files PRIMARY KEY,
+        -- 产生或使用此文件的请求 / the request that received or sent it
+        request_id INT NULL,
+        -- UPLOAD（要上传或已上传）/ DOWNLOAD（已下载）
+        direction NVARCHAR(10) NOT NULL
+        CONSTRAINT df_mif_direction DEFAULT (N'UPLOAD'),
+        file_qury_no NVARCHAR(200) NULL,
+        filename NVARCHAR(260) NOT NULL,
+        -- 代理服务主机上的文件路径 / where the file lies on the broker's host
+        path NVARCHAR(1000) NULL,
+        -- 要上传的文件内容（由 HIS 写入）/ the bytes to send, written by the HIS
+        content VARBINARY(MAX) NULL,
+        size BIGINT NULL,
+        sha256 NVARCHAR(64) NULL,
+        create_time DATETIME NOT NULL
+        CONSTRAINT df_mif_create_time DEFAULT (GETDATE())
+    );
+    CREATE INDEX ix_mif_request ON dbo.medical_insurance_files (request_id);
+END;
+GO
+
+/* -----------------------------------------------------------------------------
+   3c. 升级：原设计留下的处理中请求 / upgrade: requests the original design left PROCESSING
        （在发送记录表之后：要结束这些行未完成的发送记录）
        (after the attempts table: the rows' unfinished attempts are ended too)
    ----------------------------------------------------------------------------- */
@@ -860,28 +892,29 @@ IF
     COL_LENGTH(N'dbo.medical_insurance_requests', N'claim_gen') IS NULL
     OR COL_LENGTH(N'dbo.medical_insurance_requests', N'expires_at') IS NULL
     OR COL_LENGTH(N'dbo.medical_insurance_requests', N'reversal_id') IS NULL
+    OR OBJECT_ID(N'dbo.medical_insurance_files', N'U') IS NULL
     OR NOT EXISTS (
         SELECT 1 FROM sys.indexes
         WHERE
             name = N'ix_mir_reversal'
             AND object_id = OBJECT_ID(N'dbo.medical_insurance_requests')
     )
-    RAISERROR (N'安装未完成：medical_insurance_requests 缺少 claim_gen、expires_at、reversal_id 或索引 ix_mir_reversal，版本未更新；请查看上面的错误后重新执行 / install incomplete: medical_insurance_requests lacks claim_gen, expires_at, reversal_id or index ix_mir_reversal; schema_version not raised: see the errors above and run the script again', 16, 1);
+    RAISERROR (N'安装未完成：medical_insurance_requests 缺少 claim_gen、expires_at、reversal_id 或索引 ix_mir_reversal，或缺少 medical_insurance_files 表，版本未更新；请查看上面的错误后重新执行 / install incomplete: medical_insurance_requests lacks claim_gen, expires_at, reversal_id or index ix_mir_reversal, or medical_insurance_files is missing; schema_version not raised: see the errors above and run the script again', 16, 1);
 ELSE
 BEGIN
     UPDATE dbo.medical_insurance_settings
-    SET value = N'2'
+    SET value = N'3'
     WHERE
         name = 'schema_version'
-        -- 空值、非数字或低于 2 才改（二进制排序规则：[0-9] 只含 ASCII 数字，CONVERT 不会失败）
-        -- only when empty, not a number, or below 2 (a binary collation: [0-9] means the ASCII
+        -- 空值、非数字或低于 3 才改（二进制排序规则：[0-9] 只含 ASCII 数字，CONVERT 不会失败）
+        -- only when empty, not a number, or below 3 (a binary collation: [0-9] means the ASCII
         -- digits only, so CONVERT cannot fail)
         AND 1 = CASE
             WHEN value IS NULL THEN 1
             WHEN LTRIM(RTRIM(value)) = N'' THEN 1
             WHEN LTRIM(RTRIM(value)) COLLATE Latin1_General_BIN LIKE N'%[^0-9]%' THEN 1
             WHEN LEN(LTRIM(RTRIM(value))) > 9 THEN 0
-            WHEN CONVERT(INT, LTRIM(RTRIM(value))) < 2 THEN 1
+            WHEN CONVERT(INT, LTRIM(RTRIM(value))) < 3 THEN 1
             ELSE 0
         END;
     IF NOT EXISTS (
@@ -891,9 +924,9 @@ BEGIN
         INSERT INTO dbo.medical_insurance_settings (name, value, note)
         VALUES (
             'schema_version',
-            N'2',
+            N'3',
             N'安装脚本版本，代理服务启动时检查 / install script version, checked by the broker'
         );
-    PRINT N'yibao 安装完成 / yibao installed (schema_version 2)';
+    PRINT N'yibao 安装完成 / yibao installed (schema_version 3)';
 END;
 GO

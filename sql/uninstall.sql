@@ -33,6 +33,8 @@ IF OBJECT_ID(N'dbo.v_medical_insurance_result', N'V') IS NOT NULL
 
 IF @drop_tables = 1
 BEGIN
+    IF OBJECT_ID(N'dbo.medical_insurance_files', N'U') IS NOT NULL
+        DROP TABLE dbo.medical_insurance_files;
     IF OBJECT_ID(N'dbo.medical_insurance_response_fields', N'U') IS NOT NULL
         DROP TABLE dbo.medical_insurance_response_fields;
     IF OBJECT_ID(N'dbo.medical_insurance_attempts', N'U') IS NOT NULL

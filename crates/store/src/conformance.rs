@@ -349,6 +349,42 @@ pub async fn inserted_claimed_is_never_claimed_by_others(s: &impl Store) {
         .unwrap();
 }
 
+/// A received file is recorded with its fingerprint; a file the HIS named with SQL reads
+/// back; an unknown id is `None`. (Bytes in `content` are written with each dialect's own
+/// binary literal: the stores' own tests do that.)
+pub async fn files_are_recorded_and_read_back<S: Store + Clone, RF>(
+    s: &S,
+    raw: impl Fn(&'static str) -> RF,
+) where
+    RF: std::future::Future<Output = ()>,
+{
+    let id = s
+        .add_file(NewFile {
+            request_id: Some(7),
+            direction: FileDirection::Download,
+            file_qury_no: Some("F0001".into()),
+            filename: "plc".into(),
+            path: Some("/var/files/7/plc.zip".into()),
+            size: 1234,
+            sha256: "ab".repeat(32),
+        })
+        .await
+        .unwrap();
+    let got = s.file_content(id).await.unwrap().unwrap();
+    assert_eq!(got.filename, "plc");
+    assert_eq!(got.path.as_deref(), Some("/var/files/7/plc.zip"));
+    assert_eq!(got.content, None);
+    raw(
+        "INSERT INTO medical_insurance_files (filename, path) VALUES ('dz.txt', 'C:\\his\\dz.txt')",
+    )
+    .await;
+    let his = s.file_content(id + 1).await.unwrap().unwrap();
+    assert_eq!(his.filename, "dz.txt");
+    assert_eq!(his.path.as_deref(), Some(r"C:\his\dz.txt"));
+    assert_eq!(his.content, None);
+    assert!(s.file_content(id + 1000).await.unwrap().is_none());
+}
+
 /// Every check, each on an empty store made by `fresh` (which returns two handles on the
 /// same database, like two brokers). `raw` runs a statement valid in both dialects on the
 /// database behind a handle (for rows made by plain SQL, as the HIS or a DBA would).
@@ -374,6 +410,8 @@ where
     one_reversal_per_request(&fresh().await.0).await;
     let s = fresh().await.0;
     rows_set_processing_by_hand_are_not_the_brokers(&s, |sql| raw(s.clone(), sql)).await;
+    let s = fresh().await.0;
+    files_are_recorded_and_read_back(&s, |sql| raw(s.clone(), sql)).await;
     let (a, b) = fresh().await;
     concurrent_reversals_start_one(&a, &b).await;
     let (a, b) = fresh().await;

@@ -18,8 +18,8 @@ pub use mssql::{MssqlAuth, MssqlEncryption, MssqlOptions, MssqlStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use types::{
     AttemptEnd, AttemptOutcome, AttemptStart, CancelOutcome, ClaimOne, ClaimSpec, ClaimedRequest,
-    ExpiredLease, Finish, Holder, NewRequest, Origin, RequestView, ResponseField, ResponseRow,
-    ReversalStart,
+    ExpiredLease, FileContent, FileDirection, Finish, Holder, NewFile, NewRequest, Origin,
+    RequestView, ResponseField, ResponseRow, ReversalStart,
 };
 
 use async_trait::async_trait;
@@ -140,6 +140,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// The request's rows in `medical_insurance_response_fields`, by path then row index.
     async fn response_fields(&self, request_id: i64) -> Result<Vec<ResponseField>, StoreError>;
+
+    /// Adds a row to `medical_insurance_files` (a file the broker received); its `file_id`.
+    async fn add_file(&self, file: NewFile) -> Result<i64, StoreError>;
+
+    /// A file of `medical_insurance_files` to upload (the HIS inserted its bytes with SQL),
+    /// or `None` when there is no such `file_id`.
+    async fn file_content(&self, file_id: i64) -> Result<Option<FileContent>, StoreError>;
 }
 
 /// The interface code of 2601 冲正, whose completion reverses its original in the same

@@ -293,6 +293,48 @@ pub struct ResponseField {
     pub value: String,
 }
 
+/// Which way a file went in `medical_insurance_files`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileDirection {
+    /// Sent to the platform (9101), or stored by the HIS to be sent.
+    Upload,
+    /// Received from the platform (9102).
+    Download,
+}
+
+impl FileDirection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileDirection::Upload => "UPLOAD",
+            FileDirection::Download => "DOWNLOAD",
+        }
+    }
+}
+
+/// A row of `medical_insurance_files` the broker adds: a file it downloaded (9102), with
+/// where it lies and its fingerprint. The bytes stay on disk, not in the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFile {
+    pub request_id: Option<i64>,
+    pub direction: FileDirection,
+    pub file_qury_no: Option<String>,
+    pub filename: String,
+    /// Where the file lies on the broker's host.
+    pub path: Option<String>,
+    pub size: i64,
+    /// SHA-256 of the bytes, lower-case hex.
+    pub sha256: String,
+}
+
+/// A file to upload as the HIS stored it: its bytes (`content`, written by T-SQL) or where
+/// it lies (`path`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileContent {
+    pub filename: String,
+    pub content: Option<Vec<u8>>,
+    pub path: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

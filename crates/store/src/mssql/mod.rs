@@ -35,7 +35,7 @@ const SPELLING: StatusSpelling = StatusSpelling::Lenient;
 
 /// The schema version this build expects in `medical_insurance_settings`.
 /// 2: `claim_gen`, `expires_at` and `reversal_id` on the requests table.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// The SQL Server implementation of [`Store`].
 #[derive(Clone)]
@@ -388,6 +388,51 @@ impl Store for MssqlStore {
         };
         let sets = self.query(Stmt::ResponseFields, &[&id]).await?;
         fields::from_rows(sets.first().map(Vec::as_slice).unwrap_or_default())
+    }
+
+    async fn add_file(&self, file: NewFile) -> Result<i64, StoreError> {
+        let request_id = file.request_id.and_then(row_id);
+        let sets = self
+            .query(
+                Stmt::AddFile,
+                &[
+                    &request_id,
+                    &file.direction.as_str(),
+                    &file.file_qury_no,
+                    &file.filename,
+                    &file.path,
+                    &file.size,
+                    &file.sha256,
+                ],
+            )
+            .await?;
+        let row = sets
+            .last()
+            .and_then(|rows| rows.first())
+            .ok_or_else(|| corrupt("add_file returned no row"))?;
+        let id = row
+            .try_get::<i32, _>(0)
+            .map_err(corrupt)?
+            .ok_or_else(|| corrupt("add_file returned no file_id"))?;
+        Ok(i64::from(id))
+    }
+
+    async fn file_content(&self, file_id: i64) -> Result<Option<FileContent>, StoreError> {
+        let Ok(id) = i32::try_from(file_id) else {
+            return Ok(None);
+        };
+        let sets = self.query(Stmt::FileContent, &[&id]).await?;
+        let Some(r) = first_row(&sets, 0) else {
+            return Ok(None);
+        };
+        Ok(Some(FileContent {
+            filename: opt_str(r, 0)?.unwrap_or_default(),
+            content: r
+                .try_get::<&[u8], _>(1)
+                .map_err(corrupt)?
+                .map(<[u8]>::to_vec),
+            path: opt_str(r, 2)?,
+        }))
     }
 }
 

@@ -50,6 +50,8 @@ statements! {
     Counts => "counts",
     LastMsgid => "last_msgid",
     ResponseFields => "response_fields",
+    AddFile => "add_file",
+    FileContent => "file_content",
 }
 
 /// The batches, indexed like [`Stmt::ALL`].

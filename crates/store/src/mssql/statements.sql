@@ -428,3 +428,22 @@ FROM dbo.medical_insurance_response_fields
 WHERE request_id = @P1
 ORDER BY path, row_index;
 GO
+
+-- name: add_file
+-- @P1 request_id, @P2 direction, @P3 file_qury_no, @P4 filename, @P5 path, @P6 size,
+-- @P7 sha256. OUTPUT INTO a table variable: a trigger the DBA adds cannot break it.
+DECLARE @t TABLE (file_id INT);
+INSERT INTO dbo.medical_insurance_files (
+    request_id, direction, file_qury_no, filename, path, size, sha256
+)
+OUTPUT inserted.file_id INTO @t
+VALUES (@P1, @P2, @P3, @P4, @P5, @P6, @P7);
+SELECT file_id FROM @t;
+GO
+
+-- name: file_content
+-- @P1 file_id
+SELECT filename, content, path
+FROM dbo.medical_insurance_files
+WHERE file_id = @P1;
+GO

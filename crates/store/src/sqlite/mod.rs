@@ -401,6 +401,51 @@ impl Store for SqliteStore {
         self.read(move |c| Ok(fields::read_fields(c, request_id)?))
             .await
     }
+
+    async fn add_file(&self, file: NewFile) -> Result<i64, StoreError> {
+        self.inner
+            .writer
+            .write(move |c| {
+                const SQL: &str = "INSERT INTO medical_insurance_files \
+                     (request_id, direction, file_qury_no, filename, path, size, sha256) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING file_id";
+                Ok(c.prepare_cached(SQL)?.query_row(
+                    params![
+                        file.request_id,
+                        file.direction.as_str(),
+                        file.file_qury_no,
+                        file.filename,
+                        file.path,
+                        file.size,
+                        file.sha256
+                    ],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+    }
+
+    async fn file_content(&self, file_id: i64) -> Result<Option<FileContent>, StoreError> {
+        self.read(move |c| {
+            const SQL: &str = "SELECT filename, content, path FROM medical_insurance_files \
+                 WHERE file_id = ?1";
+            Ok(c.prepare_cached(SQL)?
+                .query_row([file_id], |r| {
+                    Ok(FileContent {
+                        filename: rows::lossy_text(r, 0, "filename")?.unwrap_or_default(),
+                        // SQLite keeps what was inserted: bytes as BLOB or as TEXT.
+                        content: match r.get_ref(1)? {
+                            rusqlite::types::ValueRef::Blob(b)
+                            | rusqlite::types::ValueRef::Text(b) => Some(b.to_vec()),
+                            _ => None,
+                        },
+                        path: rows::lossy_text(r, 2, "path")?,
+                    })
+                })
+                .optional()?)
+        })
+        .await
+    }
 }
 
 /// Inserts a request: PENDING, or PROCESSING under `claim` when the broker makes the

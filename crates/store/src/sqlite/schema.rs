@@ -6,7 +6,7 @@
 //! (`lease_until`, `next_attempt_at`) are epoch milliseconds.
 
 /// Bumped when the schema changes; stored in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// The SQL expression for "now" in human-facing columns; a macro so that statements can
 /// `concat!` it into static text, built at compile time instead of per call.
@@ -119,6 +119,23 @@ CREATE TABLE IF NOT EXISTS medical_insurance_response_fields (
     value      TEXT,
     PRIMARY KEY (request_id, path, row_index)
 ) WITHOUT ROWID;
+
+-- Files sent (9101) or received (9102). A received file stays on disk (`path`); a file the HIS
+-- wants sent may carry its bytes (`content`). Schema 3.
+CREATE TABLE IF NOT EXISTS medical_insurance_files (
+    file_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id   INTEGER,
+    direction    TEXT    NOT NULL DEFAULT 'UPLOAD',
+    file_qury_no TEXT,
+    filename     TEXT    NOT NULL,
+    path         TEXT,
+    content      BLOB,
+    size         INTEGER,
+    sha256       TEXT,
+    create_time  TEXT    NOT NULL DEFAULT ({NOW})
+);
+CREATE INDEX IF NOT EXISTS ix_mif_request ON medical_insurance_files (request_id)
+    WHERE request_id IS NOT NULL;
 
 CREATE VIEW IF NOT EXISTS v_medical_insurance_result AS
 SELECT r.request_id,
