@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use serde_json::Value;
-use yibao_core::{InterfaceInfo, Message, Outcome};
+use yibao_core::{codes, InterfaceInfo, Message, Outcome};
 use yibao_store::{AttemptEnd, AttemptOutcome, ClaimedRequest, Holder, StoreError};
 
 use crate::safety::{fate, Evidence, Failure, Fate};
@@ -107,7 +107,9 @@ impl Worker {
         let c = s.claimed;
         let (msgid, attempt_id) = self.begin_attempt(c, s.holder).await?;
         let started = Instant::now();
-        let outcome = self
+        let download = (c.interface_code == codes::FILE_DOWNLOAD)
+            .then(|| crate::files::download_target(&self.files, c.request_id, &msgid));
+        let mut outcome = self
             .platform
             .exchange(Message {
                 infno: &c.interface_code,
@@ -115,8 +117,19 @@ impl Worker {
                 sign_no: s.sign_no,
                 overrides: &c.overrides,
                 input: s.input,
+                download: download.as_ref(),
             })
             .await;
+        if let (Some(_), Outcome::Success(reply)) = (&download, &outcome) {
+            // The platform sent the file: keep it, unpack it, record it.
+            let store = self.queue.store.as_ref();
+            outcome = match crate::files::received(store, &self.files, c.request_id, s.input, reply)
+                .await
+            {
+                Ok(reply) => Outcome::Success(reply),
+                Err(message) => Outcome::Unreadable { message },
+            };
+        }
         if let Outcome::Transport(e) = &outcome {
             self.queue.metrics.record_platform(Some(e.message.clone()));
         }

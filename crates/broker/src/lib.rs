@@ -33,6 +33,7 @@ pub mod config;
 mod connection;
 mod dispatcher;
 pub mod eventlog;
+mod files;
 pub mod front;
 mod held;
 mod hold;

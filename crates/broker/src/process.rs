@@ -94,10 +94,18 @@ impl Worker {
                 .await
                 .map(|_| None);
         }
-        let (info, input) = match self.check(&c.interface_code, &c.input_data) {
+        let (info, mut input) = match self.check(&c.interface_code, &c.input_data) {
             Ok(checked) => checked,
             Err(reason) => return self.reject_unsent(c, holder, reason).await.map(|_| None),
         };
+        if c.interface_code == yibao_core::codes::FILE_UPLOAD {
+            // A 9101 that names its file (file_path, file_id) gets the bytes now.
+            let store = self.queue.store.as_ref();
+            input = match crate::files::prepare_upload(store, &self.files, input).await {
+                Ok(ready) => ready,
+                Err(reason) => return self.reject_unsent(c, holder, reason).await.map(|_| None),
+            };
+        }
         let operator = self.platform.operator(&c.overrides).to_string();
         let mut sign_no = String::new();
         if info.needs_sign_no {

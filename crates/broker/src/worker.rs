@@ -36,6 +36,8 @@ pub struct Worker {
     pub(crate) unknown_interfaces: UnknownInterfaces,
     pub(crate) retry: RetryPolicy,
     pub(crate) pool: Pool,
+    /// Where 9102 downloads go and what a 9101 may read (`[files]`).
+    pub(crate) files: crate::config::files::FilesSection,
 }
 
 impl Worker {
@@ -64,6 +66,7 @@ impl Worker {
                 max: Duration::from_millis(config.broker.retry_max_delay_ms),
             },
             pool: Pool::new(config.broker.workers),
+            files: config.files.clone(),
             queue,
         }))
     }

@@ -53,6 +53,7 @@ impl Caller {
                 sign_no,
                 overrides: &Overrides::default(),
                 input,
+                download: None,
             })
             .await
     }

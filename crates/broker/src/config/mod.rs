@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod catalog;
+pub mod files;
 mod institution;
 mod names;
 mod platform;
@@ -62,6 +63,9 @@ pub struct Config {
     /// The read-only status page (off by default).
     #[serde(default)]
     pub status_page: crate::status_page::StatusPageSection,
+    /// Files received (9102) and sent (9101).
+    #[serde(default)]
+    pub files: files::FilesSection,
 }
 
 /// What to do with an interface code the catalog does not know.
@@ -279,6 +283,7 @@ impl Config {
             catalog: CatalogSection::default(),
             log: crate::logging::LogSection::default(),
             status_page: crate::status_page::StatusPageSection::default(),
+            files: files::FilesSection::default(),
         }
     }
 
@@ -320,6 +325,7 @@ impl Config {
             }
             anchor(&mut cfg.catalog.file);
             cfg.log.anchor(dir);
+            cfg.files.anchor(dir);
         }
         cfg.check().map_err(with_path)?;
         Ok(cfg)
@@ -349,6 +355,7 @@ impl Config {
         self.broker.check(self.platform.request_timeout_ms)?;
         self.store.validate()?;
         self.log.validate().map_err(|m| invalid("log", &m))?;
+        self.files.validate().map_err(|m| invalid("files", &m))?;
         self.status_page
             .validate()
             .map_err(|m| invalid("status_page", &m))?;

@@ -6,12 +6,14 @@
 //!
 //! * [`envelope`]: the request envelope and the institution's fixed fields;
 //! * [`transport`]: the HTTP keep-alive pool and "may have been sent" errors;
+//! * [`download`]: a reply that is a file (9102), streamed to disk;
 //! * [`response`]: reading the response envelope;
 //! * [`outcome`](Outcome): reply / refusal / unreadable / transport error;
 //! * [`session`]: the messages the broker writes itself (9001, 9002, 2601);
 //! * [`codes`]: the interface codes the broker treats specially.
 
 pub mod codes;
+pub mod download;
 pub mod envelope;
 mod outcome;
 pub mod response;
@@ -22,6 +24,7 @@ use std::sync::Arc;
 
 use yibao_proto::Overrides;
 
+pub use download::{DownloadTarget, Downloaded};
 pub use envelope::{EnvelopeDefaults, RequestEnvelope};
 pub use outcome::{Outcome, Reply};
 pub use response::{ResponseEnvelope, ResponseError};
@@ -38,6 +41,8 @@ pub struct Message<'a> {
     pub sign_no: &'a str,
     pub overrides: &'a Overrides,
     pub input: &'a serde_json::Value,
+    /// Where the answer goes when it may be a file (9102); `None` for every other call.
+    pub download: Option<&'a DownloadTarget>,
 }
 
 /// The platform as the broker sees it: one endpoint, one signing profile, the institution's
@@ -93,7 +98,15 @@ impl Platform {
             Ok(sealed) => sealed,
             Err(e) => return Outcome::Transport(TransportError::unsent(e.to_string())),
         };
-        let body = match self.transport.post(sealed).await {
+        let body = match m.download {
+            None => self.transport.post(sealed).await,
+            Some(target) => match self.transport.post_download(sealed, target).await {
+                Ok(download::Body::Envelope(body)) => Ok(body),
+                Ok(download::Body::File(file)) => return Outcome::Success(Reply::for_file(&file)),
+                Err(e) => Err(e),
+            },
+        };
+        let body = match body {
             Ok(body) => body,
             Err(e) => return Outcome::Transport(e),
         };

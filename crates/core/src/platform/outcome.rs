@@ -13,6 +13,35 @@ pub struct Reply {
     pub envelope: ResponseEnvelope,
 }
 
+impl Reply {
+    /// A success whose `output` the broker wrote itself (a downloaded file's description:
+    /// the platform sent the file, not an envelope).
+    pub fn synthetic(output: serde_json::Value) -> Self {
+        let envelope = ResponseEnvelope {
+            infcode: 0,
+            inf_refmsgid: None,
+            refmsg_time: None,
+            respond_time: None,
+            err_msg: None,
+            warn_msg: None,
+            cainfo: None,
+            signtype: None,
+            output,
+        };
+        let body = serde_json::to_string(&envelope).unwrap_or_default();
+        Reply { body, envelope }
+    }
+
+    /// The reply standing for a downloaded file: where it lies, its size and SHA-256.
+    pub fn for_file(file: &super::Downloaded) -> Self {
+        Self::synthetic(serde_json::json!({
+            "path": file.path.display().to_string(),
+            "size": file.size,
+            "sha256": file.sha256,
+        }))
+    }
+}
+
 /// The outcome of one exchange.
 #[derive(Debug, Clone)]
 pub enum Outcome {

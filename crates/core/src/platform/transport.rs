@@ -96,6 +96,24 @@ impl Transport {
 
     /// POSTs one sealed request; returns the reply body of a 2xx answer.
     pub async fn post(&self, sealed: OutgoingRequest) -> Result<Vec<u8>, TransportError> {
+        let resp = self.send(sealed).await?;
+        let body = resp.bytes().await.map_err(classify)?;
+        Ok(body.to_vec())
+    }
+
+    /// POSTs one sealed request whose answer may be a file (9102): the body is streamed to
+    /// `target` ([`super::download`]).
+    pub async fn post_download(
+        &self,
+        sealed: OutgoingRequest,
+        target: &super::download::DownloadTarget,
+    ) -> Result<super::download::Body, TransportError> {
+        let resp = self.send(sealed).await?;
+        super::download::receive(resp, target).await
+    }
+
+    /// Sends and checks the status; the body is the caller's to read.
+    async fn send(&self, sealed: OutgoingRequest) -> Result<reqwest::Response, TransportError> {
         let mut req = self
             .http
             .post(&self.url)
@@ -105,8 +123,8 @@ impl Transport {
         }
         let resp = req.body(sealed.body).send().await.map_err(classify)?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(classify)?;
         if !status.is_success() {
+            let body = resp.bytes().await.map_err(classify)?;
             return Err(TransportError {
                 kind: TransportErrorKind::HttpStatus(status.as_u16()),
                 message: format!(
@@ -115,11 +133,11 @@ impl Transport {
                 ),
             });
         }
-        Ok(body.to_vec())
+        Ok(resp)
     }
 }
 
-fn classify(e: reqwest::Error) -> TransportError {
+pub(super) fn classify(e: reqwest::Error) -> TransportError {
     let kind = if e.is_connect() {
         TransportErrorKind::NotSent
     } else if e.is_timeout() {
