@@ -398,6 +398,11 @@ impl Env {
         serde_json::from_str(&self.mock_http("GET", "/__mock/stats", "")).expect("stats json")
     }
 
+    /// A JSON control endpoint of the simulator (`GET /__mock/...`).
+    pub fn mock_json(&self, path: &str) -> serde_json::Value {
+        serde_json::from_str(&self.mock_http("GET", path, "")).expect("mock json")
+    }
+
     /// Every request the simulator applied (`GET /__mock/applied`).
     pub fn mock_applied(&self) -> Vec<serde_json::Value> {
         serde_json::from_str(&self.mock_http("GET", "/__mock/applied", "")).expect("applied json")

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use serde_json::Value;
-use yibao_core::{codes, InterfaceInfo, Message, Outcome};
+use yibao_core::{codes, InterfaceInfo, Message, Outcome, TransportError, TransportErrorKind};
 use yibao_store::{AttemptEnd, AttemptOutcome, ClaimedRequest, Holder, StoreError};
 
 use crate::safety::{fate, Evidence, Failure, Fate};
@@ -86,7 +86,8 @@ impl Worker {
                 return Ok(a);
             };
             let evidence = Evidence::of_failure(failure);
-            if fate(info.class, evidence, self.retry.budget_left(done)) != Fate::SendAgain {
+            let budget_left = self.retry.budget_left(done) && !failure.is_final();
+            if fate(info.class, evidence, budget_left) != Fate::SendAgain {
                 return Ok(a);
             }
             self.close(&a).await?;
@@ -121,13 +122,32 @@ impl Worker {
             })
             .await;
         if let (Some(_), Outcome::Success(reply)) = (&download, &outcome) {
-            // The platform sent the file: keep it, unpack it, record it.
-            let store = self.queue.store.as_ref();
-            outcome = match crate::files::received(store, &self.files, c.request_id, s.input, reply)
-                .await
-            {
-                Ok(reply) => Outcome::Success(reply),
-                Err(message) => Outcome::Unreadable { message },
+            // The platform sent the file (known from the transport, never from the reply's
+            // JSON): keep it, unpack it, record it. An infcode-0 envelope is no file.
+            outcome = match &reply.file {
+                None => Outcome::Unreadable {
+                    message: "9102 的应答不是文件 / the 9102 answer is not a file".into(),
+                },
+                Some(file) => {
+                    match crate::files::received(
+                        &self.queue,
+                        &self.files,
+                        c.request_id,
+                        s.input,
+                        file,
+                    )
+                    .await
+                    {
+                        Ok(reply) => Outcome::Success(reply),
+                        Err(crate::files::Unusable::Refused(message)) => {
+                            Outcome::Transport(TransportError {
+                                kind: TransportErrorKind::Refused,
+                                message,
+                            })
+                        }
+                        Err(crate::files::Unusable::Store(e)) => return Err(e.into()),
+                    }
+                }
             };
         }
         if let Outcome::Transport(e) = &outcome {

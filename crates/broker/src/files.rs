@@ -2,25 +2,31 @@
 //! (download) so the HIS needs neither base64 nor unzip in T-SQL.
 //!
 //! * 9102: the answer is streamed to `[files] dir/<request_id>/<msgid>.download` by core
-//!   ([`yibao_core::platform::download`]). Here it becomes `<msgid>.zip` (or `.bin`), a zip
-//!   is unpacked beside it into `<msgid>/` (names reduced to their last component, sizes
-//!   bounded), a text that is not UTF-8 but reads as GBK is kept as UTF-8, and a row goes to
-//!   `medical_insurance_files`. The request's `response_data` then describes the file:
+//!   ([`yibao_core::platform::download`]), which hands over the file as a typed value (no
+//!   answer can name a path here). Here it becomes `<msgid>.zip` and is unpacked beside it
+//!   into `<msgid>/`: entry names reduced to a safe last component (no `..`, no Windows
+//!   device names, no trailing dots, no two entries on one name), at most `max_entries`
+//!   entries and `max_unpacked_bytes` in all, each streamed to disk (never whole in memory),
+//!   a text that is not UTF-8 but reads as GBK kept as UTF-8. A row goes to
+//!   `medical_insurance_files`; the request's `response_data` describes the file:
 //!   `{"file_id", "path", "size", "sha256", "entries": [{"name", "path", "size", "encoding"}]}`.
+//!   A download refused here (over a limit, a damaged zip) is final and leaves nothing on disk.
 //! * 9101: `fsUploadIn` may name the file instead of carrying it: `file_path` (a file under
 //!   `[files] dir` or `upload_from`) or `file_id` (bytes the HIS stored in
 //!   `medical_insurance_files.content`); `"zip": true` sends it zipped. The broker reads it
 //!   and fills `in` (base64) just before sending; the stored input keeps the reference.
 
-use std::io::Read;
+use std::collections::HashSet;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use base64::Engine;
 use serde_json::{json, Value};
-use yibao_core::platform::{DownloadTarget, Reply};
-use yibao_store::{FileDirection, NewFile, Store};
+use yibao_core::platform::{DownloadTarget, Downloaded, Reply};
+use yibao_store::{FileDirection, NewFile, StoreError};
 
 use crate::config::files::FilesSection;
+use crate::queue::Queue;
 
 /// Where one attempt's download goes.
 pub(crate) fn download_target(
@@ -31,6 +37,7 @@ pub(crate) fn download_target(
     DownloadTarget {
         path: request_dir(files, request_id).join(format!("{}.download", safe_name(msgid))),
         limit: files.max_download_bytes,
+        timeout: Duration::from_millis(files.download_timeout_ms),
     }
 }
 
@@ -48,42 +55,52 @@ pub(crate) struct Entry {
     pub encoding: &'static str,
 }
 
-/// Turns a downloaded file (the synthetic reply core made) into its final place, unpacks
-/// it, records it, and returns the reply the request stores. An error is the reason the
-/// download is not usable (a damaged zip): the attempt counts as an unreadable reply.
+/// Why a download cannot be used.
+#[derive(Debug)]
+pub(crate) enum Unusable {
+    /// Refused here for a reason another download would not change (final).
+    Refused(String),
+    /// The store could not record it (the request is abandoned to recovery, not failed).
+    Store(StoreError),
+}
+
+/// Keeps a finished download, unpacks it, records it, and returns the reply the request
+/// stores. On any failure nothing of it stays on disk.
 pub(crate) async fn received(
-    store: &dyn Store,
+    queue: &Queue,
     files: &FilesSection,
     request_id: i64,
     input: &Value,
-    reply: &Reply,
-) -> Result<Reply, String> {
-    let out = &reply.envelope.output;
-    let (Some(part), Some(size), Some(sha256)) = (
-        out["path"].as_str(),
-        out["size"].as_u64(),
-        out["sha256"].as_str(),
-    ) else {
-        return Err("下载结果缺少文件信息 / the download's description is incomplete".into());
-    };
-    let part = PathBuf::from(part);
-    let limit = files.max_unpacked_bytes;
-    let (path, entries) = tokio::task::spawn_blocking(move || settle(&part, limit))
+    file: &Downloaded,
+) -> Result<Reply, Unusable> {
+    let part = file.path.clone();
+    let (max_bytes, max_entries) = (files.max_unpacked_bytes, files.max_entries);
+    let settled = tokio::task::spawn_blocking(move || settle(&part, max_bytes, max_entries))
         .await
-        .map_err(|e| format!("unpack task failed: {e}"))??;
+        .map_err(|e| Unusable::Refused(format!("解压任务失败 / the unpack task failed: {e}")))?;
+    let (path, entries) = settled.map_err(Unusable::Refused)?;
     let asked = &input["fsDownloadIn"];
-    let file_id = store
-        .add_file(NewFile {
-            request_id: Some(request_id),
-            direction: FileDirection::Download,
-            file_qury_no: asked["file_qury_no"].as_str().map(str::to_string),
-            filename: asked["filename"].as_str().unwrap_or("download").to_string(),
-            path: Some(path.display().to_string()),
-            size: i64::try_from(size).unwrap_or(i64::MAX),
-            sha256: sha256.to_string(),
+    let new = NewFile {
+        request_id: Some(request_id),
+        direction: FileDirection::Download,
+        file_qury_no: asked["file_qury_no"].as_str().map(str::to_string),
+        filename: asked["filename"].as_str().unwrap_or("download").to_string(),
+        path: Some(path.display().to_string()),
+        size: i64::try_from(file.size).unwrap_or(i64::MAX),
+        sha256: file.sha256.clone(),
+    };
+    let file_id = match queue
+        .durably("recording a downloaded file", || {
+            queue.store.add_file(new.clone())
         })
         .await
-        .map_err(|e| format!("无法记录下载的文件 / cannot record the downloaded file: {e}"))?;
+    {
+        Ok(id) => id,
+        Err(e) => {
+            discard(&path);
+            return Err(Unusable::Store(e));
+        }
+    };
     let entries: Vec<Value> = entries
         .iter()
         .map(|e| {
@@ -98,49 +115,64 @@ pub(crate) async fn received(
     Ok(Reply::synthetic(json!({
         "file_id": file_id,
         "path": path.display().to_string(),
-        "size": size,
-        "sha256": sha256,
+        "size": file.size,
+        "sha256": file.sha256,
         "entries": entries,
     })))
 }
 
-/// Renames the finished download and unpacks it when it is a zip.
-fn settle(part: &Path, limit: u64) -> Result<(PathBuf, Vec<Entry>), String> {
-    let mut magic = [0u8; 4];
-    let is_zip = std::fs::File::open(part)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && magic == *b"PK\x03\x04";
-    let path = part.with_extension(if is_zip { "zip" } else { "bin" });
-    std::fs::rename(part, &path).map_err(|e| {
-        format!(
-            "无法保存下载的文件 / cannot keep the download {}: {e}",
-            path.display()
-        )
-    })?;
-    if !is_zip {
-        return Ok((path, Vec::new()));
-    }
-    let into = path.with_extension("");
-    let entries = unpack(&path, &into, limit)?;
-    Ok((path, entries))
+/// Removes a kept download and its unpacked folder (best effort).
+fn discard(zip: &Path) {
+    let _ = std::fs::remove_dir_all(zip.with_extension(""));
+    let _ = std::fs::remove_file(zip);
 }
 
-/// Unpacks `zip` into `into`. Entry names are reduced to their last component (an entry
-/// named `../../x` cannot write outside), sizes are counted as they are written (a header
-/// that lies about its size does not help a zip bomb), and a text that is not UTF-8 but
-/// reads as GBK is written as UTF-8.
-pub(crate) fn unpack(zip: &Path, into: &Path, limit: u64) -> Result<Vec<Entry>, String> {
+/// Renames the finished download to `.zip` and unpacks it; on failure removes both.
+fn settle(
+    part: &Path,
+    max_bytes: u64,
+    max_entries: usize,
+) -> Result<(PathBuf, Vec<Entry>), String> {
+    let path = part.with_extension("zip");
+    if let Err(e) = std::fs::rename(part, &path) {
+        let _ = std::fs::remove_file(part);
+        return Err(format!(
+            "无法保存下载的文件 / cannot keep the download: {e}"
+        ));
+    }
+    match unpack(&path, &path.with_extension(""), max_bytes, max_entries) {
+        Ok(entries) => Ok((path, entries)),
+        Err(e) => {
+            discard(&path);
+            Err(e)
+        }
+    }
+}
+
+/// Unpacks `zip` into `into`, each entry streamed to disk through a counting limit.
+pub(crate) fn unpack(
+    zip: &Path,
+    into: &Path,
+    max_bytes: u64,
+    max_entries: usize,
+) -> Result<Vec<Entry>, String> {
     let damaged = |e: &dyn std::fmt::Display| {
-        format!(
-            "下载的压缩包已损坏 / the downloaded zip is damaged ({}): {e}",
-            zip.display()
-        )
+        format!("下载的压缩包已损坏 / the downloaded zip is damaged: {e}")
     };
-    let file = std::fs::File::open(zip).map_err(|e| damaged(&e))?;
+    let disk = |e: &dyn std::fmt::Display| {
+        format!("无法写入解压的文件 / cannot write an unpacked file: {e}")
+    };
+    let file = std::fs::File::open(zip).map_err(|e| disk(&e))?;
     let mut archive = zip::ZipArchive::new(file).map_err(|e| damaged(&e))?;
-    std::fs::create_dir_all(into).map_err(|e| damaged(&e))?;
+    if archive.len() > max_entries {
+        return Err(format!(
+            "压缩包条目过多 / the zip holds {} entries, over [files] max_entries = {max_entries}",
+            archive.len()
+        ));
+    }
+    std::fs::create_dir_all(into).map_err(|e| disk(&e))?;
     let mut total: u64 = 0;
+    let mut taken = HashSet::new();
     let mut entries = Vec::new();
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(|e| damaged(&e))?;
@@ -148,49 +180,111 @@ pub(crate) fn unpack(zip: &Path, into: &Path, limit: u64) -> Result<Vec<Entry>, 
             continue;
         }
         // Zips made on Chinese Windows often store GBK names without saying so.
-        let (raw, _) = as_utf8(entry.name_raw().to_vec());
-        let name = safe_name(&String::from_utf8_lossy(&raw));
-        let mut bytes = Vec::new();
-        let room = limit.saturating_sub(total);
-        (&mut entry)
-            .take(room + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| damaged(&e))?;
-        total += bytes.len() as u64;
-        if total > limit {
+        let raw = entry.name_raw().to_vec();
+        let name = unique(&mut taken, safe_name(&decode_name(&raw)));
+        let path = into.join(&name);
+        let mut out = std::fs::File::create(&path).map_err(|e| disk(&e))?;
+        let room = max_bytes.saturating_sub(total);
+        let written =
+            std::io::copy(&mut (&mut entry).take(room + 1), &mut out).map_err(|e| damaged(&e))?;
+        total += written;
+        if total > max_bytes {
             return Err(format!(
-                "压缩包解压后超过上限 / the zip unpacks to more than {limit} bytes ([files] max_unpacked_bytes)"
+                "压缩包解压后超过上限 / the zip unpacks to more than [files] max_unpacked_bytes = {max_bytes}"
             ));
         }
-        let (text, encoding) = as_utf8(bytes);
-        let path = into.join(&name);
-        std::fs::write(&path, &text).map_err(|e| damaged(&e))?;
+        out.flush().map_err(|e| disk(&e))?;
+        drop(out);
+        let (size, encoding) = keep_as_utf8(&path).map_err(|e| disk(&e))?;
         entries.push(Entry {
             name,
             path,
-            size: text.len() as u64,
+            size,
             encoding,
         });
     }
     Ok(entries)
 }
 
-/// UTF-8 as is; otherwise GBK when it decodes without errors (kept as UTF-8); otherwise the
-/// bytes unchanged.
-fn as_utf8(bytes: Vec<u8>) -> (Vec<u8>, &'static str) {
-    if std::str::from_utf8(&bytes).is_ok() {
-        return (bytes, "UTF-8");
-    }
-    let (text, had_errors) = encoding_rs::GBK.decode_without_bom_handling(&bytes);
-    if had_errors {
-        (bytes, "binary")
-    } else {
-        (text.into_owned().into_bytes(), "GBK")
+fn decode_name(raw: &[u8]) -> String {
+    match std::str::from_utf8(raw) {
+        Ok(s) => s.to_string(),
+        Err(_) => encoding_rs::GBK
+            .decode_without_bom_handling(raw)
+            .0
+            .into_owned(),
     }
 }
 
-/// The last path component, without anything a file system treats specially.
-fn safe_name(name: &str) -> String {
+/// A name not taken yet (compared as Windows does, ignoring case): `a.txt`, `a (2).txt`, …
+fn unique(taken: &mut HashSet<String>, name: String) -> String {
+    let mut candidate = name.clone();
+    let mut n = 2;
+    while !taken.insert(candidate.to_lowercase()) {
+        candidate = match name.rsplit_once('.') {
+            Some((stem, ext)) if !stem.is_empty() => format!("{stem} ({n}).{ext}"),
+            _ => format!("{name} ({n})"),
+        };
+        n += 1;
+    }
+    candidate
+}
+
+/// Checks a written entry in chunks: UTF-8 stays; otherwise, when the whole file decodes as
+/// GBK, it is rewritten as UTF-8 (streamed, through a second file); otherwise it is binary.
+fn keep_as_utf8(path: &Path) -> std::io::Result<(u64, &'static str)> {
+    if decodes(path, encoding_rs::UTF_8, None)? {
+        return Ok((std::fs::metadata(path)?.len(), "UTF-8"));
+    }
+    if !decodes(path, encoding_rs::GBK, None)? {
+        return Ok((std::fs::metadata(path)?.len(), "binary"));
+    }
+    let utf8 = path.with_extension("utf8.tmp");
+    let mut out = std::fs::File::create(&utf8)?;
+    decodes(path, encoding_rs::GBK, Some(&mut out))?;
+    out.flush()?;
+    drop(out);
+    std::fs::rename(&utf8, path)?;
+    Ok((std::fs::metadata(path)?.len(), "GBK"))
+}
+
+/// Whether `path` decodes without errors in `encoding`, writing the UTF-8 to `out` if given.
+fn decodes(
+    path: &Path,
+    encoding: &'static encoding_rs::Encoding,
+    mut out: Option<&mut std::fs::File>,
+) -> std::io::Result<bool> {
+    let mut decoder = encoding.new_decoder_without_bom_handling();
+    let mut input = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut text = vec![0u8; 3 * 64 * 1024 + 16];
+    loop {
+        let n = input.read(&mut buf)?;
+        let last = n == 0;
+        let mut src = &buf[..n];
+        loop {
+            let (result, read, written) =
+                decoder.decode_to_utf8_without_replacement(src, &mut text, last);
+            if let Some(out) = out.as_deref_mut() {
+                out.write_all(&text[..written])?;
+            }
+            src = &src[read..];
+            match result {
+                encoding_rs::DecoderResult::InputEmpty => break,
+                encoding_rs::DecoderResult::OutputFull => continue,
+                encoding_rs::DecoderResult::Malformed(..) => return Ok(false),
+            }
+        }
+        if last {
+            return Ok(true);
+        }
+    }
+}
+
+/// The last path component, safe as a file name on Windows and elsewhere: no separators,
+/// no characters Windows refuses, no trailing dots or spaces (Windows drops them, so
+/// `a.txt.` would land on `a.txt`), and no device name (`CON`, `NUL.txt`, `COM1`…).
+pub(crate) fn safe_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = last
         .chars()
@@ -200,145 +294,21 @@ fn safe_name(name: &str) -> String {
             c => c,
         })
         .collect();
-    match cleaned.trim_matches('.') {
-        "" => "file".to_string(),
-        _ => cleaned,
+    let trimmed = cleaned.trim_end_matches(['.', ' ']).trim_start();
+    if trimmed.trim_matches('.').is_empty() {
+        return "file".to_string();
     }
-}
-
-/// 9101: fills `fsUploadIn.in` from `file_path` or `file_id` (see the module docs). An
-/// input that already carries `in` is sent as given.
-pub(crate) async fn prepare_upload(
-    store: &dyn Store,
-    files: &FilesSection,
-    mut input: Value,
-) -> Result<Value, String> {
-    let Some(upload) = input.get_mut("fsUploadIn").and_then(Value::as_object_mut) else {
-        return Ok(input);
-    };
-    if upload.contains_key("in") {
-        return Ok(input);
-    }
-    let (name, bytes) = match (upload.get("file_path"), upload.get("file_id")) {
-        (Some(p), _) => {
-            let p = p.as_str().unwrap_or_default();
-            read_allowed(files, Path::new(p)).await?
-        }
-        (None, Some(id)) => {
-            let id = id
-                .as_i64()
-                .or_else(|| id.as_str().and_then(|s| s.trim().parse().ok()))
-                .ok_or("fsUploadIn.file_id 应为数字 / fsUploadIn.file_id must be a number")?;
-            from_store(store, files, id).await?
-        }
-        (None, None) => return Ok(input),
-    };
-    let zipped = upload.get("zip").and_then(Value::as_bool).unwrap_or(false);
-    let filename = upload
-        .get("filename")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            if zipped {
-                format!("{name}.zip")
-            } else {
-                name.clone()
-            }
-        });
-    let bytes = if zipped {
-        zip_one(&name, &bytes)?
+    let stem = trimmed.split('.').next().unwrap_or_default().trim_end();
+    const DEVICES: [&str; 6] = ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"];
+    let upper = stem.to_ascii_uppercase();
+    let numbered = (upper.starts_with("COM") || upper.starts_with("LPT"))
+        && upper.len() == 4
+        && upper.as_bytes()[3].is_ascii_digit();
+    if DEVICES.contains(&upper.as_str()) || numbered {
+        format!("_{trimmed}")
     } else {
-        bytes
-    };
-    upload.remove("file_path");
-    upload.remove("file_id");
-    upload.remove("zip");
-    upload.insert("filename".into(), Value::String(filename));
-    upload.insert(
-        "in".into(),
-        Value::String(base64::engine::general_purpose::STANDARD.encode(&bytes)),
-    );
-    Ok(input)
-}
-
-/// Reads a file a 9101 names, only from `[files] dir` or `upload_from`.
-async fn read_allowed(files: &FilesSection, path: &Path) -> Result<(String, Vec<u8>), String> {
-    let refused = || {
-        format!(
-            "fsUploadIn.file_path 不在允许的目录中（[files] dir 或 upload_from）/ fsUploadIn.file_path is outside the allowed folders ([files] dir or upload_from): {}",
-            path.display()
-        )
-    };
-    let real = tokio::fs::canonicalize(path).await.map_err(|e| {
-        format!(
-            "无法读取要上传的文件 / cannot read the file to upload {}: {e}",
-            path.display()
-        )
-    })?;
-    let mut allowed = Vec::new();
-    for d in std::iter::once(&files.dir).chain(&files.upload_from) {
-        if let Ok(d) = tokio::fs::canonicalize(d).await {
-            allowed.push(d);
-        }
+        trimmed.to_string()
     }
-    if !allowed.iter().any(|d| real.starts_with(d)) {
-        return Err(refused());
-    }
-    let meta = tokio::fs::metadata(&real)
-        .await
-        .map_err(|e| format!("无法读取要上传的文件 / cannot read the file to upload: {e}"))?;
-    if meta.len() > files.max_upload_bytes {
-        return Err(too_large(files));
-    }
-    let bytes = tokio::fs::read(&real)
-        .await
-        .map_err(|e| format!("无法读取要上传的文件 / cannot read the file to upload: {e}"))?;
-    Ok((safe_name(&real.display().to_string()), bytes))
-}
-
-async fn from_store(
-    store: &dyn Store,
-    files: &FilesSection,
-    file_id: i64,
-) -> Result<(String, Vec<u8>), String> {
-    let stored = store
-        .file_content(file_id)
-        .await
-        .map_err(|e| format!("无法读取文件表 / cannot read medical_insurance_files: {e}"))?
-        .ok_or_else(|| {
-            format!("文件 {file_id} 不存在 / no file {file_id} in medical_insurance_files")
-        })?;
-    let bytes = match (stored.content, stored.path) {
-        (Some(bytes), _) => bytes,
-        (None, Some(p)) => return read_allowed(files, Path::new(&p)).await,
-        (None, None) => return Err(format!(
-            "文件 {file_id} 既无 content 也无 path / file {file_id} has neither content nor path"
-        )),
-    };
-    if bytes.len() as u64 > files.max_upload_bytes {
-        return Err(too_large(files));
-    }
-    Ok((safe_name(&stored.filename), bytes))
-}
-
-fn too_large(files: &FilesSection) -> String {
-    format!(
-        "要上传的文件超过上限 / the file to upload is over the limit of {} bytes ([files] max_upload_bytes)",
-        files.max_upload_bytes
-    )
-}
-
-/// A zip holding one entry.
-fn zip_one(name: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
-    use std::io::Write;
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let fail = |e: &dyn std::fmt::Display| {
-        format!("无法压缩要上传的文件 / cannot zip the file to upload: {e}")
-    };
-    w.start_file(name, zip::write::SimpleFileOptions::default())
-        .map_err(|e| fail(&e))?;
-    w.write_all(bytes).map_err(|e| fail(&e))?;
-    Ok(w.finish().map_err(|e| fail(&e))?.into_inner())
 }
 
 #[cfg(test)]

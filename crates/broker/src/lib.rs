@@ -56,6 +56,7 @@ mod sessions;
 pub mod shutdown;
 pub mod signin;
 pub mod status_page;
+mod upload;
 mod validation;
 pub mod winservice;
 pub mod worker;

@@ -100,10 +100,12 @@ impl Worker {
         };
         if c.interface_code == yibao_core::codes::FILE_UPLOAD {
             // A 9101 that names its file (file_path, file_id) gets the bytes now.
-            let store = self.queue.store.as_ref();
-            input = match crate::files::prepare_upload(store, &self.files, input).await {
+            input = match crate::upload::prepare(&self.queue, &self.files, input).await {
                 Ok(ready) => ready,
-                Err(reason) => return self.reject_unsent(c, holder, reason).await.map(|_| None),
+                Err(crate::upload::NotSent::Refused(reason)) => {
+                    return self.reject_unsent(c, holder, reason).await.map(|_| None)
+                }
+                Err(crate::upload::NotSent::Store(e)) => return Err(e.into()),
             };
         }
         let operator = self.platform.operator(&c.overrides).to_string();

@@ -42,6 +42,11 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// Another attempt would fail the same way (a download refused here): no retry.
+    pub fn is_final(self) -> bool {
+        matches!(self, Failure::Transport(kind) if kind.is_final())
+    }
+
     /// How an exchange failed, if it did not bring a readable reply (a refusal is a
     /// reply: the platform said no, nothing is uncertain about it).
     pub fn of(outcome: &Outcome) -> Option<Self> {

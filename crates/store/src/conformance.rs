@@ -370,7 +370,7 @@ pub async fn files_are_recorded_and_read_back<S: Store + Clone, RF>(
         })
         .await
         .unwrap();
-    let got = s.file_content(id).await.unwrap().unwrap();
+    let got = s.file_content(id, 1 << 20).await.unwrap().unwrap();
     assert_eq!(got.filename, "plc");
     assert_eq!(got.path.as_deref(), Some("/var/files/7/plc.zip"));
     assert_eq!(got.content, None);
@@ -378,11 +378,11 @@ pub async fn files_are_recorded_and_read_back<S: Store + Clone, RF>(
         "INSERT INTO medical_insurance_files (filename, path) VALUES ('dz.txt', 'C:\\his\\dz.txt')",
     )
     .await;
-    let his = s.file_content(id + 1).await.unwrap().unwrap();
+    let his = s.file_content(id + 1, 1 << 20).await.unwrap().unwrap();
     assert_eq!(his.filename, "dz.txt");
     assert_eq!(his.path.as_deref(), Some(r"C:\his\dz.txt"));
     assert_eq!(his.content, None);
-    assert!(s.file_content(id + 1000).await.unwrap().is_none());
+    assert!(s.file_content(id + 1000, 1 << 20).await.unwrap().is_none());
 }
 
 /// Every check, each on an empty store made by `fresh` (which returns two handles on the

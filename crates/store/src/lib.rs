@@ -145,8 +145,12 @@ pub trait Store: Send + Sync + 'static {
     async fn add_file(&self, file: NewFile) -> Result<i64, StoreError>;
 
     /// A file of `medical_insurance_files` to upload (the HIS inserted its bytes with SQL),
-    /// or `None` when there is no such `file_id`.
-    async fn file_content(&self, file_id: i64) -> Result<Option<FileContent>, StoreError>;
+    /// or `None` when there is no such `file_id`. Bytes over `max_bytes` are not read.
+    async fn file_content(
+        &self,
+        file_id: i64,
+        max_bytes: u64,
+    ) -> Result<Option<FileContent>, StoreError>;
 }
 
 /// The interface code of 2601 冲正, whose completion reverses its original in the same

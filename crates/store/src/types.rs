@@ -327,11 +327,13 @@ pub struct NewFile {
 }
 
 /// A file to upload as the HIS stored it: its bytes (`content`, written by T-SQL) or where
-/// it lies (`path`).
+/// it lies (`path`). `content_size` is the stored length; `content` is read only when it
+/// is within the caller's limit, so an oversized row is never loaded into memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileContent {
     pub filename: String,
     pub content: Option<Vec<u8>>,
+    pub content_size: Option<i64>,
     pub path: Option<String>,
 }
 

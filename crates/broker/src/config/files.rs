@@ -15,6 +15,11 @@ pub struct FilesSection {
     pub max_download_bytes: u64,
     /// A zip whose entries unpack to more than this is refused (a zip bomb) (bytes).
     pub max_unpacked_bytes: u64,
+    /// A zip with more entries than this is refused.
+    pub max_entries: usize,
+    /// How long one 9102 exchange may take, body included (a catalog over a slow link
+    /// takes minutes; `platform.request_timeout_ms` is for ordinary calls).
+    pub download_timeout_ms: u64,
     /// A file sent with 9101 may be at most this large (bytes).
     pub max_upload_bytes: u64,
     /// Folders besides `dir` a 9101 `file_path` may name. A path anywhere else is refused:
@@ -29,6 +34,8 @@ impl Default for FilesSection {
             dir: PathBuf::from("files"),
             max_download_bytes: 512 * 1024 * 1024,
             max_unpacked_bytes: 2 * 1024 * 1024 * 1024,
+            max_entries: 10_000,
+            download_timeout_ms: 600_000,
             max_upload_bytes: 64 * 1024 * 1024,
             upload_from: Vec::new(),
         }
@@ -43,6 +50,12 @@ impl FilesSection {
         {
             return Err(
                 "files.max_download_bytes、max_unpacked_bytes、max_upload_bytes 至少为 1024 / must be at least 1024"
+                    .into(),
+            );
+        }
+        if self.max_entries == 0 || self.download_timeout_ms < 1000 {
+            return Err(
+                "files.max_entries 至少为 1，download_timeout_ms 至少为 1000 / max_entries must be at least 1, download_timeout_ms at least 1000"
                     .into(),
             );
         }

@@ -3,9 +3,12 @@
 //! ordinary error envelope. The body is streamed to disk, never held whole in memory nor
 //! parsed as JSON, bounded by a size limit, and fingerprinted (SHA-256) on the way.
 //!
-//! A connection that breaks before `Content-Length` bytes arrived is a transport error
-//! (hyper reports the short body), so a download cut in the middle is retried like any
-//! read-only call, and the partial file is removed.
+//! Only a zip is a file: any other body (an error envelope, with or without a BOM, a
+//! gateway's HTML page) is opened like an ordinary reply, so a refusal never passes for a
+//! download. A connection that breaks before `Content-Length` bytes arrived is a transport
+//! error (hyper reports the short body), so a download cut in the middle is retried like
+//! any read-only call; the partial file is removed on every path that does not finish,
+//! including the future being dropped at shutdown. Going over the size limit is final.
 
 use std::path::{Path, PathBuf};
 
@@ -14,11 +17,13 @@ use tokio::io::AsyncWriteExt;
 
 use super::transport::{TransportError, TransportErrorKind};
 
-/// Where a download goes: streamed to `path`, at most `limit` bytes.
+/// Where a download goes: streamed to `path`, at most `limit` bytes, within `timeout`
+/// (the whole exchange, body included).
 #[derive(Debug, Clone)]
 pub struct DownloadTarget {
     pub path: PathBuf,
     pub limit: u64,
+    pub timeout: std::time::Duration,
 }
 
 /// A file the platform sent instead of a response envelope, on disk at `path`.
@@ -33,14 +38,28 @@ pub struct Downloaded {
 /// What a download's reply turned out to be.
 #[derive(Debug)]
 pub enum Body {
-    /// A small body that reads as JSON: the platform's envelope (a refusal), to be opened
-    /// like any reply. Nothing is left on disk.
+    /// Not a zip: the platform's envelope (a refusal), or something else, to be opened like
+    /// any reply — so an error page or a BOM-prefixed envelope never passes for a file.
+    /// Nothing is left on disk.
     Envelope(Vec<u8>),
+    /// A zip archive (`PK\x03\x04`, or `PK\x05\x06` for an empty one).
     File(Downloaded),
 }
 
-/// Bodies up to this size that start with `{` are read as an envelope.
+/// A body that is not a zip is read as an envelope: at most this much of it is kept.
 const ENVELOPE_MAX: usize = 1024 * 1024;
+
+/// Removes the partial file when the download does not finish (an error, or the future
+/// dropped at shutdown), unless disarmed.
+struct Partial<'a>(Option<&'a Path>);
+
+impl Drop for Partial<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
 
 /// Streams `resp`'s body to `target`, then decides whether it was a file or an envelope.
 pub(super) async fn receive(
@@ -59,6 +78,7 @@ pub(super) async fn receive(
     let mut file = tokio::fs::File::create(&target.path)
         .await
         .map_err(|e| io("无法写入下载文件 / cannot write", e))?;
+    let mut partial = Partial(Some(&target.path));
     let mut hash = Sha256::new();
     let mut size: u64 = 0;
     let mut head: Vec<u8> = Vec::new();
@@ -67,7 +87,7 @@ pub(super) async fn receive(
             size += chunk.len() as u64;
             if size > target.limit {
                 return Err(TransportError {
-                    kind: TransportErrorKind::BadReply,
+                    kind: TransportErrorKind::Refused,
                     message: format!(
                         "下载的文件超过上限，已放弃 / the download exceeds the limit of {} bytes ([files] max_download_bytes)",
                         target.limit
@@ -93,14 +113,12 @@ pub(super) async fn receive(
     }
     .await;
     drop(file);
-    if let Err(e) = streamed {
-        remove(&target.path).await;
-        return Err(e);
-    }
-    if size as usize <= ENVELOPE_MAX && looks_like_json(&head) {
-        remove(&target.path).await;
+    streamed?;
+    if !is_zip(&head) {
+        // `partial` removes the file: an envelope is read from memory.
         return Ok(Body::Envelope(head));
     }
+    partial.0 = None;
     Ok(Body::File(Downloaded {
         path: target.path.clone(),
         size,
@@ -108,15 +126,9 @@ pub(super) async fn receive(
     }))
 }
 
-/// A partial or unneeded file goes; failing to remove it only leaves a stray file.
-async fn remove(path: &Path) {
-    let _ = tokio::fs::remove_file(path).await;
-}
-
-fn looks_like_json(body: &[u8]) -> bool {
-    body.iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| *b == b'{')
+/// What 9102 delivers is a zip; anything else is an answer to read as an envelope.
+fn is_zip(head: &[u8]) -> bool {
+    head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06")
 }
 
 #[cfg(test)]
@@ -124,9 +136,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_zip_is_a_file_and_an_envelope_is_json() {
-        assert!(looks_like_json(b"  {\"infcode\":-1}"));
-        assert!(!looks_like_json(b"PK\x03\x04"));
-        assert!(!looks_like_json(b""));
+    fn only_a_zip_is_a_file() {
+        assert!(is_zip(b"PK\x03\x04rest"));
+        assert!(is_zip(b"PK\x05\x06"));
+        for not in [
+            &b"  {\"infcode\":-1}"[..],
+            b"\xef\xbb\xbf{\"infcode\":-1}",
+            b"<html>busy</html>",
+            b"",
+        ] {
+            assert!(!is_zip(not), "{not:?}");
+        }
     }
 }

@@ -102,7 +102,7 @@ impl Platform {
             None => self.transport.post(sealed).await,
             Some(target) => match self.transport.post_download(sealed, target).await {
                 Ok(download::Body::Envelope(body)) => Ok(body),
-                Ok(download::Body::File(file)) => return Outcome::Success(Reply::for_file(&file)),
+                Ok(download::Body::File(file)) => return Outcome::Success(Reply::for_file(file)),
                 Err(e) => Err(e),
             },
         };

@@ -11,6 +11,9 @@ use crate::profile::Opened;
 pub struct Reply {
     pub body: String,
     pub envelope: ResponseEnvelope,
+    /// The file a 9102 delivered, known from the transport itself — never read back out of
+    /// a reply's JSON, so no answer can name a path on this host.
+    pub file: Option<super::Downloaded>,
 }
 
 impl Reply {
@@ -29,16 +32,22 @@ impl Reply {
             output,
         };
         let body = serde_json::to_string(&envelope).unwrap_or_default();
-        Reply { body, envelope }
+        Reply {
+            body,
+            envelope,
+            file: None,
+        }
     }
 
-    /// The reply standing for a downloaded file: where it lies, its size and SHA-256.
-    pub fn for_file(file: &super::Downloaded) -> Self {
-        Self::synthetic(serde_json::json!({
+    /// The reply standing for a downloaded file, carrying it.
+    pub fn for_file(file: super::Downloaded) -> Self {
+        let mut reply = Self::synthetic(serde_json::json!({
             "path": file.path.display().to_string(),
             "size": file.size,
             "sha256": file.sha256,
-        }))
+        }));
+        reply.file = Some(file);
+        reply
     }
 }
 
@@ -71,8 +80,16 @@ impl Outcome {
             }
         };
         match parsed {
-            Ok(envelope) if envelope.is_success() => Outcome::Success(Reply { body, envelope }),
-            Ok(envelope) => Outcome::Refused(Reply { body, envelope }),
+            Ok(envelope) if envelope.is_success() => Outcome::Success(Reply {
+                body,
+                envelope,
+                file: None,
+            }),
+            Ok(envelope) => Outcome::Refused(Reply {
+                body,
+                envelope,
+                file: None,
+            }),
             Err((e, excerpt)) => Outcome::Unreadable {
                 message: format!("{e}: {excerpt}"),
             },

@@ -22,12 +22,20 @@ pub enum TransportErrorKind {
     BadReply,
     /// The request could not be sealed (nothing was sent).
     Seal,
+    /// A reply arrived but is refused here for a reason another attempt would not change
+    /// (a download over its size limit, a damaged or oversized archive): final, not retried.
+    Refused,
 }
 
 impl TransportErrorKind {
     /// False only when the request provably never left this machine.
     pub fn may_have_been_sent(self) -> bool {
         !matches!(self, TransportErrorKind::NotSent | TransportErrorKind::Seal)
+    }
+
+    /// Sending again would end the same way (see [`TransportErrorKind::Refused`]).
+    pub fn is_final(self) -> bool {
+        matches!(self, TransportErrorKind::Refused)
     }
 }
 
@@ -108,16 +116,29 @@ impl Transport {
         sealed: OutgoingRequest,
         target: &super::download::DownloadTarget,
     ) -> Result<super::download::Body, TransportError> {
-        let resp = self.send(sealed).await?;
+        // A catalog can take minutes on a slow 医保专网 link: the download's own deadline
+        // replaces the client's request timeout.
+        let resp = self.send_with(sealed, Some(target.timeout)).await?;
         super::download::receive(resp, target).await
     }
 
     /// Sends and checks the status; the body is the caller's to read.
     async fn send(&self, sealed: OutgoingRequest) -> Result<reqwest::Response, TransportError> {
+        self.send_with(sealed, None).await
+    }
+
+    async fn send_with(
+        &self,
+        sealed: OutgoingRequest,
+        timeout: Option<Duration>,
+    ) -> Result<reqwest::Response, TransportError> {
         let mut req = self
             .http
             .post(&self.url)
             .header("Content-Type", "application/json;charset=utf-8");
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
         for (k, v) in sealed.headers {
             req = req.header(k, v);
         }

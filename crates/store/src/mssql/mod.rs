@@ -417,11 +417,16 @@ impl Store for MssqlStore {
         Ok(i64::from(id))
     }
 
-    async fn file_content(&self, file_id: i64) -> Result<Option<FileContent>, StoreError> {
+    async fn file_content(
+        &self,
+        file_id: i64,
+        max_bytes: u64,
+    ) -> Result<Option<FileContent>, StoreError> {
         let Ok(id) = i32::try_from(file_id) else {
             return Ok(None);
         };
-        let sets = self.query(Stmt::FileContent, &[&id]).await?;
+        let max = i64::try_from(max_bytes).unwrap_or(i64::MAX);
+        let sets = self.query(Stmt::FileContent, &[&id, &max]).await?;
         let Some(r) = first_row(&sets, 0) else {
             return Ok(None);
         };
@@ -431,6 +436,7 @@ impl Store for MssqlStore {
                 .try_get::<&[u8], _>(1)
                 .map_err(corrupt)?
                 .map(<[u8]>::to_vec),
+            content_size: r.try_get::<i64, _>(3).map_err(corrupt)?,
             path: opt_str(r, 2)?,
         }))
     }

@@ -442,8 +442,12 @@ SELECT file_id FROM @t;
 GO
 
 -- name: file_content
--- @P1 file_id
-SELECT filename, content, path
+-- @P1 file_id, @P2 the largest content returned (a larger one is only measured)
+SELECT
+    filename,
+    CASE WHEN DATALENGTH(content) <= @P2 THEN content END AS content,
+    path,
+    CAST(DATALENGTH(content) AS BIGINT) AS content_size
 FROM dbo.medical_insurance_files
 WHERE file_id = @P1;
 GO

@@ -425,12 +425,19 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn file_content(&self, file_id: i64) -> Result<Option<FileContent>, StoreError> {
+    async fn file_content(
+        &self,
+        file_id: i64,
+        max_bytes: u64,
+    ) -> Result<Option<FileContent>, StoreError> {
+        let max = i64::try_from(max_bytes).unwrap_or(i64::MAX);
         self.read(move |c| {
-            const SQL: &str = "SELECT filename, content, path FROM medical_insurance_files \
-                 WHERE file_id = ?1";
+            const SQL: &str = "SELECT filename, \
+                 CASE WHEN length(CAST(content AS BLOB)) <= ?2 THEN content END, path, \
+                 length(CAST(content AS BLOB)) \
+                 FROM medical_insurance_files WHERE file_id = ?1";
             Ok(c.prepare_cached(SQL)?
-                .query_row([file_id], |r| {
+                .query_row(params![file_id, max], |r| {
                     Ok(FileContent {
                         filename: rows::lossy_text(r, 0, "filename")?.unwrap_or_default(),
                         // SQLite keeps what was inserted: bytes as BLOB or as TEXT.
@@ -439,6 +446,7 @@ impl Store for SqliteStore {
                             | rusqlite::types::ValueRef::Text(b) => Some(b.to_vec()),
                             _ => None,
                         },
+                        content_size: rows::integer(r, 3)?,
                         path: rows::lossy_text(r, 2, "path")?,
                     })
                 })

@@ -242,9 +242,12 @@ async fn conformance_files_are_recorded_and_read_back() {
     // Bytes the HIS stored, as a BLOB or (SQLite keeps what it is given) as TEXT.
     raw("INSERT INTO medical_insurance_files (file_id, filename, content) VALUES (100, '对账明细.txt', X'00FF0A41')").await;
     raw("INSERT INTO medical_insurance_files (file_id, filename, content) VALUES (101, 'a.txt', '张三')").await;
-    let blob = s.file_content(100).await.unwrap().unwrap();
+    let blob = s.file_content(100, 1 << 20).await.unwrap().unwrap();
     assert_eq!(blob.filename, "对账明细.txt");
     assert_eq!(blob.content.as_deref(), Some(&[0x00, 0xFF, 0x0A, 0x41][..]));
-    let text = s.file_content(101).await.unwrap().unwrap();
+    let text = s.file_content(101, 1 << 20).await.unwrap().unwrap();
     assert_eq!(text.content.as_deref(), Some("张三".as_bytes()));
+    // Over the limit: measured, not read.
+    let big = s.file_content(100, 3).await.unwrap().unwrap();
+    assert_eq!((big.content, big.content_size), (None, Some(4)));
 }
