@@ -5,17 +5,26 @@
 //! that each msgid is new and that `sign_no` came from its own 9001, and answers wrong input
 //! with the platform's error shape (`infcode` -1 and `err_msg`). Answers are deterministic
 //! (derived from the input), so tests can assert on them.
+//!
+//! It speaks the file interfaces too: 9101 文件上传 keeps the uploaded bytes, and 9102
+//! 文件下载 answers with a file's raw bytes — not an envelope, and not sealed even under `sm`.
+//!
+//! Control endpoints, for tests (every other path is the platform):
+//! - `GET /__mock/stats`, `GET /__mock/applied`: what reached the platform, what it applied;
+//! - `POST /__mock/faults`, `DELETE /__mock/faults`: fault injection ([`faults`]);
+//! - `GET /__mock/files`, `GET /__mock/files/<file_qury_no>`: the kept files ([`FileInfo`]).
 
 mod answers;
 mod checks;
 pub mod faults;
+mod files;
 mod state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,8 +32,14 @@ use axum::{Json, Router};
 use tokio::net::TcpListener;
 use yibao_core::sm::SmCodec;
 
+use answers::Answer;
 pub use faults::{Fault, FaultKind};
+pub use files::FileInfo;
 pub use state::{Applied, MockState, Stats};
+
+/// The largest request body accepted: a 9101 upload carries its file base64-encoded in the
+/// JSON (axum's default of 2 MiB would refuse a settlement detail file of ordinary size).
+const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// What the simulator expects of its callers.
 #[derive(Debug, Clone, Default)]
@@ -98,6 +113,11 @@ impl MockServer {
         self.state.applied()
     }
 
+    /// Every file the simulator keeps (9101 uploads), oldest first.
+    pub fn files(&self) -> Vec<FileInfo> {
+        state::lock(&self.state.files).list()
+    }
+
     pub fn add_fault(&self, f: Fault) {
         state::lock(&self.state.faults).add(f);
     }
@@ -119,7 +139,10 @@ fn router(state: Arc<MockState>) -> Router {
         .route("/__mock/stats", get(stats))
         .route("/__mock/applied", get(applied))
         .route("/__mock/faults", post(add_fault).delete(clear_faults))
+        .route("/__mock/files", get(files::list))
+        .route("/__mock/files/{file_qury_no}", get(files::raw))
         .fallback(call)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
@@ -224,23 +247,28 @@ async fn call(
         FaultKind::BadSignature => reply(&state, answers::handle(&state, &body), true),
         FaultKind::BusinessError => reply(
             &state,
-            answers::error_reply("", "模拟的业务错误 / simulated business error"),
+            answers::error_reply("", "模拟的业务错误 / simulated business error").into(),
             false,
         ),
         FaultKind::InvalidSignNo => {
             state.forget_sign_ins();
             reply(
                 &state,
-                answers::error_reply("", "签到信息无效或已过期，请重新签到"),
+                answers::error_reply("", "签到信息无效或已过期，请重新签到").into(),
                 false,
             )
         }
     }
 }
 
-/// Sends a response envelope: as is, or sealed with the platform's key under `sm`. With
-/// `forge`, the signature is damaged after sealing (the `bad_signature` fault).
-fn reply(state: &MockState, answer: serde_json::Value, forge: bool) -> Response {
+/// Sends an answer. A file goes raw: the platform never seals 9102's bytes. An envelope
+/// goes as is, or sealed with the platform's key under `sm`; with `forge`, its signature is
+/// damaged after sealing (the `bad_signature` fault).
+fn reply(state: &MockState, answer: Answer, forge: bool) -> Response {
+    let answer = match answer {
+        Answer::Envelope(v) => v,
+        Answer::File(bytes) => return files::file_response(bytes),
+    };
     let Some(codec) = &state.config.sm else {
         let mut answer = answer;
         if forge {

@@ -1,4 +1,5 @@
-//! What the simulator remembers: issued sign-ins, every msgid seen, and counters.
+//! What the simulator remembers: issued sign-ins, every msgid seen, counters and the files
+//! it can hand out (`files`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,21 +8,24 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use crate::faults::Faults;
+use crate::files::Files;
 use crate::MockConfig;
 
-/// A request the simulator applied (answered with infcode 0), served at
-/// `GET /__mock/applied` so tests can assert "applied exactly once".
+/// A request the simulator applied (answered with infcode 0, or with the file for 9102),
+/// served at `GET /__mock/applied` so tests can assert "applied exactly once".
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Applied {
     pub infno: String,
     pub msgid: String,
-    /// The `input` as sent (compact JSON): equal keys mean the same business request.
+    /// The `input` as sent (compact JSON): equal keys mean the same business request. A
+    /// 9101 upload's file (`fsUploadIn.in`) is written as its size and SHA-256 instead.
     pub input: String,
 }
 
 pub struct MockState {
     pub config: MockConfig,
     pub faults: Mutex<Faults>,
+    pub files: Mutex<Files>,
     applied: Mutex<Vec<Applied>>,
     sign_ins: Mutex<HashMap<String, String>>,
     msgids: Mutex<HashSet<String>>,
@@ -49,6 +53,7 @@ impl MockState {
         Self {
             config,
             faults: Mutex::new(Faults::default()),
+            files: Mutex::new(Files::default()),
             applied: Mutex::new(Vec::new()),
             sign_ins: Mutex::new(HashMap::new()),
             msgids: Mutex::new(HashSet::new()),

@@ -1,0 +1,246 @@
+//! The file interfaces over real HTTP: 9101 keeps what was uploaded, 9102 hands back raw
+//! bytes (never an envelope, never sealed).
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use yibao_core::platform::session;
+use yibao_core::profile::PlainProfile;
+use yibao_core::{EnvelopeDefaults, MsgIdGenerator, Opened, Profile};
+use yibao_mock::{FileInfo, MockConfig, MockServer};
+use yibao_proto::Overrides;
+
+const FIXMEDINS: &str = "H43010000001";
+
+fn defaults() -> EnvelopeDefaults {
+    serde_json::from_value(json!({
+        "fixmedins_code": FIXMEDINS, "fixmedins_name": "示例医院",
+        "mdtrtarea_admvs": "430100", "opter": "001", "opter_name": "张医生",
+        "mac": "00-11-22-33-44-55", "ip": "127.0.0.1"
+    }))
+    .unwrap()
+}
+
+/// A HIS talking to the simulator by hand: envelopes built and sealed as the broker does,
+/// replies read raw, because 9102's reply is not an envelope.
+struct His {
+    http: reqwest::Client,
+    base: String,
+    url: String,
+    profile: Arc<dyn Profile>,
+    ids: MsgIdGenerator,
+    d: EnvelopeDefaults,
+    sign_no: String,
+}
+
+impl His {
+    async fn new(m: &MockServer, profile: Arc<dyn Profile>) -> Self {
+        yibao_core::platform::transport::ensure_tls_provider();
+        let mut his = Self {
+            http: reqwest::Client::new(),
+            base: format!("http://{}", m.addr()),
+            url: m.url(),
+            profile,
+            ids: MsgIdGenerator::new(FIXMEDINS, None),
+            d: defaults(),
+            sign_no: String::new(),
+        };
+        let r = his
+            .call("9001", session::sign_in_input(&his.d, "001"))
+            .await;
+        assert_eq!(r["infcode"], 0, "{r}");
+        his.sign_no = r["output"]["signinoutb"]["sign_no"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        his
+    }
+
+    async fn post(&self, infno: &str, input: Value) -> reqwest::Response {
+        let envelope = self.d.build(
+            infno,
+            self.ids.next_id(),
+            &self.sign_no,
+            &Overrides::default(),
+            input,
+        );
+        let sealed = self.profile.seal(&envelope).unwrap();
+        let mut req = self.http.post(&self.url).body(sealed.body);
+        for (k, v) in sealed.headers {
+            req = req.header(k, v);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// The response envelope of a call that answers JSON.
+    async fn call(&self, infno: &str, input: Value) -> Value {
+        let body = self.post(infno, input).await.bytes().await.unwrap();
+        self.open(body.to_vec())
+    }
+
+    fn open(&self, body: Vec<u8>) -> Value {
+        match self.profile.open(body).unwrap() {
+            Opened::Bytes(b) => serde_json::from_slice(&b).unwrap(),
+            Opened::Json(v) => v,
+        }
+    }
+
+    /// 9102 for `file_qury_no`: the whole response, to be inspected.
+    async fn fetch(&self, file_qury_no: &str) -> reqwest::Response {
+        self.post(
+            "9102",
+            json!({"fsDownloadIn": {"file_qury_no": file_qury_no, "filename": "plc",
+                "fixmedins_code": FIXMEDINS}}),
+        )
+        .await
+    }
+
+    /// 9102 that must succeed: the file's bytes.
+    async fn download(&self, file_qury_no: &str) -> Vec<u8> {
+        let r = self.fetch(file_qury_no).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/octet-stream",
+            "{file_qury_no}"
+        );
+        r.bytes().await.unwrap().to_vec()
+    }
+
+    async fn control(&self, path: &str) -> Vec<u8> {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.bytes().await.unwrap().to_vec()
+    }
+
+    async fn files(&self) -> Vec<FileInfo> {
+        serde_json::from_slice(&self.control("/__mock/files").await).unwrap()
+    }
+}
+
+async fn mock(config: MockConfig) -> MockServer {
+    MockServer::start("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap()
+}
+
+fn upload_input(content: Value, filename: &str) -> Value {
+    json!({"fsUploadIn": {"in": content, "filename": filename, "fixmedins_code": FIXMEDINS}})
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[tokio::test]
+async fn an_upload_comes_back_byte_for_byte() {
+    use base64::Engine;
+    let m = mock(MockConfig::default()).await;
+    let his = His::new(&m, Arc::new(PlainProfile)).await;
+    let file: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&file);
+    let r = his
+        .call("9101", upload_input(json!(b64), "明细20261124.zip"))
+        .await;
+    assert_eq!(r["infcode"], 0, "{r}");
+    let out = &r["output"];
+    let no = out["file_qury_no"].as_str().unwrap().to_string();
+    assert!(!no.is_empty() && no.len() <= 30, "{no}");
+    assert_eq!(out["filename"], "明细20261124.zip");
+    let end = out["dld_endtime"].as_str().unwrap();
+    assert!(yibao_core::time::parse_datetime(end).unwrap() > yibao_core::time::now());
+
+    assert_eq!(his.download(&no).await, file);
+    assert_eq!(his.control(&format!("/__mock/files/{no}")).await, file);
+    let listed = his.files().await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].file_qury_no, no);
+    assert_eq!(listed[0].size, file.len());
+    assert_eq!(listed[0].sha256, sha256_hex(&file));
+    assert_eq!(listed[0].infno, "9101");
+
+    // A Java byte[] arrives as signed values.
+    let java: Vec<i16> = [0u8, 1, 127, 128, 200, 255]
+        .iter()
+        .map(|&b| b as i8 as i16)
+        .collect();
+    let r = his.call("9101", upload_input(json!(java), "a.bin")).await;
+    assert_eq!(r["infcode"], 0, "{r}");
+    let no2 = r["output"]["file_qury_no"].as_str().unwrap();
+    assert_ne!(no2, no);
+    assert_eq!(his.download(no2).await, [0u8, 1, 127, 128, 200, 255]);
+
+    // The applied-log records both uploads, with the file's digest instead of its bytes.
+    let uploads: Vec<_> = m
+        .applied()
+        .into_iter()
+        .filter(|a| a.infno == "9101")
+        .collect();
+    assert_eq!(uploads.len(), 2);
+    assert!(uploads[0].input.contains(&sha256_hex(&file)), "{uploads:?}");
+    assert!(!uploads[0].input.contains(&b64[..100]));
+}
+
+#[tokio::test]
+async fn a_bad_upload_or_an_unknown_file_is_an_error_envelope() {
+    let m = mock(MockConfig::default()).await;
+    let his = His::new(&m, Arc::new(PlainProfile)).await;
+    for content in [json!(null), json!("%%%"), json!([1, 300]), json!("")] {
+        let r = his
+            .call("9101", upload_input(content.clone(), "x.zip"))
+            .await;
+        assert_eq!(r["infcode"], -1, "{content}: {r}");
+        let msg = r["err_msg"].as_str().unwrap();
+        assert!(msg.contains("fsUploadIn.in"), "{msg}");
+        assert!(yibao_core::wording::defect(msg).is_none(), "{msg}");
+    }
+    let r = his
+        .call(
+            "9101",
+            json!({"fsUploadIn": {"in": "aGk=", "filename": "x.zip", "fixmedins_code": "H99"}}),
+        )
+        .await;
+    assert_eq!(r["infcode"], -1, "{r}");
+    assert!(his.files().await.is_empty());
+
+    let reply = his.fetch("F00000000000000000000").await;
+    assert_eq!(reply.status(), 200);
+    let r: Value = serde_json::from_slice(&reply.bytes().await.unwrap()).unwrap();
+    assert_eq!(r["infcode"], -1, "{r}");
+    assert!(
+        r["err_msg"].as_str().unwrap().contains("不存在或已过期"),
+        "{r}"
+    );
+    assert!(m.applied().iter().all(|a| a.infno == "9001"));
+}
+
+/// Under `sm` every envelope is sealed, the error of 9102 too; the file itself comes raw.
+#[tokio::test]
+async fn under_sm_the_file_comes_raw() {
+    use yibao_core::sm::keys::generate;
+    use yibao_core::sm::{SmCodec, SmConfig, SmProfile};
+    let (inst_sk, inst_pk) = generate().unwrap();
+    let (plat_sk, plat_pk) = generate().unwrap();
+    let cfg = SmConfig::new("SIMULATORAPPID0001", "s3cret", "", "");
+    let m = mock(MockConfig {
+        sm: Some(Arc::new(SmCodec::new(&cfg, &plat_sk, &inst_pk).unwrap())),
+        ..Default::default()
+    })
+    .await;
+    let profile = SmProfile::new(SmCodec::new(&cfg, &inst_sk, &plat_pk).unwrap());
+    let his = His::new(&m, Arc::new(profile)).await;
+    let r = his
+        .call("9101", upload_input(json!("aGVsbG8="), "a.txt"))
+        .await;
+    assert_eq!(r["infcode"], 0, "{r}");
+    let no = r["output"]["file_qury_no"].as_str().unwrap();
+    assert_eq!(his.download(no).await, b"hello");
+    let missing = his.fetch("F1").await.bytes().await.unwrap();
+    assert_eq!(his.open(missing.to_vec())["infcode"], -1);
+}
