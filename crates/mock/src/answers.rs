@@ -8,9 +8,9 @@ use sha2::{Digest, Sha256};
 use yibao_core::{time, RequestEnvelope, ResponseEnvelope};
 
 use crate::checks::{self, required};
-use crate::files;
 use crate::state::Applied;
 use crate::state::{stamp, MockState};
+use crate::{catalogs, files};
 
 type Output = Result<Value, String>;
 
@@ -144,6 +144,7 @@ fn answer(state: &MockState, e: &RequestEnvelope) -> Result<Answer, String> {
         "2601" => reversal(state, e),
         "5201" => Ok(json!({ "mdtrtinfo": [] })),
         "9101" => files::upload(state, e),
+        other if catalogs::serves(other) => catalogs::download(state, e),
         other if state.config.catalog.contains(other) => Ok(generic(state, e)),
         other => Err(format!("交易编号[{other}]不存在或未开通")),
     };

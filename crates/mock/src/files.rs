@@ -2,14 +2,16 @@
 //!
 //! The platform's file interfaces are the one place its answer is not a JSON envelope: 9102
 //! answers with the file's bytes (`application/octet-stream`), never sealed or signed, even
-//! where every envelope is. A file a HIS uploads with 9101 is kept byte for byte and found
-//! by its `file_qury_no` until its `dld_endtime` (one day).
+//! where every envelope is. Files come from two places — what a HIS uploads with 9101 (kept
+//! byte for byte) and the ZIP archives of the catalog downloads (1301…, see `catalogs`) —
+//! and each is found by its `file_qury_no` until its `dld_endtime` (one day).
 //!
 //! Tests read what arrived through `GET /__mock/files` (the list, with sizes and SHA-256)
 //! and `GET /__mock/files/<file_qury_no>` (the bytes), so an upload can be compared with
 //! what the HIS meant to send.
 
 use std::collections::{HashMap, VecDeque};
+use std::io::Write;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -18,7 +20,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, Datelike, FixedOffset, Timelike};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -39,7 +41,7 @@ const MAX_KEPT_BYTES: usize = 256 * 1024 * 1024;
 pub struct StoredFile {
     pub file_qury_no: String,
     pub filename: String,
-    /// The interface that made it (`9101` for an upload).
+    /// The interface that made it: `9101` for an upload, `1301`… for a catalog download.
     pub infno: String,
     pub bytes: Bytes,
     pub expires: DateTime<FixedOffset>,
@@ -122,13 +124,13 @@ impl Files {
 }
 
 /// A new `file_qury_no`: "F" + yyyyMMddHHmmss + 6 digits, 21 characters, unique within a
-/// run.
+/// run (a catalog names its archive's entry after it before the file is kept).
 pub fn next_no(state: &MockState) -> String {
     format!("F{}{:06}", stamp(), state.next_seq() % 1_000_000)
 }
 
-/// Keeps `bytes` under `file_qury_no` and returns the output 9101 answers:
-/// `{"file_qury_no", "filename", "dld_endtime"}`.
+/// Keeps `bytes` under `file_qury_no` and returns the output 9101 and the catalog downloads
+/// answer: `{"file_qury_no", "filename", "dld_endtime"}`.
 pub fn keep(
     state: &MockState,
     file_qury_no: String,
@@ -247,6 +249,31 @@ pub fn logged_input(infno: &str, input: &Value) -> String {
         }
     }
     input.to_string()
+}
+
+/// One ZIP archive holding one deflated entry, `name`, as the platform packs its catalog
+/// files. Level 1: the archive is made for every download, and speed matters more here than
+/// the last few percent of size.
+pub fn zip_one(name: &str, content: &[u8]) -> Result<Vec<u8>, String> {
+    let now = time::now();
+    let stamp = zip::DateTime::from_date_and_time(
+        u16::try_from(now.year()).unwrap_or(1980),
+        now.month() as u8,
+        now.day() as u8,
+        now.hour() as u8,
+        now.minute() as u8,
+        now.second() as u8,
+    )
+    .unwrap_or_default();
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1))
+        .last_modified_time(stamp);
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let fail = |e: &dyn std::fmt::Display| format!("生成目录文件失败：{e}");
+    w.start_file(name, options).map_err(|e| fail(&e))?;
+    w.write_all(content).map_err(|e| fail(&e))?;
+    Ok(w.finish().map_err(|e| fail(&e))?.into_inner())
 }
 
 /// `GET /__mock/files`: every kept file, oldest first.

@@ -6,20 +6,25 @@
 //! with the platform's error shape (`infcode` -1 and `err_msg`). Answers are deterministic
 //! (derived from the input), so tests can assert on them.
 //!
-//! It speaks the file interfaces too: 9101 文件上传 keeps the uploaded bytes, and 9102
-//! 文件下载 answers with a file's raw bytes — not an envelope, and not sealed even under `sm`.
+//! It speaks the file interfaces too: 9101 文件上传 keeps the uploaded bytes, the catalog
+//! downloads (1301…, [`catalogs`]) generate a zipped catalog, and 9102 文件下载 answers with
+//! a file's raw bytes — not an envelope, and not sealed even under `sm`.
 //!
 //! Control endpoints, for tests (every other path is the platform):
 //! - `GET /__mock/stats`, `GET /__mock/applied`: what reached the platform, what it applied;
 //! - `POST /__mock/faults`, `DELETE /__mock/faults`: fault injection ([`faults`]);
-//! - `GET /__mock/files`, `GET /__mock/files/<file_qury_no>`: the kept files ([`FileInfo`]).
+//! - `GET /__mock/files`, `GET /__mock/files/<file_qury_no>`: the kept files ([`FileInfo`]);
+//! - `GET /__mock/catalog`, `POST /__mock/catalog`: the generated catalogs ([`catalogs`]).
 
 mod answers;
+mod catalog_rows;
+pub mod catalogs;
 mod checks;
 pub mod faults;
 mod files;
 mod state;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -33,6 +38,7 @@ use tokio::net::TcpListener;
 use yibao_core::sm::SmCodec;
 
 use answers::Answer;
+pub use catalogs::{parse_sizes, CatalogInfo, CatalogSize, VersionInfo};
 pub use faults::{Fault, FaultKind};
 pub use files::FileInfo;
 pub use state::{Applied, MockState, Stats};
@@ -55,6 +61,9 @@ pub struct MockConfig {
     /// The interface catalog the simulator checks inputs against, like the platform's own
     /// validation (the shipped one unless `--catalog` lays a site file over it).
     pub catalog: Arc<yibao_core::Catalog>,
+    /// Sizes of the generated catalog downloads (1301…) that differ from the defaults, by
+    /// interface code (`--catalog-rows`; see [`catalogs`]).
+    pub catalog_sizes: BTreeMap<String, CatalogSize>,
 }
 
 #[derive(Clone)]
@@ -113,7 +122,7 @@ impl MockServer {
         self.state.applied()
     }
 
-    /// Every file the simulator keeps (9101 uploads), oldest first.
+    /// Every file the simulator keeps (9101 uploads, catalog downloads), oldest first.
     pub fn files(&self) -> Vec<FileInfo> {
         state::lock(&self.state.files).list()
     }
@@ -141,6 +150,7 @@ fn router(state: Arc<MockState>) -> Router {
         .route("/__mock/faults", post(add_fault).delete(clear_faults))
         .route("/__mock/files", get(files::list))
         .route("/__mock/files/{file_qury_no}", get(files::raw))
+        .route("/__mock/catalog", get(catalogs::list).post(catalogs::set))
         .fallback(call)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

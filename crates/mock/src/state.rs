@@ -1,5 +1,5 @@
-//! What the simulator remembers: issued sign-ins, every msgid seen, counters and the files
-//! it can hand out (`files`).
+//! What the simulator remembers: issued sign-ins, every msgid seen, counters, the files it
+//! can hand out (`files`) and the size of its generated catalogs (`catalogs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+use crate::catalogs::Catalogs;
 use crate::faults::Faults;
 use crate::files::Files;
 use crate::MockConfig;
@@ -26,6 +27,7 @@ pub struct MockState {
     pub config: MockConfig,
     pub faults: Mutex<Faults>,
     pub files: Mutex<Files>,
+    pub catalogs: Mutex<Catalogs>,
     applied: Mutex<Vec<Applied>>,
     sign_ins: Mutex<HashMap<String, String>>,
     msgids: Mutex<HashSet<String>>,
@@ -51,6 +53,7 @@ pub struct Stats {
 impl MockState {
     pub fn new(config: MockConfig) -> Self {
         Self {
+            catalogs: Mutex::new(Catalogs::new(&config.catalog_sizes)),
             config,
             faults: Mutex::new(Faults::default()),
             files: Mutex::new(Files::default()),

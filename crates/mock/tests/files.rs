@@ -1,13 +1,15 @@
 //! The file interfaces over real HTTP: 9101 keeps what was uploaded, 9102 hands back raw
-//! bytes (never an envelope, never sealed).
+//! bytes (never an envelope, never sealed), and the catalog downloads (1301…) are zipped,
+//! versioned and incremental.
 
+use std::io::Read;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use yibao_core::platform::session;
 use yibao_core::profile::PlainProfile;
 use yibao_core::{EnvelopeDefaults, MsgIdGenerator, Opened, Profile};
-use yibao_mock::{FileInfo, MockConfig, MockServer};
+use yibao_mock::{CatalogInfo, FileInfo, MockConfig, MockServer};
 use yibao_proto::Overrides;
 
 const FIXMEDINS: &str = "H43010000001";
@@ -118,8 +120,42 @@ impl His {
         r.bytes().await.unwrap().to_vec()
     }
 
+    async fn control_post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn files(&self) -> Vec<FileInfo> {
         serde_json::from_slice(&self.control("/__mock/files").await).unwrap()
+    }
+
+    async fn catalog(&self, infno: &str) -> CatalogInfo {
+        let all: Vec<CatalogInfo> =
+            serde_json::from_slice(&self.control("/__mock/catalog").await).unwrap();
+        all.into_iter().find(|c| c.infno == infno).unwrap()
+    }
+
+    /// A catalog download from `ver` on: the text inside the archive.
+    async fn catalog_rows(&self, infno: &str, ver: &str) -> String {
+        let r = self.call(infno, json!({"data": {"ver": ver}})).await;
+        assert_eq!(r["infcode"], 0, "{r}");
+        let out = &r["output"];
+        assert_eq!(out["filename"], "plc");
+        let no = out["file_qury_no"].as_str().unwrap();
+        assert!(out["dld_endtime"].as_str().unwrap().len() == 19, "{r}");
+        let zipped = self.download(no).await;
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zipped)).unwrap();
+        assert_eq!(archive.len(), 1);
+        let mut entry = archive.by_index(0).unwrap();
+        assert_eq!(entry.name().unwrap(), format!("{no}.txt"));
+        let mut text = String::new();
+        entry.read_to_string(&mut text).unwrap();
+        text
     }
 }
 
@@ -220,6 +256,87 @@ async fn a_bad_upload_or_an_unknown_file_is_an_error_envelope() {
     assert!(m.applied().iter().all(|a| a.infno == "9001"));
 }
 
+#[tokio::test]
+async fn the_drug_catalog_is_zipped_versioned_and_incremental() {
+    let m = mock(MockConfig::default()).await;
+    let his = His::new(&m, Arc::new(PlainProfile)).await;
+    let info = his.catalog("1301").await;
+    assert_eq!(info.rows, 12_000);
+    assert_eq!(info.columns.first().unwrap(), "med_list_codg");
+    assert_eq!(info.columns.last().unwrap(), "ver_name");
+    let versions: Vec<&str> = info.versions.iter().map(|v| v.ver_name.as_str()).collect();
+    assert!(versions.len() >= 2 && versions.windows(2).all(|w| w[0] < w[1]));
+
+    let started = std::time::Instant::now();
+    let all = his.catalog_rows("1301", "0").await;
+    eprintln!("1301, 12,000 rows: {:?}", started.elapsed());
+    let lines: Vec<&str> = all.split('\n').collect();
+    assert_eq!(lines.last(), Some(&""), "every row ends with \\n");
+    let rows = &lines[..lines.len() - 1];
+    assert_eq!(rows.len(), 12_000);
+    assert!(!all.contains('\r'));
+    let first: Vec<&str> = rows[0].split('\t').collect();
+    assert_eq!(first.len(), info.columns.len());
+    assert_eq!(first[0], "XJ01CAAA000000000000001");
+    assert_eq!(first[1], "阿莫西林胶囊（测试 1）");
+    assert_eq!(first[13], "0.25g*24粒");
+    assert_eq!(first[18], "湘江制药有限公司");
+    for row in rows {
+        let ver = row.rsplit('\t').next().unwrap();
+        assert!(versions.contains(&ver), "{row}");
+        assert_eq!(row.split('\t').count(), info.columns.len(), "{row}");
+    }
+
+    // The incremental run after the second-to-last version: only the newest version's rows.
+    let newest = info.versions.last().unwrap();
+    let since = versions[versions.len() - 2];
+    let newer = his.catalog_rows("1301", since).await;
+    assert_eq!(newer.lines().count(), newest.rows);
+    assert!(newest.rows > 0 && newest.rows < 12_000);
+    assert!(newer.lines().all(|l| l.ends_with(&newest.ver_name)));
+    assert!(his.catalog_rows("1301", &newest.ver_name).await.is_empty());
+
+    // A catalog update: one newer version of new rows, the old ones untouched.
+    let r = his
+        .control_post("/__mock/catalog", json!({"infno": "1301", "add_rows": 300}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let updated: CatalogInfo = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(updated.rows, 12_300);
+    let latest = updated.versions.last().unwrap();
+    let update = his.catalog_rows("1301", &newest.ver_name).await;
+    assert_eq!(update.lines().count(), 300);
+    assert!(update.lines().all(|l| l.ends_with(&latest.ver_name)));
+    assert!(update.starts_with("X") && update.contains("（测试 12001）"));
+    assert_eq!(his.catalog_rows("1301", "").await.lines().count(), 12_300);
+
+    let r = his
+        .control_post("/__mock/catalog", json!({"infno": "1312", "rows": 5}))
+        .await;
+    assert_eq!(r.status(), 400);
+    let applied: Vec<_> = m.applied().into_iter().map(|a| a.infno).collect();
+    assert_eq!(applied.iter().filter(|i| *i == "1301").count(), 5);
+}
+
+#[tokio::test]
+async fn every_catalog_download_serves_its_rows() {
+    let m = mock(MockConfig::default()).await;
+    let his = His::new(&m, Arc::new(PlainProfile)).await;
+    for infno in yibao_mock::catalogs::FILE_CATALOGS
+        .iter()
+        .filter(|i| **i != "1301")
+    {
+        let text = his.catalog_rows(infno, "0").await;
+        assert_eq!(text.lines().count(), 500, "{infno}");
+        let first = text.lines().next().unwrap();
+        assert!(first.contains("（测试 1）"), "{infno}: {first}");
+    }
+    // 1312 is a paged query on the platform: a JSON answer, no file.
+    let r = his.call("1312", json!({"data": {"ver": "0"}})).await;
+    assert_eq!(r["infcode"], 0, "{r}");
+    assert!(r["output"].get("file_qury_no").is_none(), "{r}");
+}
+
 /// Under `sm` every envelope is sealed, the error of 9102 too; the file itself comes raw.
 #[tokio::test]
 async fn under_sm_the_file_comes_raw() {
@@ -243,4 +360,49 @@ async fn under_sm_the_file_comes_raw() {
     assert_eq!(his.download(no).await, b"hello");
     let missing = his.fetch("F1").await.bytes().await.unwrap();
     assert_eq!(his.open(missing.to_vec())["infcode"], -1);
+}
+
+/// `--catalog-rows` sizes the catalogs of the program.
+#[tokio::test]
+async fn the_program_takes_catalog_sizes() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_yibao-mock"))
+        .args(["--catalog-rows", "1302=7:2,1305=3"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("yibao-mock listening on ")
+        .unwrap();
+    let base = url.split("/fsi/").next().unwrap();
+    yibao_core::platform::transport::ensure_tls_provider();
+    let body = reqwest::get(format!("{base}/__mock/catalog"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let all: Vec<CatalogInfo> = serde_json::from_slice(&body).unwrap();
+    let size = |infno: &str| {
+        let c = all.iter().find(|c| c.infno == infno).unwrap();
+        (c.rows, c.versions.len())
+    };
+    assert_eq!(size("1302"), (7, 2));
+    assert_eq!(size("1305"), (3, 3));
+    assert_eq!(size("1301"), (12_000, 5));
+
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_yibao-mock"))
+        .args(["--catalog-rows", "1301=ten"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("1301=ten"));
 }
