@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -230,19 +230,23 @@ async fn call(
             tokio::time::sleep(fault.pause()).await;
             reply(&state, answer, false)
         }
-        FaultKind::Reset | FaultKind::ResetBefore => {
-            if fault.kind == FaultKind::Reset {
-                let _ = answers::handle(&state, &body);
+        FaultKind::Reset => match answers::handle(&state, &body) {
+            // A download cut in the middle: the client was promised the whole file
+            // (Content-Length) and gets half of it.
+            Answer::File(bytes) => {
+                let len = bytes.len();
+                let mut r = cut_off(bytes.slice(..len / 2));
+                r.headers_mut()
+                    .insert(header::CONTENT_LENGTH, header::HeaderValue::from(len));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("application/octet-stream"),
+                );
+                r
             }
-            let broken = futures_util::stream::iter([
-                Ok(Bytes::from_static(b"{\"infcode\":0,")),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "simulated reset",
-                )),
-            ]);
-            Response::new(axum::body::Body::from_stream(broken))
-        }
+            Answer::Envelope(_) => cut_off(Bytes::from_static(b"{\"infcode\":0,")),
+        },
+        FaultKind::ResetBefore => cut_off(Bytes::from_static(b"{\"infcode\":0,")),
         FaultKind::Http500 => {
             (StatusCode::INTERNAL_SERVER_ERROR, "simulated failure").into_response()
         }
@@ -271,12 +275,36 @@ async fn call(
     }
 }
 
-/// Sends an answer. A file goes raw: the platform never seals 9102's bytes. An envelope
-/// goes as is, or sealed with the platform's key under `sm`; with `forge`, its signature is
-/// damaged after sealing (the `bad_signature` fault).
+/// Sends `first`, then breaks the connection: the response headers went out and the body
+/// stops in the middle. The pause lets the server flush what was sent before it fails, so
+/// the client really holds a partial body, not just an error.
+fn cut_off(first: Bytes) -> Response {
+    let head = futures_util::stream::iter([Ok::<Bytes, std::io::Error>(first)]);
+    let reset = futures_util::stream::once(async {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "simulated reset",
+        ))
+    });
+    Response::new(axum::body::Body::from_stream(
+        futures_util::StreamExt::chain(head, reset),
+    ))
+}
+
+/// Sends an answer. A file goes raw (the platform never seals 9102's bytes); with `forge`
+/// one byte in its middle is changed, so a client that checks the archive's CRC or a digest
+/// notices. An envelope goes as is, or sealed with the platform's key under `sm`; with
+/// `forge`, its signature is damaged after sealing (the `bad_signature` fault).
 fn reply(state: &MockState, answer: Answer, forge: bool) -> Response {
     let answer = match answer {
         Answer::Envelope(v) => v,
+        Answer::File(bytes) if forge && !bytes.is_empty() => {
+            let mut damaged = bytes.to_vec();
+            let mid = damaged.len() / 2;
+            damaged[mid] ^= 0xFF;
+            return files::file_response(Bytes::from(damaged));
+        }
         Answer::File(bytes) => return files::file_response(bytes),
     };
     let Some(codec) = &state.config.sm else {

@@ -1,6 +1,6 @@
 //! The file interfaces over real HTTP: 9101 keeps what was uploaded, 9102 hands back raw
-//! bytes (never an envelope, never sealed), and the catalog downloads (1301…) are zipped,
-//! versioned and incremental.
+//! bytes (never an envelope, never sealed), the catalog downloads (1301…) are zipped,
+//! versioned and incremental, and a reset fault cuts a download in the middle.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -335,6 +335,79 @@ async fn every_catalog_download_serves_its_rows() {
     let r = his.call("1312", json!({"data": {"ver": "0"}})).await;
     assert_eq!(r["infcode"], 0, "{r}");
     assert!(r["output"].get("file_qury_no").is_none(), "{r}");
+}
+
+#[tokio::test]
+async fn a_reset_cuts_a_download_in_the_middle() {
+    let m = mock(MockConfig::default()).await;
+    let his = His::new(&m, Arc::new(PlainProfile)).await;
+    let file: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let r = his
+        .call("9101", upload_input(json!(file.clone()), "big.bin"))
+        .await;
+    let no = r["output"]["file_qury_no"].as_str().unwrap().to_string();
+
+    let fault = json!({"infno": "9102", "kind": "reset", "times": 1});
+    assert_eq!(
+        his.control_post("/__mock/faults", fault).await.status(),
+        204
+    );
+    let mut reply = his.fetch(&no).await;
+    assert_eq!(reply.status(), 200);
+    assert_eq!(reply.content_length(), Some(file.len() as u64));
+    let mut got = Vec::new();
+    let broken = loop {
+        match reply.chunk().await {
+            Ok(Some(chunk)) => got.extend_from_slice(&chunk),
+            Ok(None) => break false,
+            Err(_) => break true,
+        }
+    };
+    assert!(broken, "the body must end in an error");
+    assert!(
+        !got.is_empty() && got.len() < file.len(),
+        "{} of {} bytes",
+        got.len(),
+        file.len()
+    );
+    assert_eq!(got[..], file[..got.len()]);
+
+    // The fault fired once: the next download is whole.
+    assert_eq!(his.download(&no).await, file);
+}
+
+#[tokio::test]
+async fn faults_apply_to_uploads_and_catalogs() {
+    let m = mock(MockConfig::default()).await;
+    let his = His::new(&m, Arc::new(PlainProfile)).await;
+    for fault in [
+        json!({"infno": "9101", "kind": "http500", "times": 1}),
+        json!({"infno": "1302", "kind": "garbage", "times": 1}),
+    ] {
+        assert_eq!(
+            his.control_post("/__mock/faults", fault).await.status(),
+            204
+        );
+    }
+    let r = his.post("9101", upload_input(json!("aGk="), "a.txt")).await;
+    assert_eq!(r.status(), 500);
+    assert!(his.files().await.is_empty(), "http500 applies nothing");
+    let r = his.post("1302", json!({"data": {"ver": "0"}})).await;
+    let body = r.bytes().await.unwrap();
+    assert!(serde_json::from_slice::<Value>(&body).is_err());
+    assert_eq!(his.files().await.len(), 1, "garbage: applied, answer lost");
+
+    // bad_signature on a download damages the bytes (no signature to damage).
+    let r = his
+        .call("9101", upload_input(json!("aGVsbG8="), "a.txt"))
+        .await;
+    let no = r["output"]["file_qury_no"].as_str().unwrap();
+    let fault = json!({"infno": "9102", "kind": "bad_signature", "times": 1});
+    his.control_post("/__mock/faults", fault).await;
+    let damaged = his.download(no).await;
+    assert_eq!(damaged.len(), 5);
+    assert_ne!(damaged, b"hello");
+    assert_eq!(his.download(no).await, b"hello");
 }
 
 /// Under `sm` every envelope is sealed, the error of 9102 too; the file itself comes raw.
