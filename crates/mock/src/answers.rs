@@ -1,6 +1,8 @@
 //! The simulator's answers: the real response envelope, with realistic, deterministic
-//! output derived from the input (same input, same ids and amounts).
+//! output derived from the input (same input, same ids and amounts) — or, for 9102 文件下载,
+//! the file itself.
 
+use axum::body::Bytes;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use yibao_core::{time, RequestEnvelope, ResponseEnvelope};
@@ -8,8 +10,24 @@ use yibao_core::{time, RequestEnvelope, ResponseEnvelope};
 use crate::checks::{self, required};
 use crate::state::Applied;
 use crate::state::{stamp, MockState};
+use crate::{catalogs, files};
 
 type Output = Result<Value, String>;
+
+/// What the platform sends back for one request.
+#[derive(Debug)]
+pub enum Answer {
+    /// A response envelope (JSON, sealed under `sm`).
+    Envelope(Value),
+    /// A file's bytes (9102): sent raw, never sealed.
+    File(Bytes),
+}
+
+impl From<Value> for Answer {
+    fn from(v: Value) -> Self {
+        Answer::Envelope(v)
+    }
+}
 
 /// A stable number from text (for deterministic ids and names).
 fn h(parts: &[&str]) -> u64 {
@@ -48,66 +66,89 @@ pub fn error_reply(_msgid: &str, msg: &str) -> Value {
 }
 
 /// Answers one POSTed body.
-pub fn handle(state: &MockState, body: &[u8]) -> Value {
+pub fn handle(state: &MockState, body: &[u8]) -> Answer {
+    let e = match checked(state, body) {
+        Ok(e) => e,
+        Err(refusal) => return refusal.into(),
+    };
+    match answer(state, &e) {
+        Ok(answer) => {
+            state.record_applied(Applied {
+                infno: e.infno.clone(),
+                msgid: e.msgid.clone(),
+                input: files::logged_input(&e.infno, &e.input),
+            });
+            answer
+        }
+        Err(msg) => error_reply(&e.msgid, &msg).into(),
+    }
+}
+
+/// The envelope, once it passed every check the platform makes before it looks at the
+/// business: format, a new msgid, a valid sign-in, the catalog's rules. `Err` is the reply.
+fn checked(state: &MockState, body: &[u8]) -> Result<RequestEnvelope, Value> {
     let raw: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
             state.count_rejected(None);
-            return error_reply("", &format!("报文格式错误，不是合法的JSON：{e}"));
+            return Err(error_reply(
+                "",
+                &format!("报文格式错误，不是合法的JSON：{e}"),
+            ));
         }
     };
     let e: RequestEnvelope = match serde_json::from_value(raw) {
         Ok(e) => e,
         Err(err) => {
             state.count_rejected(None);
-            return error_reply("", &format!("报文结构错误：{err}"));
+            return Err(error_reply("", &format!("报文结构错误：{err}")));
         }
     };
     if let Err(msg) = checks::check_envelope(&e, state.config.fixmedins_code.as_deref()) {
         state.count_rejected(Some(&e.infno));
-        return error_reply(&e.msgid, &msg);
+        return Err(error_reply(&e.msgid, &msg));
     }
     if !state.first_use_of_msgid(&e.msgid) {
         state.count_rejected(Some(&e.infno));
-        return error_reply(&e.msgid, &format!("报文ID[{}]重复", e.msgid));
+        return Err(error_reply(&e.msgid, &format!("报文ID[{}]重复", e.msgid)));
     }
     if e.infno != "9001" && !state.sign_in_valid(&e.sign_no) {
         state.count_call(&e.infno);
-        return error_reply(&e.msgid, "签到信息无效或已过期，请重新签到");
+        return Err(error_reply(&e.msgid, "签到信息无效或已过期，请重新签到"));
     }
     state.count_call(&e.infno);
     if state.config.catalog.contains(&e.infno) {
         // The platform validates the input before anything is applied.
         let problems = state.config.catalog.validate(&e.infno, &e.input);
         if !problems.is_empty() {
-            return error_reply(&e.msgid, &problems.zh_message());
+            return Err(error_reply(&e.msgid, &problems.zh_message()));
         }
+    }
+    Ok(e)
+}
+
+/// The business answer to a checked envelope; `Err` is the platform's error text.
+fn answer(state: &MockState, e: &RequestEnvelope) -> Result<Answer, String> {
+    if e.infno == "9102" {
+        return files::download(state, e).map(Answer::File);
     }
     let out = match e.infno.as_str() {
-        "9001" => sign_in(state, &e),
-        "9002" => sign_out(state, &e),
-        "1101" => person(&e),
-        "2201" => register(&e),
-        "2202" | "2203" | "2203A" | "2204" | "2205" => simple_ack(&e),
-        "2206" | "2206A" => settle(&e, false),
-        "2207" | "2207A" => settle(&e, true),
-        "2208" => cancel_settlement(&e),
-        "2601" => reversal(state, &e),
+        "9001" => sign_in(state, e),
+        "9002" => sign_out(state, e),
+        "1101" => person(e),
+        "2201" => register(e),
+        "2202" | "2203" | "2203A" | "2204" | "2205" => simple_ack(e),
+        "2206" | "2206A" => settle(e, false),
+        "2207" | "2207A" => settle(e, true),
+        "2208" => cancel_settlement(e),
+        "2601" => reversal(state, e),
         "5201" => Ok(json!({ "mdtrtinfo": [] })),
-        other if state.config.catalog.contains(other) => Ok(generic(state, &e)),
+        "9101" => files::upload(state, e),
+        other if catalogs::serves(other) => catalogs::download(state, e),
+        other if state.config.catalog.contains(other) => Ok(generic(state, e)),
         other => Err(format!("交易编号[{other}]不存在或未开通")),
     };
-    match out {
-        Ok(output) => {
-            state.record_applied(Applied {
-                infno: e.infno.clone(),
-                msgid: e.msgid.clone(),
-                input: e.input.to_string(),
-            });
-            envelope(0, None, output)
-        }
-        Err(msg) => error_reply(&e.msgid, &msg),
-    }
+    out.map(|output| envelope(0, None, output).into())
 }
 
 fn sign_in(state: &MockState, e: &RequestEnvelope) -> Output {

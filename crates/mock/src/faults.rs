@@ -8,6 +8,12 @@
 //! {"infno": "*", "kind": "http500", "rate": 0.3}
 //! ```
 //! `infno` `*` matches every interface but 9001 (so sign-in keeps working unless named).
+//!
+//! The file interfaces (9101 文件上传, 9102 文件下载, the catalog downloads 1301…) take
+//! every kind. Where the answer is a file (9102), `reset` sends the headers with the whole
+//! file's `Content-Length` and half of its bytes, then breaks the connection — a download
+//! cut in the middle, which a client can tell from the short body; `bad_signature` flips
+//! one byte in the middle of the file (a file carries no signature to damage).
 
 use std::time::Duration;
 
@@ -26,6 +32,7 @@ pub enum FaultKind {
     Http500,
     /// Apply the request, send the response headers, then break the connection in the
     /// middle of the body (what a reset after the platform processed the call looks like).
+    /// For a file (9102): the full `Content-Length`, half the bytes, then the break.
     Reset,
     /// Break the connection without applying the request. To the client this looks the
     /// same as `reset`, which is exactly why a state-changing call must become UNCERTAIN.

@@ -5,26 +5,47 @@
 //! that each msgid is new and that `sign_no` came from its own 9001, and answers wrong input
 //! with the platform's error shape (`infcode` -1 and `err_msg`). Answers are deterministic
 //! (derived from the input), so tests can assert on them.
+//!
+//! It speaks the file interfaces too: 9101 文件上传 keeps the uploaded bytes, the catalog
+//! downloads (1301…, [`catalogs`]) generate a zipped catalog, and 9102 文件下载 answers with
+//! a file's raw bytes — not an envelope, and not sealed even under `sm`.
+//!
+//! Control endpoints, for tests (every other path is the platform):
+//! - `GET /__mock/stats`, `GET /__mock/applied`: what reached the platform, what it applied;
+//! - `POST /__mock/faults`, `DELETE /__mock/faults`: fault injection ([`faults`]);
+//! - `GET /__mock/files`, `GET /__mock/files/<file_qury_no>`: the kept files ([`FileInfo`]);
+//! - `GET /__mock/catalog`, `POST /__mock/catalog`: the generated catalogs ([`catalogs`]).
 
 mod answers;
+mod catalog_rows;
+pub mod catalogs;
 mod checks;
 pub mod faults;
+mod files;
 mod state;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 use yibao_core::sm::SmCodec;
 
+use answers::Answer;
+pub use catalogs::{parse_sizes, CatalogInfo, CatalogSize, VersionInfo};
 pub use faults::{Fault, FaultKind};
+pub use files::FileInfo;
 pub use state::{Applied, MockState, Stats};
+
+/// The largest request body accepted: a 9101 upload carries its file base64-encoded in the
+/// JSON (axum's default of 2 MiB would refuse a settlement detail file of ordinary size).
+const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// What the simulator expects of its callers.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +61,9 @@ pub struct MockConfig {
     /// The interface catalog the simulator checks inputs against, like the platform's own
     /// validation (the shipped one unless `--catalog` lays a site file over it).
     pub catalog: Arc<yibao_core::Catalog>,
+    /// Sizes of the generated catalog downloads (1301…) that differ from the defaults, by
+    /// interface code (`--catalog-rows`; see [`catalogs`]).
+    pub catalog_sizes: BTreeMap<String, CatalogSize>,
 }
 
 #[derive(Clone)]
@@ -98,6 +122,11 @@ impl MockServer {
         self.state.applied()
     }
 
+    /// Every file the simulator keeps (9101 uploads, catalog downloads), oldest first.
+    pub fn files(&self) -> Vec<FileInfo> {
+        state::lock(&self.state.files).list()
+    }
+
     pub fn add_fault(&self, f: Fault) {
         state::lock(&self.state.faults).add(f);
     }
@@ -119,7 +148,11 @@ fn router(state: Arc<MockState>) -> Router {
         .route("/__mock/stats", get(stats))
         .route("/__mock/applied", get(applied))
         .route("/__mock/faults", post(add_fault).delete(clear_faults))
+        .route("/__mock/files", get(files::list))
+        .route("/__mock/files/{file_qury_no}", get(files::raw))
+        .route("/__mock/catalog", get(catalogs::list).post(catalogs::set))
         .fallback(call)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
@@ -197,19 +230,23 @@ async fn call(
             tokio::time::sleep(fault.pause()).await;
             reply(&state, answer, false)
         }
-        FaultKind::Reset | FaultKind::ResetBefore => {
-            if fault.kind == FaultKind::Reset {
-                let _ = answers::handle(&state, &body);
+        FaultKind::Reset => match answers::handle(&state, &body) {
+            // A download cut in the middle: the client was promised the whole file
+            // (Content-Length) and gets half of it.
+            Answer::File(bytes) => {
+                let len = bytes.len();
+                let mut r = cut_off(bytes.slice(..len / 2));
+                r.headers_mut()
+                    .insert(header::CONTENT_LENGTH, header::HeaderValue::from(len));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("application/octet-stream"),
+                );
+                r
             }
-            let broken = futures_util::stream::iter([
-                Ok(Bytes::from_static(b"{\"infcode\":0,")),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "simulated reset",
-                )),
-            ]);
-            Response::new(axum::body::Body::from_stream(broken))
-        }
+            Answer::Envelope(_) => cut_off(Bytes::from_static(b"{\"infcode\":0,")),
+        },
+        FaultKind::ResetBefore => cut_off(Bytes::from_static(b"{\"infcode\":0,")),
         FaultKind::Http500 => {
             (StatusCode::INTERNAL_SERVER_ERROR, "simulated failure").into_response()
         }
@@ -224,23 +261,52 @@ async fn call(
         FaultKind::BadSignature => reply(&state, answers::handle(&state, &body), true),
         FaultKind::BusinessError => reply(
             &state,
-            answers::error_reply("", "模拟的业务错误 / simulated business error"),
+            answers::error_reply("", "模拟的业务错误 / simulated business error").into(),
             false,
         ),
         FaultKind::InvalidSignNo => {
             state.forget_sign_ins();
             reply(
                 &state,
-                answers::error_reply("", "签到信息无效或已过期，请重新签到"),
+                answers::error_reply("", "签到信息无效或已过期，请重新签到").into(),
                 false,
             )
         }
     }
 }
 
-/// Sends a response envelope: as is, or sealed with the platform's key under `sm`. With
-/// `forge`, the signature is damaged after sealing (the `bad_signature` fault).
-fn reply(state: &MockState, answer: serde_json::Value, forge: bool) -> Response {
+/// Sends `first`, then breaks the connection: the response headers went out and the body
+/// stops in the middle. The pause lets the server flush what was sent before it fails, so
+/// the client really holds a partial body, not just an error.
+fn cut_off(first: Bytes) -> Response {
+    let head = futures_util::stream::iter([Ok::<Bytes, std::io::Error>(first)]);
+    let reset = futures_util::stream::once(async {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "simulated reset",
+        ))
+    });
+    Response::new(axum::body::Body::from_stream(
+        futures_util::StreamExt::chain(head, reset),
+    ))
+}
+
+/// Sends an answer. A file goes raw (the platform never seals 9102's bytes); with `forge`
+/// one byte in its middle is changed, so a client that checks the archive's CRC or a digest
+/// notices. An envelope goes as is, or sealed with the platform's key under `sm`; with
+/// `forge`, its signature is damaged after sealing (the `bad_signature` fault).
+fn reply(state: &MockState, answer: Answer, forge: bool) -> Response {
+    let answer = match answer {
+        Answer::Envelope(v) => v,
+        Answer::File(bytes) if forge && !bytes.is_empty() => {
+            let mut damaged = bytes.to_vec();
+            let mid = damaged.len() / 2;
+            damaged[mid] ^= 0xFF;
+            return files::file_response(Bytes::from(damaged));
+        }
+        Answer::File(bytes) => return files::file_response(bytes),
+    };
     let Some(codec) = &state.config.sm else {
         let mut answer = answer;
         if forge {

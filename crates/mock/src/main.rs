@@ -42,6 +42,10 @@ struct Args {
     /// 站点接口目录（叠加在内置目录上）/ a site catalog laid over the shipped one
     #[arg(long)]
     catalog: Option<std::path::PathBuf>,
+    /// 生成目录的行数与版本数，如 1301=12000,1302=500:3（默认 1301 为 12000 行，其余 500 行，各 5 个版本）
+    /// / rows (and :versions) of the generated catalog downloads; default 1301=12000, others 500, 5 versions each
+    #[arg(long, value_parser = yibao_mock::parse_sizes)]
+    catalog_rows: Option<std::collections::BTreeMap<String, yibao_mock::CatalogSize>>,
 }
 
 #[tokio::main]
@@ -78,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
             fixmedins_code: args.fixmedins_code,
             sm,
             catalog: std::sync::Arc::new(yibao_core::Catalog::load(args.catalog.as_deref())?),
+            catalog_sizes: args.catalog_rows.unwrap_or_default(),
         },
     )
     .await?;

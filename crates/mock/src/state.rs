@@ -1,4 +1,5 @@
-//! What the simulator remembers: issued sign-ins, every msgid seen, and counters.
+//! What the simulator remembers: issued sign-ins, every msgid seen, counters, the files it
+//! can hand out (`files`) and the size of its generated catalogs (`catalogs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,22 +7,27 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+use crate::catalogs::Catalogs;
 use crate::faults::Faults;
+use crate::files::Files;
 use crate::MockConfig;
 
-/// A request the simulator applied (answered with infcode 0), served at
-/// `GET /__mock/applied` so tests can assert "applied exactly once".
+/// A request the simulator applied (answered with infcode 0, or with the file for 9102),
+/// served at `GET /__mock/applied` so tests can assert "applied exactly once".
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Applied {
     pub infno: String,
     pub msgid: String,
-    /// The `input` as sent (compact JSON): equal keys mean the same business request.
+    /// The `input` as sent (compact JSON): equal keys mean the same business request. A
+    /// 9101 upload's file (`fsUploadIn.in`) is written as its size and SHA-256 instead.
     pub input: String,
 }
 
 pub struct MockState {
     pub config: MockConfig,
     pub faults: Mutex<Faults>,
+    pub files: Mutex<Files>,
+    pub catalogs: Mutex<Catalogs>,
     applied: Mutex<Vec<Applied>>,
     sign_ins: Mutex<HashMap<String, String>>,
     msgids: Mutex<HashSet<String>>,
@@ -47,8 +53,10 @@ pub struct Stats {
 impl MockState {
     pub fn new(config: MockConfig) -> Self {
         Self {
+            catalogs: Mutex::new(Catalogs::new(&config.catalog_sizes)),
             config,
             faults: Mutex::new(Faults::default()),
+            files: Mutex::new(Files::default()),
             applied: Mutex::new(Vec::new()),
             sign_ins: Mutex::new(HashMap::new()),
             msgids: Mutex::new(HashSet::new()),
