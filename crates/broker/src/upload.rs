@@ -61,7 +61,7 @@ pub(crate) async fn prepare(
         (None, Some(id)) => from_store(queue, files, id).await?,
         (None, None) if upload.contains_key("file_path") || upload.contains_key("file_id") => {
             return Err(NotSent::Refused(
-                "fsUploadIn.file_path 应为文本、file_id 应为数字 / fsUploadIn.file_path must be text and file_id a number"
+                "fsUploadIn：file_path 应为文本，file_id 应为数字 / file_path must be text and file_id a number"
                     .into(),
             ))
         }
@@ -111,11 +111,11 @@ async fn read_confined(files: &FilesSection, path: PathBuf) -> Result<(String, V
 
 fn open_confined(allowed: &[PathBuf], path: &Path, max: u64) -> Result<(String, Vec<u8>), String> {
     let unreadable = |e: &dyn std::fmt::Display| {
-        format!("无法读取 fsUploadIn.file_path 指定的文件 / cannot read the file fsUploadIn.file_path names: {e}")
+        format!("无法读取要上传的文件 / cannot read the file to upload (fsUploadIn.file_path): {e}")
     };
     if !path.is_absolute() {
         return Err(
-            "fsUploadIn.file_path 须为绝对路径 / fsUploadIn.file_path must be an absolute path"
+            "要上传的文件须为绝对路径 / the file to upload must be an absolute path (fsUploadIn.file_path)"
                 .into(),
         );
     }
@@ -134,7 +134,7 @@ fn open_confined(allowed: &[PathBuf], path: &Path, max: u64) -> Result<(String, 
         .any(|d| within(&real, &d));
     if !inside {
         return Err(
-            "fsUploadIn.file_path 不在允许的目录中（[files] dir 或 upload_from）/ fsUploadIn.file_path is outside the allowed folders ([files] dir or upload_from)"
+            "要上传的文件不在允许的目录中 / the file to upload is outside the allowed folders (fsUploadIn.file_path; [files] dir, upload_from)"
                 .into(),
         );
     }
