@@ -308,7 +308,8 @@ async fn the_drug_catalog_is_zipped_versioned_and_incremental() {
     assert_eq!(update.lines().count(), 300);
     assert!(update.lines().all(|l| l.ends_with(&latest.ver_name)));
     assert!(update.starts_with("X") && update.contains("（测试 12001）"));
-    assert_eq!(his.catalog_rows("1301", "").await.lines().count(), 12_300);
+    // `ver` is required by the catalog (the platform's "Y"): "0" asks for everything.
+    assert_eq!(his.catalog_rows("1301", "0").await.lines().count(), 12_300);
 
     let r = his
         .control_post("/__mock/catalog", json!({"infno": "1312", "rows": 5}))
