@@ -74,13 +74,13 @@ pub struct Facts {
 /// A broken invariant, with the evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
-    /// 1–7, as numbered in [`INVARIANTS`].
+    /// 1–8, as numbered in [`INVARIANTS`].
     pub invariant: u8,
     pub detail: String,
 }
 
 /// The invariants, by number.
-pub const INVARIANTS: [&str; 7] = [
+pub const INVARIANTS: [&str; 8] = [
     "no business key of a state-changing interface applied twice (2601: no omsgid reversed twice)",
     "every COMPLETED state-changing row applied exactly once, its response stored with infcode 0",
     "every applied state-changing msgid belongs to a COMPLETED, UNCERTAIN or REVERSED row",
@@ -90,6 +90,7 @@ pub const INVARIANTS: [&str; 7] = [
      no attempt started after a row's expires_at",
     "every REVERSED row's 2601 (its reversal_id) is COMPLETED and was applied with one of \
      the row's msgids as omsgid",
+    "every err_msg is 中文 first and says each detail once",
 ];
 
 /// Slack for "started after expires_at": the store checks the deadline and stamps the
