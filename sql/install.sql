@@ -892,14 +892,16 @@ IF
     COL_LENGTH(N'dbo.medical_insurance_requests', N'claim_gen') IS NULL
     OR COL_LENGTH(N'dbo.medical_insurance_requests', N'expires_at') IS NULL
     OR COL_LENGTH(N'dbo.medical_insurance_requests', N'reversal_id') IS NULL
-    OR OBJECT_ID(N'dbo.medical_insurance_files', N'U') IS NULL
+    OR COL_LENGTH(N'dbo.medical_insurance_files', N'content') IS NULL
+    OR COL_LENGTH(N'dbo.medical_insurance_files', N'sha256') IS NULL
+    OR COL_LENGTH(N'dbo.medical_insurance_files', N'file_qury_no') IS NULL
     OR NOT EXISTS (
         SELECT 1 FROM sys.indexes
         WHERE
             name = N'ix_mir_reversal'
             AND object_id = OBJECT_ID(N'dbo.medical_insurance_requests')
     )
-    RAISERROR (N'安装未完成：medical_insurance_requests 缺少 claim_gen、expires_at、reversal_id 或索引 ix_mir_reversal，或缺少 medical_insurance_files 表，版本未更新；请查看上面的错误后重新执行 / install incomplete: medical_insurance_requests lacks claim_gen, expires_at, reversal_id or index ix_mir_reversal, or medical_insurance_files is missing; schema_version not raised: see the errors above and run the script again', 16, 1);
+    RAISERROR (N'安装未完成：medical_insurance_requests 缺少 claim_gen、expires_at、reversal_id 或索引 ix_mir_reversal，或 medical_insurance_files 表缺少 content、sha256、file_qury_no 列，版本未更新；请查看上面的错误后重新执行 / install incomplete: medical_insurance_requests lacks claim_gen, expires_at, reversal_id or index ix_mir_reversal, or medical_insurance_files lacks content, sha256 or file_qury_no; schema_version not raised: see the errors above and run the script again', 16, 1);
 ELSE
 BEGIN
     UPDATE dbo.medical_insurance_settings
