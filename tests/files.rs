@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use yibao::{stderr, wait_until, Env};
+use yibao::{request_id_of, stderr, wait_until, Env};
 
 const FIXMEDINS: &str = "H43010000001";
 
 /// Runs one request through the shim (`call`, sync) and returns its id and output.
 fn call(env: &Env, infno: &str, input: &Value) -> (i64, Value) {
     let out = env.shim_stdin(&["call", infno, "-", "--wait", "60"], &input.to_string());
-    let id = request_id(&stderr(&out));
+    let id = request_id_of(&stderr(&out));
     let row = env.view(id);
     assert_eq!(
         out.status.code(),
@@ -26,14 +26,6 @@ fn call(env: &Env, infno: &str, input: &Value) -> (i64, Value) {
     );
     let resp: Value = serde_json::from_str(row.response_data.as_deref().unwrap()).unwrap();
     (id, resp["output"].clone())
-}
-
-fn request_id(stderr: &str) -> i64 {
-    stderr
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("request_id="))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no request_id= in {stderr:?}"))
 }
 
 fn download(env: &Env, file_qury_no: &str) -> (i64, Value) {
@@ -133,7 +125,7 @@ fn an_unknown_file_is_the_platforms_error_and_nothing_is_recorded() {
         &json!({"fsDownloadIn": {"file_qury_no": "NO-SUCH-FILE", "filename": "plc", "fixmedins_code": FIXMEDINS}}).to_string(),
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let id = request_id(&stderr(&out));
+    let id = request_id_of(&stderr(&out));
     let row = env.view(id);
     assert_eq!(row.status, "ERROR");
     assert_eq!(row.infcode.as_deref(), Some("-1"));
@@ -194,7 +186,7 @@ fn an_upload_names_its_file_and_only_allowed_files_leave() {
         &json!({"fsUploadIn": {"file_path": secret, "fixmedins_code": FIXMEDINS}}).to_string(),
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let row = env.view(request_id(&stderr(&out)));
+    let row = env.view(request_id_of(&stderr(&out)));
     assert!(
         row.err_msg.as_deref().unwrap_or("").contains("upload_from"),
         "{:?}",

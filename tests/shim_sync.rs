@@ -1,6 +1,6 @@
 //! The stored-procedure path: insert a row with SQL, spawn the real shim, read the view.
 
-use yibao::{person_input, run_shim, stderr, stdout, unique_pipe, Env};
+use yibao::{person_input, request_id_of, run_shim, stderr, stdout, unique_pipe, Env};
 
 #[test]
 fn run_after_sql_insert_completes_and_signs_in_once() {
@@ -88,12 +88,7 @@ fn call_prints_the_response_json_from_file_and_stdin() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let line = stderr(&out);
-    let id: i64 = line
-        .lines()
-        .find_map(|l| l.strip_prefix("request_id="))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no request_id line: {line}"));
+    let id = request_id_of(&line);
     assert_eq!(env.view(id).status, "COMPLETED");
     assert!(line.contains("status=COMPLETED"), "{line}");
 }

@@ -515,6 +515,17 @@ pub fn assert_wording(what: &str, text: &str) {
     }
 }
 
+/// The request id from the shim's `request_id=<id> status=<STATUS>` line on stderr (a sync
+/// `call` prints it so an operator can reverse or cancel the request).
+pub fn request_id_of(stderr: &str) -> i64 {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("request_id="))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no request_id line: {stderr}"))
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }

@@ -15,6 +15,14 @@ fn queue(dir: &Path) -> Queue {
     )
 }
 
+/// `[files]` with its folder in `dir`.
+fn files_in(dir: &Path) -> FilesSection {
+    FilesSection {
+        dir: dir.join("files"),
+        ..FilesSection::default()
+    }
+}
+
 fn refused(r: Result<Value, NotSent>) -> String {
     match r {
         Err(NotSent::Refused(why)) => why,
@@ -25,10 +33,7 @@ fn refused(r: Result<Value, NotSent>) -> String {
 #[tokio::test]
 async fn an_upload_is_read_only_from_allowed_folders_and_zipped_on_request() {
     let dir = tempfile::tempdir().unwrap();
-    let files = FilesSection {
-        dir: dir.path().join("files"),
-        ..FilesSection::default()
-    };
+    let files = files_in(dir.path());
     std::fs::create_dir_all(&files.dir).unwrap();
     let inside = files.dir.join("明细.txt");
     std::fs::write(&inside, "对账明细").unwrap();
@@ -86,10 +91,7 @@ async fn an_upload_is_read_only_from_allowed_folders_and_zipped_on_request() {
 #[tokio::test]
 async fn a_symlink_out_of_the_folder_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let files = FilesSection {
-        dir: dir.path().join("files"),
-        ..FilesSection::default()
-    };
+    let files = files_in(dir.path());
     std::fs::create_dir_all(&files.dir).unwrap();
     std::fs::write(dir.path().join("secret.txt"), "x").unwrap();
     std::os::unix::fs::symlink(dir.path().join("secret.txt"), files.dir.join("link.txt")).unwrap();
@@ -109,9 +111,8 @@ async fn a_symlink_out_of_the_folder_is_refused() {
 async fn stored_bytes_are_sent_and_oversized_ones_never_read() {
     let dir = tempfile::tempdir().unwrap();
     let files = FilesSection {
-        dir: dir.path().join("files"),
         max_upload_bytes: 1024,
-        ..FilesSection::default()
+        ..files_in(dir.path())
     };
     let q = queue(dir.path());
     let db = rusqlite::Connection::open(dir.path().join("q.db")).unwrap();

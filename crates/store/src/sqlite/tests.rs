@@ -1,5 +1,22 @@
 use super::*;
 
+/// Runs one statement on the file behind [`store`] with a plain connection, as the HIS or a
+/// DBA would.
+fn raw(
+    dir: &tempfile::TempDir,
+) -> impl Fn(&'static str) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+    let path = dir.path().join("q.db");
+    move |sql| {
+        let path = path.clone();
+        Box::pin(async move {
+            rusqlite::Connection::open(path)
+                .unwrap()
+                .execute(sql, [])
+                .unwrap();
+        })
+    }
+}
+
 fn store(dir: &tempfile::TempDir) -> SqliteStore {
     SqliteStore::open(SqliteOptions::new(dir.path().join("q.db"))).unwrap()
 }
@@ -98,17 +115,7 @@ async fn conformance_concurrent_reversals_start_one() {
 async fn conformance_rows_set_processing_by_hand_are_not_the_brokers() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(&dir);
-    let path = dir.path().join("q.db");
-    conformance::rows_set_processing_by_hand_are_not_the_brokers(&s, |sql| {
-        let path = path.clone();
-        async move {
-            rusqlite::Connection::open(path)
-                .unwrap()
-                .execute(sql, [])
-                .unwrap();
-        }
-    })
-    .await;
+    conformance::rows_set_processing_by_hand_are_not_the_brokers(&s, raw(&dir)).await;
 }
 
 #[tokio::test]
@@ -228,17 +235,8 @@ async fn deadline_forms() {
 async fn conformance_files_are_recorded_and_read_back() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(&dir);
-    let path = dir.path().join("q.db");
-    let raw = |sql: &'static str| {
-        let path = path.clone();
-        async move {
-            rusqlite::Connection::open(path)
-                .unwrap()
-                .execute(sql, [])
-                .unwrap();
-        }
-    };
-    conformance::files_are_recorded_and_read_back(&s, raw).await;
+    let raw = raw(&dir);
+    conformance::files_are_recorded_and_read_back(&s, &raw).await;
     // Bytes the HIS stored, as a BLOB or (SQLite keeps what it is given) as TEXT.
     raw("INSERT INTO medical_insurance_files (file_id, filename, content) VALUES (100, '对账明细.txt', X'00FF0A41')").await;
     raw("INSERT INTO medical_insurance_files (file_id, filename, content) VALUES (101, 'a.txt', '张三')").await;
