@@ -56,6 +56,17 @@ pub enum Request {
     /// Answers the request's `Outcome` when cancelled; `BadRequest` naming the current state
     /// when it is already claimed or terminal (nothing changed). Since protocol version 5.
     Cancel { request_id: i64 },
+    /// Record a batch job in `medical_insurance_jobs` (`kind`: `catalog-download`, …;
+    /// `params`: JSON text) and run it; answers `Job` once it has finished or `wait_ms` has
+    /// passed (the job goes on). Since protocol version 6.
+    Job {
+        kind: String,
+        params: String,
+        wait_ms: u64,
+    },
+    /// Where job `job_id` stands, waiting up to `wait_ms` for it to finish (0: no wait).
+    /// Since protocol version 6.
+    JobWait { job_id: i64, wait_ms: u64 },
 }
 
 /// A broker → client message.
@@ -89,6 +100,25 @@ pub enum Response {
         problems: Vec<String>,
         message: String,
     },
+    /// The answer to `Job` and `JobWait`. Since protocol version 6.
+    Job(JobOutcome),
+}
+
+/// Where a batch job stands (`medical_insurance_jobs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobOutcome {
+    pub job_id: i64,
+    pub kind: String,
+    /// `PENDING`, `RUNNING`, `COMPLETED` or `ERROR`, as stored.
+    pub status: String,
+    /// What the job did, JSON text (counts, versions, request ids).
+    #[serde(default)]
+    pub result: Option<String>,
+    #[serde(default)]
+    pub err_msg: Option<String>,
+    /// True when a wait ended before the job finished.
+    #[serde(default)]
+    pub timed_out: bool,
 }
 
 /// Where a request stands, with what the platform answered when it is terminal.

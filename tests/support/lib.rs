@@ -403,6 +403,12 @@ impl Env {
         serde_json::from_str(&self.mock_http("GET", path, "")).expect("mock json")
     }
 
+    /// Posts to a JSON control endpoint of the simulator (`POST /__mock/...`).
+    pub fn mock_post(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        let text = self.mock_http("POST", path, &body.to_string());
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+    }
+
     /// Every request the simulator applied (`GET /__mock/applied`).
     pub fn mock_applied(&self) -> Vec<serde_json::Value> {
         serde_json::from_str(&self.mock_http("GET", "/__mock/applied", "")).expect("applied json")

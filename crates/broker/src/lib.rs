@@ -18,6 +18,7 @@
 //! * [`retry`](crate::retry) — backoff and the attempt budget;
 //! * [`recovery`](crate::recovery) — rows left behind by a dead broker (expired leases);
 //! * [`reversal`](crate::reversal) — 2601 冲正 of uncertain requests;
+//! * [`jobs`] — batch jobs of several requests (catalog downloads), claimed like rows;
 //! * [`signin`](crate::signin) — 9001 sign-in per operator, single-flight; the cache in
 //!   [`sessions`](crate::sessions);
 //! * [`winservice`] — running under the Windows Service Control Manager;
@@ -37,6 +38,7 @@ mod files;
 pub mod front;
 mod held;
 mod hold;
+pub mod jobs;
 pub mod keys;
 mod listener;
 pub mod logging;
@@ -74,6 +76,8 @@ pub use service::Broker;
 /// How long a stopping broker waits, after its workers are done, for the answers to
 /// callers still being written.
 const ANSWER_GRACE: Duration = Duration::from_secs(2);
+/// Jobs are few and long: the job table is looked at no more often than this.
+const JOB_POLL_MIN_MS: u64 = 1000;
 
 /// Opens the store the config names (SQL Server: connects and checks the installed schema).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
@@ -110,6 +114,11 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
         Duration::from_millis(config.broker.recover_interval_ms),
         shutdown::Shutdown::new(notify_shutdown.subscribe()),
     ));
+    let job_poller = tokio::spawn(jobs::run_poller(
+        broker.jobs.clone(),
+        Duration::from_millis(config.broker.poll_interval_ms.max(JOB_POLL_MIN_MS)),
+        shutdown::Shutdown::new(notify_shutdown.subscribe()),
+    ));
     let page_task = page.map(|l| {
         let mut stop = shutdown::Shutdown::new(notify_shutdown.subscribe());
         let section = config.status_page.clone();
@@ -132,6 +141,7 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
     broker.begin_shutdown();
     drop(notify_shutdown);
     let _ = dispatcher.await;
+    let _ = job_poller.await;
     if let Some(t) = page_task {
         let _ = t.await;
     }

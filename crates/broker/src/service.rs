@@ -10,6 +10,7 @@ use yibao_proto::{CallMode, ErrorCode, Request, Response};
 use yibao_store::Store;
 
 use crate::config::Config;
+use crate::jobs::Jobs;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::worker::Worker;
@@ -24,6 +25,7 @@ const METRICS_WINDOW: Duration = Duration::from_secs(300);
 pub struct Broker {
     pub(crate) queue: Arc<Queue>,
     pub(crate) worker: Arc<Worker>,
+    pub(crate) jobs: Arc<Jobs>,
     pub(crate) started: Instant,
 }
 
@@ -37,8 +39,10 @@ impl Broker {
             Duration::from_millis(config.broker.lease_ms),
         ));
         let worker = Worker::new(config, queue.clone()).await?;
+        let jobs = Jobs::new(worker.clone(), config.institution.fixmedins_code.clone());
         Ok(Arc::new(Self {
             queue,
+            jobs,
             worker,
             started: Instant::now(),
         }))
@@ -52,7 +56,10 @@ impl Broker {
     pub async fn handle(&self, req: Request) -> Response {
         let starts_work = matches!(
             req,
-            Request::Call { .. } | Request::Run { .. } | Request::Reverse { .. }
+            Request::Call { .. }
+                | Request::Run { .. }
+                | Request::Reverse { .. }
+                | Request::Job { .. }
         );
         if starts_work && self.is_shutting_down() {
             return Response::Error {
@@ -100,6 +107,14 @@ impl Broker {
             } => worker.reverse(request_id, clamp_wait(wait_ms)).await,
             Request::Validate { interface, input } => worker.validate_only(&interface, &input),
             Request::Cancel { request_id } => queue.cancel(request_id).await,
+            Request::Job {
+                kind,
+                params,
+                wait_ms,
+            } => self.jobs.submit(&kind, &params, clamp_wait(wait_ms)).await,
+            Request::JobWait { job_id, wait_ms } => {
+                self.jobs.wait(job_id, clamp_wait(wait_ms)).await
+            }
             Request::Hello { .. } => bad_request("重复的 Hello / Hello was already sent"),
         }
     }

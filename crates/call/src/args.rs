@@ -27,6 +27,14 @@ yibao-call — 医保代理服务的命令行接口 / command-line shim of the y
              按接口目录校验入参，不记录、不发送；通过退出码 0，不通过 1（每个问题一行，输出到 stderr）
              check an input against the catalog without recording or sending it; exit 0 if it
              passes, 1 if not (one line per problem on stderr)
+  yibao-call [--pipe NAME] catalog-download <1301…1315> [--ver-name V] [--wait SECONDS]
+             目录下载：接口 → 9102 → 写入 medical_insurance_catalog_rows，从表中已有的版本增量下载（--ver-name
+             指定从哪个版本之后下载）；默认等待 600 秒。标准输出为任务结果 JSON，标准错误输出 job_id=<编号> status=<状态>
+             download a catalog into medical_insurance_catalog_rows, continuing from the version the
+             table holds (--ver-name: after that version instead); waits 600 s by default.
+             stdout: the job's result JSON; stderr: job_id=<id> status=<STATUS>
+  yibao-call [--pipe NAME] job <job_id> [--wait SECONDS]
+             查看或等待一个批量任务（medical_insurance_jobs）/ show or wait for a batch job
   yibao-call [--pipe NAME] ping
   yibao-call [--pipe NAME] status
   yibao-call --version
@@ -38,7 +46,8 @@ yibao-call — 医保代理服务的命令行接口 / command-line shim of the y
 
 退出码 / exit codes:
   0 完成 COMPLETED            done
-  1 业务错误 ERROR/REVERSED    business error (read err_msg from v_medical_insurance_result)
+  1 业务错误 ERROR/REVERSED    business error (read err_msg from v_medical_insurance_result;
+                               a job's from medical_insurance_jobs)
   2 结果不确定 UNCERTAIN       uncertain: may or may not have taken effect
   3 代理服务不可达             broker unreachable (not running?)
   4 等待超时（仍在处理）       wait timed out; the request is in the broker's hands and goes on
@@ -50,6 +59,8 @@ yibao-call — 医保代理服务的命令行接口 / command-line shim of the y
 
 /// Default wait for `run`, `wait` and sync `call`.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+/// Default wait for a batch job (`catalog-download`): a catalog takes minutes.
+pub const JOB_WAIT: Duration = Duration::from_secs(600);
 
 /// Where `call` reads its input JSON from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +106,15 @@ pub enum Command {
     },
     Cancel {
         id: i64,
+    },
+    CatalogDownload {
+        catalog: String,
+        ver_name: Option<String>,
+        wait: Duration,
+    },
+    Job {
+        id: i64,
+        wait: Duration,
     },
     Ping,
     Status,
@@ -174,6 +194,15 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
             wait: opts.wait()?,
         },
         "cancel" => Command::Cancel { id: opts.id()? },
+        "catalog-download" => Command::CatalogDownload {
+            catalog: opts.positional("catalog")?,
+            ver_name: opts.take("--ver-name"),
+            wait: opts.wait_or(JOB_WAIT)?,
+        },
+        "job" => Command::Job {
+            id: opts.id_named("job_id")?,
+            wait: opts.wait_or(Duration::ZERO)?,
+        },
         "ping" => Command::Ping,
         "status" => Command::Status,
         other => return Err(format!("未知命令 / unknown command: {other}")),
@@ -209,8 +238,9 @@ struct Options {
     flags: Vec<String>,
 }
 
-const VALUED: [&str; 7] = [
+const VALUED: [&str; 8] = [
     "--wait",
+    "--ver-name",
     "--input-file",
     "--opter",
     "--opter-name",
@@ -260,11 +290,15 @@ impl Options {
     }
 
     fn id(&mut self) -> Result<i64, String> {
-        let raw = self.positional("request_id")?;
+        self.id_named("request_id")
+    }
+
+    fn id_named(&mut self, what: &str) -> Result<i64, String> {
+        let raw = self.positional(what)?;
         match raw.parse::<i64>() {
             Ok(id) if id > 0 => Ok(id),
             _ => Err(format!(
-                "request_id 必须是正整数 / request_id must be a positive integer: {raw}"
+                "{what} 必须是正整数 / {what} must be a positive integer: {raw}"
             )),
         }
     }
@@ -285,8 +319,12 @@ impl Options {
     }
 
     fn wait(&mut self) -> Result<Duration, String> {
+        self.wait_or(DEFAULT_WAIT)
+    }
+
+    fn wait_or(&mut self, default: Duration) -> Result<Duration, String> {
         match self.take("--wait") {
-            None => Ok(DEFAULT_WAIT),
+            None => Ok(default),
             Some(s) => match s.parse::<f64>() {
                 Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => {
                     Ok(Duration::from_secs_f64(v))

@@ -34,7 +34,10 @@ fn run(inv: Invocation) -> ExitCode {
         .unwrap_or_else(|| yibao_proto::DEFAULT_PIPE_NAME.to_string());
     let json = matches!(
         inv.command,
-        Command::Result { json: true, .. } | Command::Call { .. }
+        Command::Result { json: true, .. }
+            | Command::Call { .. }
+            | Command::CatalogDownload { .. }
+            | Command::Job { .. }
     );
     let reversing = matches!(inv.command, Command::Reverse { .. });
     let cancelling = matches!(inv.command, Command::Cancel { .. });
@@ -165,6 +168,31 @@ fn to_request(cmd: Command) -> Result<Option<(Request, Duration)>, ExitCode> {
             )
         }
         Command::Cancel { id } => (Request::Cancel { request_id: id }, quick),
+        Command::CatalogDownload {
+            catalog,
+            ver_name,
+            wait,
+        } => {
+            let mut params = serde_json::json!({ "catalog": catalog });
+            if let Some(v) = ver_name {
+                params["ver_name"] = v.into();
+            }
+            (
+                Request::Job {
+                    kind: "catalog-download".into(),
+                    params: params.to_string(),
+                    wait_ms: millis(wait),
+                },
+                wait,
+            )
+        }
+        Command::Job { id, wait } => (
+            Request::JobWait {
+                job_id: id,
+                wait_ms: millis(wait),
+            },
+            wait.max(quick),
+        ),
         Command::Ping => (Request::Ping {}, quick),
         Command::Status => (Request::Status {}, quick),
     }))
@@ -302,6 +330,32 @@ fn report(resp: Response, json: bool, reversing: bool) -> ExitCode {
                 }
                 println!("invalid problems={}", problems.len());
                 ExitCode::BusinessError
+            }
+        }
+        Response::Job(j) => {
+            if let Some(msg) = &j.err_msg {
+                eprintln!("{msg}");
+            }
+            let mut line = format!("job_id={} status={}", j.job_id, ascii(&j.status));
+            if j.timed_out {
+                line.push_str(" timed_out=1");
+            }
+            if json {
+                eprintln!("{line}");
+                println!(
+                    "{}",
+                    j.result.clone().unwrap_or_else(|| serde_json::json!({
+                        "job_id": j.job_id, "status": j.status, "timed_out": j.timed_out
+                    })
+                    .to_string())
+                );
+            } else {
+                println!("{line}");
+            }
+            match j.status.as_str() {
+                "COMPLETED" => ExitCode::Done,
+                "ERROR" => ExitCode::BusinessError,
+                _ => ExitCode::Timeout,
             }
         }
         Response::Welcome { .. } => fail(&ClientError::Protocol(

@@ -10,9 +10,11 @@ use yibao_proto::{Overrides, RequestStatus};
 use crate::types::*;
 use crate::{Store, StoreError};
 
+mod batch;
 mod fencing;
 mod operator;
 
+pub use batch::{a_catalog_load_moves_only_forward, a_job_runs_once_per_slot_and_holder};
 pub use fencing::{
     a_reply_in_hand_beats_recovery, a_request_past_its_deadline_is_never_sent,
     a_superseded_claim_is_fenced_off, ending, rows_set_processing_by_hand_are_not_the_brokers,
@@ -414,6 +416,9 @@ where
     files_are_recorded_and_read_back(&s, |sql| raw(s.clone(), sql)).await;
     let (a, b) = fresh().await;
     concurrent_reversals_start_one(&a, &b).await;
+    let (a, b) = fresh().await;
+    a_job_runs_once_per_slot_and_holder(&a, &b).await;
+    a_catalog_load_moves_only_forward(&fresh().await.0).await;
     let (a, b) = fresh().await;
     competing_stores_never_claim_the_same_row(&a, &b, 300).await;
 }

@@ -6,6 +6,7 @@
 //! One trait, [`Store`], so the broker is the same on the embedded SQLite file and on the
 //! HIS's SQL Server. Every method is one atomic step of the lifecycle in design.md §4.
 
+mod batch;
 #[doc(hidden)]
 pub mod conformance;
 mod error;
@@ -13,6 +14,10 @@ pub mod mssql;
 pub mod sqlite;
 mod types;
 
+pub use batch::{
+    CatalogLoad, CatalogLoaded, CatalogRow, CatalogVersion, JobClaimSpec, JobFinish, JobInsert,
+    JobStatus, JobView, NewJob,
+};
 pub use error::StoreError;
 pub use mssql::{MssqlAuth, MssqlEncryption, MssqlOptions, MssqlStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
@@ -151,6 +156,41 @@ pub trait Store: Send + Sync + 'static {
         file_id: i64,
         max_bytes: u64,
     ) -> Result<Option<FileContent>, StoreError>;
+
+    /// Records a job. A scheduled job (`schedule` and `slot`) whose slot already has a row
+    /// is not recorded again: the existing row's id comes back with `created: false`.
+    async fn insert_job(&self, job: NewJob) -> Result<JobInsert, StoreError>;
+
+    /// Claims a job (see [`JobClaimSpec`]): RUNNING under this worker, `claim_gen` + 1.
+    /// `None` when there is none to claim (or `job_id` is not claimable).
+    async fn claim_job(&self, spec: JobClaimSpec) -> Result<Option<JobView>, StoreError>;
+
+    /// Extends the lease of a job this claim still holds; false when it no longer does.
+    async fn extend_job(
+        &self,
+        job_id: i64,
+        claim_gen: i64,
+        lease_until_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Ends a job this claim still holds; false (nothing written) when it no longer does.
+    async fn finish_job(&self, finish: JobFinish) -> Result<bool, StoreError>;
+
+    /// One job, or `None`.
+    async fn get_job(&self, job_id: i64) -> Result<Option<JobView>, StoreError>;
+
+    /// The newest jobs, newest first (for `status` and the status page).
+    async fn recent_jobs(&self, limit: u32) -> Result<Vec<JobView>, StoreError>;
+
+    /// The version a catalog holds, or `None` before its first download.
+    async fn catalog_version(
+        &self,
+        catalog_code: &str,
+    ) -> Result<Option<CatalogVersion>, StoreError>;
+
+    /// Adds a download's rows and moves the catalog to `to_ver` in one transaction, only if
+    /// it still holds `from_ver` (see [`CatalogLoad`]).
+    async fn load_catalog(&self, load: CatalogLoad) -> Result<CatalogLoaded, StoreError>;
 }
 
 /// The interface code of 2601 冲正, whose completion reverses its original in the same

@@ -43,6 +43,9 @@ async fn installed(o: &MssqlOptions) -> MssqlStore {
 async fn empty(s: &MssqlStore) {
     s.run_script(
         "DELETE FROM dbo.medical_insurance_files;\n\
+         DELETE FROM dbo.medical_insurance_jobs;\n\
+         DELETE FROM dbo.medical_insurance_catalog_rows;\n\
+         DELETE FROM dbo.medical_insurance_catalog_versions;\n\
          DELETE FROM dbo.medical_insurance_response_fields;\n\
          DELETE FROM dbo.medical_insurance_attempts;\n\
          DELETE FROM dbo.medical_insurance_responses;\n\

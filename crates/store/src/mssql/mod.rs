@@ -10,6 +10,7 @@
 //! that beginning an attempt, the heartbeat and finishing check in the same statement
 //! ([`fence`]); cancel and 冲正 are decided in one transaction each ([`operator`]).
 
+mod batch;
 mod fence;
 mod fields;
 mod operator;
@@ -24,6 +25,7 @@ use yibao_proto::{RequestStatus, StatusCount};
 
 pub use options::{MssqlAuth, MssqlEncryption, MssqlOptions};
 
+use crate::batch::*;
 use crate::types::*;
 use crate::{Store, StoreError};
 use pool::{run, Pool};
@@ -34,8 +36,9 @@ use statements::Stmt;
 const SPELLING: StatusSpelling = StatusSpelling::Lenient;
 
 /// The schema version this build expects in `medical_insurance_settings`.
-/// 2: `claim_gen`, `expires_at` and `reversal_id` on the requests table.
-pub const SCHEMA_VERSION: i32 = 3;
+/// 2: `claim_gen`, `expires_at` and `reversal_id` on the requests table; 3: the files
+/// table; 4: jobs and catalog rows.
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// The SQL Server implementation of [`Store`].
 #[derive(Clone)]
@@ -439,6 +442,38 @@ impl Store for MssqlStore {
             content_size: r.try_get::<i64, _>(3).map_err(corrupt)?,
             path: opt_str(r, 2)?,
         }))
+    }
+
+    async fn insert_job(&self, job: NewJob) -> Result<JobInsert, StoreError> {
+        self.batch_insert_job(job).await
+    }
+
+    async fn claim_job(&self, spec: JobClaimSpec) -> Result<Option<JobView>, StoreError> {
+        self.batch_claim_job(spec).await
+    }
+
+    async fn extend_job(&self, job_id: i64, gen: i64, until_ms: i64) -> Result<bool, StoreError> {
+        self.batch_extend_job(job_id, gen, until_ms).await
+    }
+
+    async fn finish_job(&self, finish: JobFinish) -> Result<bool, StoreError> {
+        self.batch_finish_job(finish).await
+    }
+
+    async fn get_job(&self, job_id: i64) -> Result<Option<JobView>, StoreError> {
+        self.batch_get_job(job_id).await
+    }
+
+    async fn recent_jobs(&self, limit: u32) -> Result<Vec<JobView>, StoreError> {
+        self.batch_recent_jobs(limit).await
+    }
+
+    async fn catalog_version(&self, code: &str) -> Result<Option<CatalogVersion>, StoreError> {
+        self.batch_catalog_version(code).await
+    }
+
+    async fn load_catalog(&self, load: CatalogLoad) -> Result<CatalogLoaded, StoreError> {
+        self.batch_load_catalog(load).await
     }
 }
 

@@ -52,6 +52,15 @@ statements! {
     ResponseFields => "response_fields",
     AddFile => "add_file",
     FileContent => "file_content",
+    InsertJob => "insert_job",
+    ClaimJob => "claim_job",
+    ExtendJob => "extend_job",
+    FinishJob => "finish_job",
+    GetJob => "get_job",
+    RecentJobs => "recent_jobs",
+    CatalogVersion => "catalog_version",
+    LoadCatalogBegin => "load_catalog_begin",
+    LoadCatalogEnd => "load_catalog_end",
 }
 
 /// The batches, indexed like [`Stmt::ALL`].

@@ -451,3 +451,153 @@ SELECT
 FROM dbo.medical_insurance_files
 WHERE file_id = @P1;
 GO
+
+-- name: insert_job
+-- @P1 kind, @P2 params, @P3 schedule_name, @P4 slot. A scheduled job whose slot already has
+-- a row is not inserted again (HOLDLOCK: two brokers cannot both miss the other's row; the
+-- unique index ux_mij_slot backs it). Returns job_id and created (1 new, 0 existing).
+SET XACT_ABORT ON;
+BEGIN TRANSACTION;
+DECLARE @t TABLE (job_id INT);
+INSERT INTO dbo.medical_insurance_jobs (kind, params, schedule_name, slot)
+OUTPUT inserted.job_id INTO @t
+SELECT
+    @P1,
+    @P2,
+    @P3,
+    @P4
+WHERE NOT EXISTS (
+    SELECT 1 FROM dbo.medical_insurance_jobs WITH (UPDLOCK, HOLDLOCK)
+    WHERE schedule_name = @P3 AND slot = @P4
+);
+COMMIT TRANSACTION;
+SELECT
+    job_id,
+    CAST(1 AS INT) AS created
+FROM @t
+UNION ALL
+SELECT
+    job_id,
+    CAST(0 AS INT) AS created
+FROM dbo.medical_insurance_jobs
+WHERE NOT EXISTS (SELECT 1 FROM @t) AND schedule_name = @P3 AND slot = @P4;
+GO
+
+-- name: claim_job
+-- @P1 job_id (NULL: the oldest claimable), @P2 worker, @P3 lease_until, @P4 now (epoch ms).
+-- Claimable: PENDING, or RUNNING with its lease passed. READPAST: brokers skip each
+-- other's rows instead of waiting. Returns the job's columns (job_columns order).
+DECLARE @t TABLE (job_id INT);
+WITH c AS (
+    SELECT TOP (1)
+        job_id,
+        status,
+        worker_id,
+        lease_until,
+        claim_gen,
+        err_msg,
+        start_time
+    FROM dbo.medical_insurance_jobs WITH (ROWLOCK, READPAST, UPDLOCK)
+    WHERE
+        (@P1 IS NULL OR job_id = @P1)
+        AND (
+            status = 'PENDING'
+            OR (status = 'RUNNING' AND COALESCE(lease_until, 0) < @P4)
+        )
+    ORDER BY job_id
+)
+UPDATE c
+SET
+    status = 'RUNNING', worker_id = @P2, lease_until = @P3, claim_gen = claim_gen + 1,
+    err_msg = NULL, start_time = COALESCE(start_time, GETDATE())
+OUTPUT inserted.job_id INTO @t;
+SELECT
+    j.job_id, j.kind, j.params, j.schedule_name, j.slot, j.status, j.worker_id, j.claim_gen,
+    j.result, j.err_msg,
+    CONVERT(NVARCHAR(23), j.create_time, 121) AS create_time,
+    CONVERT(NVARCHAR(23), j.end_time, 121) AS end_time
+FROM dbo.medical_insurance_jobs AS j
+INNER JOIN @t AS t ON j.job_id = t.job_id;
+GO
+
+-- name: extend_job
+-- @P1 job_id, @P2 claim_gen, @P3 lease_until. Returns the rows changed (0: not ours).
+UPDATE dbo.medical_insurance_jobs WITH (ROWLOCK)
+SET lease_until = @P3
+WHERE job_id = @P1 AND claim_gen = @P2 AND status = 'RUNNING';
+SELECT @@ROWCOUNT AS changed;
+GO
+
+-- name: finish_job
+-- @P1 job_id, @P2 claim_gen, @P3 status, @P4 result, @P5 err_msg. Returns the rows changed.
+UPDATE dbo.medical_insurance_jobs WITH (ROWLOCK)
+SET status = @P3, result = @P4, err_msg = @P5, lease_until = NULL, end_time = GETDATE()
+WHERE job_id = @P1 AND claim_gen = @P2 AND status = 'RUNNING';
+SELECT @@ROWCOUNT AS changed;
+GO
+
+-- name: get_job
+-- @P1 job_id
+SELECT
+    job_id, kind, params, schedule_name, slot, status, worker_id, claim_gen, result, err_msg,
+    CONVERT(NVARCHAR(23), create_time, 121) AS create_time,
+    CONVERT(NVARCHAR(23), end_time, 121) AS end_time
+FROM dbo.medical_insurance_jobs
+WHERE job_id = @P1;
+GO
+
+-- name: recent_jobs
+-- @P1 how many, newest first
+SELECT TOP (@P1)
+    job_id, kind, params, schedule_name, slot, status, worker_id, claim_gen, result, err_msg,
+    CONVERT(NVARCHAR(23), create_time, 121) AS create_time,
+    CONVERT(NVARCHAR(23), end_time, 121) AS end_time
+FROM dbo.medical_insurance_jobs
+ORDER BY job_id DESC;
+GO
+
+-- name: catalog_version
+-- @P1 catalog_code
+SELECT
+    ver_name,
+    CAST(row_count AS BIGINT) AS row_count,
+    job_id
+FROM dbo.medical_insurance_catalog_versions
+WHERE catalog_code = @P1;
+GO
+
+-- name: load_catalog_begin
+-- @P1 catalog_code, @P2 the version the run started from (NULL: none). Opens the load's
+-- transaction and locks the catalog's version row (or its absence); when another run moved
+-- the version, rolls back at once. Returns the version held and whether the transaction is
+-- still open (1: go on with the rows, then load_catalog_end).
+SET XACT_ABORT ON;
+BEGIN TRANSACTION;
+DECLARE @cur NVARCHAR(100);
+SELECT @cur = ver_name
+FROM dbo.medical_insurance_catalog_versions WITH (UPDLOCK, HOLDLOCK)
+WHERE catalog_code = @P1;
+IF NOT ((@cur IS NULL AND @P2 IS NULL) OR @cur = @P2)
+    ROLLBACK TRANSACTION;
+SELECT
+    @cur AS ver_name,
+    @@TRANCOUNT AS open_tran;
+GO
+
+-- name: load_catalog_end
+-- @P1 catalog_code, @P2 the new version, @P3 rows added, @P4 job_id. Records the version
+-- and commits the load; returns the catalog's row count.
+MERGE dbo.medical_insurance_catalog_versions WITH (HOLDLOCK) AS v
+USING (SELECT @P1 AS catalog_code) AS s
+    ON v.catalog_code = s.catalog_code
+WHEN MATCHED THEN
+    UPDATE SET
+        ver_name = @P2, row_count = v.row_count + @P3, job_id = @P4, update_time = GETDATE()
+WHEN NOT MATCHED THEN
+    INSERT (catalog_code, ver_name, row_count, job_id)
+    VALUES (@P1, @P2, @P3, @P4);
+COMMIT TRANSACTION;
+SELECT CAST(row_count AS BIGINT) AS row_count
+FROM dbo.medical_insurance_catalog_versions
+WHERE catalog_code = @P1;
+GO

@@ -3,6 +3,7 @@
 //! Several broker processes may share the file: SQLite's locks (with a busy timeout)
 //! serialise their writes and every claim is one `UPDATE … RETURNING`.
 
+mod batch;
 mod fence;
 mod fields;
 mod operator;
@@ -19,6 +20,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use yibao_proto::{RequestStatus, StatusCount};
 
+use crate::batch::*;
 use crate::types::*;
 use crate::{Store, StoreError};
 use schema::now;
@@ -453,6 +455,38 @@ impl Store for SqliteStore {
                 .optional()?)
         })
         .await
+    }
+
+    async fn insert_job(&self, job: NewJob) -> Result<JobInsert, StoreError> {
+        self.batch_insert_job(job).await
+    }
+
+    async fn claim_job(&self, spec: JobClaimSpec) -> Result<Option<JobView>, StoreError> {
+        self.batch_claim_job(spec).await
+    }
+
+    async fn extend_job(&self, job_id: i64, gen: i64, until_ms: i64) -> Result<bool, StoreError> {
+        self.batch_extend_job(job_id, gen, until_ms).await
+    }
+
+    async fn finish_job(&self, finish: JobFinish) -> Result<bool, StoreError> {
+        self.batch_finish_job(finish).await
+    }
+
+    async fn get_job(&self, job_id: i64) -> Result<Option<JobView>, StoreError> {
+        self.batch_get_job(job_id).await
+    }
+
+    async fn recent_jobs(&self, limit: u32) -> Result<Vec<JobView>, StoreError> {
+        self.batch_recent_jobs(limit).await
+    }
+
+    async fn catalog_version(&self, code: &str) -> Result<Option<CatalogVersion>, StoreError> {
+        self.batch_catalog_version(code.to_string()).await
+    }
+
+    async fn load_catalog(&self, load: CatalogLoad) -> Result<CatalogLoaded, StoreError> {
+        self.batch_load_catalog(load).await
     }
 }
 

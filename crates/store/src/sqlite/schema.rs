@@ -6,7 +6,7 @@
 //! (`lease_until`, `next_attempt_at`) are epoch milliseconds.
 
 /// Bumped when the schema changes; stored in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// The SQL expression for "now" in human-facing columns; a macro so that statements can
 /// `concat!` it into static text, built at compile time instead of per call.
@@ -136,6 +136,51 @@ CREATE TABLE IF NOT EXISTS medical_insurance_files (
 );
 CREATE INDEX IF NOT EXISTS ix_mif_request ON medical_insurance_files (request_id)
     WHERE request_id IS NOT NULL;
+
+-- Batch jobs (catalog downloads, scheduled runs), claimed like requests: a lease and a
+-- fencing token. One row per schedule and slot, so a slot never runs twice. Schema 4.
+CREATE TABLE IF NOT EXISTS medical_insurance_jobs (
+    job_id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind          TEXT    NOT NULL,
+    params        TEXT    NOT NULL DEFAULT '{{}}',
+    schedule_name TEXT,
+    slot          TEXT,
+    status        TEXT    NOT NULL DEFAULT 'PENDING',
+    worker_id     TEXT,
+    lease_until   INTEGER,
+    claim_gen     INTEGER NOT NULL DEFAULT 0,
+    result        TEXT,
+    err_msg       TEXT,
+    create_time   TEXT    NOT NULL DEFAULT ({NOW}),
+    start_time    TEXT,
+    end_time      TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ux_mij_slot ON medical_insurance_jobs (schedule_name, slot)
+    WHERE schedule_name IS NOT NULL;
+CREATE INDEX IF NOT EXISTS ix_mij_open ON medical_insurance_jobs (job_id)
+    WHERE status IN ('PENDING', 'RUNNING');
+
+-- Downloaded catalogs (1301…): one row per line of the file, the line kept as received
+-- (tab-separated fields); the version each catalog holds, for the next incremental run.
+CREATE TABLE IF NOT EXISTS medical_insurance_catalog_rows (
+    row_id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    catalog_code TEXT    NOT NULL,
+    ver_name     TEXT    NOT NULL,
+    row_no       INTEGER NOT NULL,
+    item_code    TEXT    NOT NULL,
+    fields       TEXT    NOT NULL,
+    job_id       INTEGER,
+    create_time  TEXT    NOT NULL DEFAULT ({NOW})
+);
+CREATE INDEX IF NOT EXISTS ix_micr_item ON medical_insurance_catalog_rows (catalog_code, item_code);
+
+CREATE TABLE IF NOT EXISTS medical_insurance_catalog_versions (
+    catalog_code TEXT    PRIMARY KEY,
+    ver_name     TEXT    NOT NULL,
+    row_count    INTEGER NOT NULL DEFAULT 0,
+    job_id       INTEGER,
+    update_time  TEXT    NOT NULL DEFAULT ({NOW})
+);
 
 CREATE VIEW IF NOT EXISTS v_medical_insurance_result AS
 SELECT r.request_id,

@@ -70,6 +70,29 @@ async fn conformance_two_stores_on_one_file_never_claim_the_same_row() {
 }
 
 #[tokio::test]
+async fn conformance_a_job_runs_once_per_slot_and_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::a_job_runs_once_per_slot_and_holder(&store(&dir), &store(&dir)).await;
+}
+
+#[tokio::test]
+async fn conformance_a_catalog_load_moves_only_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    conformance::a_catalog_load_moves_only_forward(&s).await;
+    // Chinese text (and a character outside the BMP) is stored as it came.
+    let c = rusqlite::Connection::open(dir.path().join("q.db")).unwrap();
+    let name: String = c
+        .query_row(
+            "SELECT fields FROM medical_insurance_catalog_rows WHERE ver_name = '20261102-002'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(name, "XA01000001\t头孢克肟分散片（𠀀）\t20261102-002");
+}
+
+#[tokio::test]
 async fn conformance_a_superseded_claim_is_fenced_off() {
     let dir = tempfile::tempdir().unwrap();
     conformance::a_superseded_claim_is_fenced_off(&store(&dir)).await;
