@@ -331,6 +331,166 @@ IF @n > 0
 GO
 
 /* -----------------------------------------------------------------------------
+   3d. 批量任务与目录 / batch jobs and catalogs（版本 4 / schema 4）
+       medical_insurance_jobs：代理服务在请求之外执行的批量任务（目录下载、对账、签退），一行一个任务。
+       像请求一样认领：租约（lease_until）加认领代数（claim_gen），多个代理共用一张表时每个任务只执行一次。
+       HIS 可用 sp_medical_insurance_catalog_download 插入任务并等待结果；定时任务（[[schedule]]）由代理插入。
+       medical_insurance_catalog_rows：下载的目录文件，一行一条（原样保存，字段以制表符分隔，已按 UTF-8 解码）。
+       medical_insurance_catalog_versions：每个目录当前所处的版本，下次从这里增量下载。
+       medical_insurance_jobs: batch work the broker runs beside single requests (catalog
+       downloads, reconciliation, sign-out), one row per job, claimed like a request (a
+       lease and a claim generation), so several brokers on one table run each job once.
+       The HIS inserts one and waits with sp_medical_insurance_catalog_download; scheduled
+       runs ([[schedule]]) are inserted by the broker. medical_insurance_catalog_rows: the
+       lines of the downloaded catalog files, one row each, kept as received (tab-separated
+       fields, decoded as UTF-8). medical_insurance_catalog_versions: the version each
+       catalog holds, where the next incremental download starts.
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.medical_insurance_jobs', N'U') IS NULL
+BEGIN
+    CREATE TABLE dbo.medical_insurance_jobs (
+        job_id INT IDENTITY (1, 1) NOT NULL
+        CONSTRAINT pk_medical_insurance_jobs PRIMARY KEY,
+        -- catalog-download（目录下载）| reconcile（对账）| sign-out（签退）
+        kind NVARCHAR(32) NOT NULL,
+        -- 任务参数（JSON 文本），如 {"catalog":"1301"} / the job's parameters, JSON text
+        params NVARCHAR(MAX) NOT NULL
+        CONSTRAINT df_mij_params DEFAULT (N'{}'),
+        -- 产生它的定时任务（[[schedule]] 的名称）；NULL = 按需插入 / the schedule that made it; NULL: on demand
+        schedule_name NVARCHAR(100) NULL,
+        -- 定时任务的时间段，如 2026-12-02T02:00 / the time slot it runs for
+        slot NVARCHAR(32) NULL,
+        -- PENDING（待认领）RUNNING（执行中）COMPLETED（完成）ERROR（失败）
+        status NVARCHAR(16) NOT NULL
+        CONSTRAINT df_mij_status DEFAULT (N'PENDING'),
+        -- 持有该任务的代理进程 / the broker process holding it
+        worker_id NVARCHAR(200) NULL,
+        -- 毫秒时间戳，与 medical_insurance_requests.lease_until 相同 / epoch ms, as for requests
+        lease_until BIGINT NULL,
+        -- 认领代数（防护令牌），每次认领加一 / claim generation (fencing token), +1 per claim
+        claim_gen INT NOT NULL
+        CONSTRAINT df_mij_claim_gen DEFAULT (0),
+        -- 任务做了什么（JSON 文本）/ what the job did, JSON text
+        result NVARCHAR(MAX) NULL,
+        err_msg NVARCHAR(2000) NULL,
+        create_time DATETIME NOT NULL
+        CONSTRAINT df_mij_create_time DEFAULT (GETDATE()),
+        start_time DATETIME NULL,
+        end_time DATETIME NULL
+    );
+END;
+GO
+
+-- 认领用的索引 / the index for claiming
+IF NOT EXISTS (
+    SELECT 1 FROM sys.indexes
+    WHERE
+        name = N'ix_mij_status'
+        AND object_id = OBJECT_ID(N'dbo.medical_insurance_jobs')
+)
+    CREATE INDEX ix_mij_status
+    ON dbo.medical_insurance_jobs (status, job_id);
+GO
+
+-- 每个定时任务的每个时间段至多一行，所以同一时间段绝不会执行两次（多个代理同时插入时由它兜底）。
+-- 必须是筛选索引：按需任务的 schedule_name 都是 NULL，普通唯一索引只允许一个 NULL。
+-- 与 ix_mir_status 不同，这里可以用筛选索引：这是新表，写它的只有代理服务（驱动以 ANSI 默认设置登录，
+-- QUOTED_IDENTIFIER 为 ON）和本脚本以 QUOTED_IDENTIFIER ON 创建的 sp_medical_insurance_catalog_download
+-- （它自己设置其余选项，调用方无需任何设置）。
+-- HIS 若自己写这张表，须在 QUOTED_IDENTIFIER ON、ANSI_NULLS ON 下执行（ODBC、OLE DB、ADO.NET、SSMS、sqlcmd
+-- 的默认值）；以 QUOTED_IDENTIFIER OFF 创建的存储过程写入会失败（错误 1934）。
+-- 创建筛选索引要求下面这些 SET 选项（sqlcmd 默认即如此，除了 ARITHABORT：数据库兼容级别为 80 时须显式设置）。
+-- At most one row per schedule and time slot, so a slot never runs twice (the backstop when
+-- brokers insert at once). It must be filtered: on-demand jobs all hold NULL, and a plain
+-- unique index admits one NULL. Unlike ix_mir_status it can be: the table is new, and only
+-- the broker (whose driver logs in with the ANSI defaults, QUOTED_IDENTIFIER ON) and
+-- sp_medical_insurance_catalog_download (created below with QUOTED_IDENTIFIER ON; it sets
+-- the other options itself, so its callers need none) write it.
+-- HIS code writing it itself must run with QUOTED_IDENTIFIER ON and ANSI_NULLS ON (the
+-- defaults of ODBC, OLE DB, ADO.NET, SSMS and sqlcmd); a procedure created with
+-- QUOTED_IDENTIFIER OFF fails to write it (error 1934). Creating a filtered index needs the
+-- SET options below (sqlcmd's defaults, but for ARITHABORT, which compatibility level 80
+-- needs set explicitly).
+SET ANSI_NULLS ON;
+SET ANSI_PADDING ON;
+SET ANSI_WARNINGS ON;
+SET ARITHABORT ON;
+SET CONCAT_NULL_YIELDS_NULL ON;
+SET QUOTED_IDENTIFIER ON;
+SET NUMERIC_ROUNDABORT OFF;
+IF NOT EXISTS (
+    SELECT 1 FROM sys.indexes
+    WHERE
+        name = N'ux_mij_slot'
+        AND object_id = OBJECT_ID(N'dbo.medical_insurance_jobs')
+)
+    CREATE UNIQUE INDEX ux_mij_slot
+    ON dbo.medical_insurance_jobs (schedule_name, slot)
+    WHERE schedule_name IS NOT NULL;
+-- 兼容级别 80 时，ANSI_WARNINGS ON 不再隐含 ARITHABORT ON：写这张表的连接还须 SET ARITHABORT ON
+-- At compatibility level 80, ANSI_WARNINGS ON no longer implies ARITHABORT ON: connections
+-- writing this table also need SET ARITHABORT ON
+IF EXISTS (
+    SELECT 1 FROM sys.databases
+    WHERE database_id = DB_ID() AND compatibility_level < 90
+)
+    PRINT N'注意：本数据库兼容级别低于 90，写 medical_insurance_jobs 的连接须 SET ARITHABORT ON（筛选索引 ux_mij_slot 的要求）/ note: this database''s compatibility level is below 90: connections writing medical_insurance_jobs need SET ARITHABORT ON (the filtered index ux_mij_slot requires it)';
+GO
+
+IF OBJECT_ID(N'dbo.medical_insurance_catalog_rows', N'U') IS NULL
+BEGIN
+    CREATE TABLE dbo.medical_insurance_catalog_rows (
+        row_id BIGINT IDENTITY (1, 1) NOT NULL
+        CONSTRAINT pk_medical_insurance_catalog_rows PRIMARY KEY,
+        -- 目录的交易编号：1301、1302、1305、1306 … / the catalog's interface code
+        catalog_code NVARCHAR(10) NOT NULL,
+        -- 该行所属的版本 / the version the line belongs to
+        ver_name NVARCHAR(100) NOT NULL,
+        -- 在下载文件中的行号（从 1 开始）/ line number in the downloaded file, from 1
+        row_no INT NOT NULL,
+        -- 第一个字段：医保目录编码 / the first field: the 医保目录编码
+        item_code NVARCHAR(100) NOT NULL,
+        -- 整行原文，字段以制表符 CHAR(9) 分隔（用 dbo.yibao_catalog_field 取第 n 个字段）
+        -- the whole line as received, fields separated by tabs (dbo.yibao_catalog_field reads the n-th)
+        fields NVARCHAR(MAX) NOT NULL,
+        -- 写入它的任务 / the job that loaded it
+        job_id INT NULL,
+        create_time DATETIME NOT NULL
+        CONSTRAINT df_micr_create_time DEFAULT (GETDATE())
+    );
+END;
+GO
+
+-- 按目录和编码查找（也用于 v_medical_insurance_catalog_latest）/ look-ups by catalog and code (and the latest view)
+IF NOT EXISTS (
+    SELECT 1 FROM sys.indexes
+    WHERE
+        name = N'ix_micr_item'
+        AND object_id = OBJECT_ID(N'dbo.medical_insurance_catalog_rows')
+)
+    CREATE INDEX ix_micr_item
+    ON dbo.medical_insurance_catalog_rows (catalog_code, item_code);
+GO
+
+IF OBJECT_ID(N'dbo.medical_insurance_catalog_versions', N'U') IS NULL
+BEGIN
+    CREATE TABLE dbo.medical_insurance_catalog_versions (
+        catalog_code NVARCHAR(10) NOT NULL
+        CONSTRAINT pk_medical_insurance_catalog_versions PRIMARY KEY,
+        -- 该目录已载入的最新版本 / the newest version loaded
+        ver_name NVARCHAR(100) NOT NULL,
+        -- 该目录在 medical_insurance_catalog_rows 中的总行数 / its rows in all
+        row_count BIGINT NOT NULL
+        CONSTRAINT df_micv_row_count DEFAULT (0),
+        -- 最近一次载入的任务 / the job of the latest load
+        job_id INT NULL,
+        update_time DATETIME NOT NULL
+        CONSTRAINT df_micv_update_time DEFAULT (GETDATE())
+    );
+END;
+GO
+
+/* -----------------------------------------------------------------------------
    4. 设置表（由 DBA 维护，存储过程读取）/ settings (kept by the DBA, read by the procedures)
    ----------------------------------------------------------------------------- */
 IF OBJECT_ID(N'dbo.medical_insurance_settings', N'U') IS NULL
@@ -880,6 +1040,297 @@ END;
 GO
 
 /* -----------------------------------------------------------------------------
+   11a. yibao_catalog_field：目录行的第 n 个字段（从 1 开始，字段以制表符分隔）；没有该字段时为 NULL，
+        空字段为 N''。不用 STRING_SPLIT（2016 起才有），SQL Server 2008 R2 也能用；确定性函数（SCHEMABINDING，
+        不读任何表）。各目录的字段顺序见国家医保接口文档（如 1301 第 1 个为医保目录编码）。
+        the n-th field (from 1) of a catalog line, fields separated by tabs; NULL when the
+        line has no such field, N'' for an empty one. No STRING_SPLIT (2016 and later), so
+        it runs on 2008 R2; deterministic (SCHEMABINDING, reads no table). Each catalog's
+        field order is in the national interface documents (the first is always the
+        医保目录编码).
+        例 / e.g.:
+        SELECT item_code, dbo.yibao_catalog_field(fields, 2) AS 名称
+        FROM medical_insurance_catalog_rows WHERE catalog_code = '1301'
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.yibao_catalog_field', N'FN') IS NULL
+    EXEC (
+        N'CREATE FUNCTION dbo.yibao_catalog_field (@fields NVARCHAR(MAX)) '
+        + N'RETURNS NVARCHAR(MAX) AS BEGIN RETURN NULL END'
+    );
+GO
+
+ALTER FUNCTION dbo.yibao_catalog_field (
+    @fields NVARCHAR(MAX),
+    @n INT
+)
+RETURNS NVARCHAR(MAX)
+WITH SCHEMABINDING
+AS
+BEGIN
+    -- CHARINDEX 在 NVARCHAR(MAX) 中返回 BIGINT / CHARINDEX returns BIGINT on NVARCHAR(MAX)。
+    -- 查找和截取都用二进制排序规则：逐个 UTF-16 单元比较（快，且不受数据库排序规则影响，例如 _SC 排序规则
+    -- 按字符而 DATALENGTH 按单元计数），制表符只匹配制表符。
+    -- Searching and cutting both in a binary collation: UTF-16 units compared one by one
+    -- (fast, and whatever the database's collation: an _SC one would count characters where
+    -- DATALENGTH counts units), and a tab matches only a tab.
+    DECLARE @start BIGINT;
+    DECLARE @tab BIGINT;
+    DECLARE @i INT;
+    IF @fields IS NULL OR @n IS NULL OR @n < 1 RETURN NULL;
+    -- 跳过前 n - 1 个制表符 / skip n - 1 tabs
+    SET @start = 1;
+    SET @i = 1;
+    WHILE @i < @n
+    BEGIN
+        SET @tab = CHARINDEX(NCHAR(9), @fields COLLATE Latin1_General_BIN2, @start);
+        IF @tab = 0 RETURN NULL;
+        SET @start = @tab + 1;
+        SET @i = @i + 1;
+    END;
+    SET @tab = CHARINDEX(NCHAR(9), @fields COLLATE Latin1_General_BIN2, @start);
+    -- 最后一个字段到行尾（DATALENGTH 而不是 LEN：LEN 不计结尾的空格）
+    -- the last field runs to the end (DATALENGTH, not LEN: LEN leaves out trailing spaces)
+    IF @tab = 0 SET @tab = DATALENGTH(@fields) / 2 + 1;
+    RETURN SUBSTRING(@fields COLLATE Latin1_General_BIN2, @start, @tab - @start);
+END;
+GO
+
+/* -----------------------------------------------------------------------------
+   11b. v_medical_insurance_catalog_latest：每个目录的每个编码取最新的一行（row_id 最大，即最后载入的版本）。
+        增量下载会为同一编码追加新版本的行，旧行保留；要最新内容时读这个视图。是否有效（有效标志等）
+        请按该目录的字段自行判断。按 catalog_code 筛选时使用索引 ix_micr_item。
+        the newest row (highest row_id: the version loaded last) of each code in each
+        catalog. An incremental download appends a newer version's row for a code and keeps
+        the old ones; read this view for the current content. Whether an item is still
+        valid (its validity flag, …) is up to the catalog's own fields. A filter on
+        catalog_code uses index ix_micr_item.
+        例 / e.g.:
+        SELECT item_code, dbo.yibao_catalog_field(fields, 2) AS 名称, ver_name
+        FROM v_medical_insurance_catalog_latest WHERE catalog_code = '1301'
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.v_medical_insurance_catalog_latest', N'V') IS NULL
+    EXEC (N'CREATE VIEW dbo.v_medical_insurance_catalog_latest AS SELECT 1 AS row_id');
+GO
+
+ALTER VIEW dbo.v_medical_insurance_catalog_latest
+AS
+SELECT
+    x.catalog_code,
+    x.item_code,
+    x.ver_name,
+    x.fields,
+    x.row_id,
+    x.create_time
+FROM (
+    SELECT
+        r.catalog_code,
+        r.item_code,
+        r.ver_name,
+        r.fields,
+        r.row_id,
+        r.create_time,
+        ROW_NUMBER() OVER (
+            PARTITION BY r.catalog_code, r.item_code
+            ORDER BY r.row_id DESC
+        ) AS rn
+    FROM dbo.medical_insurance_catalog_rows AS r
+) AS x
+WHERE x.rn = 1;
+GO
+
+/* -----------------------------------------------------------------------------
+   11c. sp_medical_insurance_catalog_download：下载一个医保目录（1301–1319）到 medical_insurance_catalog_rows
+        download a 医保 catalog (1301–1319) into medical_insurance_catalog_rows
+
+   在 medical_insurance_jobs 中插入一个 catalog-download 任务，然后用纯 T-SQL（WAITFOR DELAY，不需要 xp_cmdshell）
+   等待它结束，最多 @wait_seconds 秒（0 = 不等待，只返回 @job_id）。代理服务定时查找 PENDING 任务、认领并执行：
+   从 medical_insurance_catalog_versions 中记录的版本增量下载（首次为全量；给出 @ver_name 时以它为起点，即接口的 ver），
+   新行追加到 medical_insurance_catalog_rows，版本记入 medical_insurance_catalog_versions。
+   同一目录重复调用是安全的：载入按版本比较后再写（compare-and-set），同一批行不会载入两次。
+   @ver_name：1 到 64 个字符，只能是字母、数字和 . _ -（原样放进 JSON，无需转义）。
+   返回值（与 yibao-call 退出码的含义一致）：0 完成 COMPLETED；1 失败 ERROR（原因见 @err_msg）；
+   4 等待结束时仍未完成（@status 为 PENDING：还没有代理服务认领，代理服务在运行吗？RUNNING：正在下载），
+     任务留在表中，之后由代理服务完成，不要重复调用，稍后读 medical_insurance_jobs；
+   5 参数错误；6 任务行在等待期间被删除。
+   事务：@wait_seconds > 0 时不能在打开的事务中调用（代理服务看不到未提交的任务，只会等到超时，返回 5）；
+   没有打开的事务时，即使 IMPLICIT_TRANSACTIONS 为 ON，插入也立即提交。@wait_seconds = 0 时插入属于调用方
+   的事务：提交后才会执行，回滚则不执行。
+   完成时 @result 为 JSON，例如：
+     {"catalog":"1301","from_ver":"20261101-001","ver_name":"20261105-005","rows":300,"total":12300,
+      "requests":[41,42],"file_id":9}
+   即：从哪个版本开始（from_ver）、载入后所处的版本（ver_name）、本次新增行数（rows）、该目录总行数（total）、
+   为此发出的请求（medical_insurance_requests 的 request_id）和下载的文件（medical_insurance_files 的 file_id）。
+
+   用法 / usage:
+     DECLARE @rc INT, @job_id INT, @status NVARCHAR(16), @result NVARCHAR(MAX), @err NVARCHAR(2000);
+     EXEC @rc = dbo.sp_medical_insurance_catalog_download
+         @catalog_code = N'1301', @wait_seconds = 600,
+         @job_id = @job_id OUTPUT, @status = @status OUTPUT,
+         @result = @result OUTPUT, @err_msg = @err OUTPUT;
+     SELECT @rc AS rc, @job_id AS job_id, @status AS status, @result AS result, @err AS err_msg;
+
+   Inserts a catalog-download job into medical_insurance_jobs, then waits in pure T-SQL
+   (WAITFOR DELAY, no xp_cmdshell) up to @wait_seconds seconds for it to end (0: no wait,
+   just the @job_id). The broker looks for PENDING jobs, claims and runs them: it downloads
+   from the version medical_insurance_catalog_versions holds (everything the first time;
+   from @ver_name, the interface's ver, when given), appends the new lines to medical_insurance_catalog_rows and
+   records the version. Calling again for the same catalog is safe: a load is a
+   compare-and-set on the version, so no batch of lines is loaded twice. @ver_name: 1 to
+   64 characters, letters, digits and . _ - only (it goes into the JSON unescaped).
+   Return value (meaning as yibao-call's exit codes): 0 COMPLETED; 1 ERROR (@err_msg says
+   why); 4 not finished when the wait ended (@status PENDING: no broker has claimed it —
+   is one running? RUNNING: downloading): the job stays and a broker finishes it; do not
+   call again, read medical_insurance_jobs later; 5 bad arguments; 6 the job row was
+   deleted while waiting. Transactions: with @wait_seconds > 0 it refuses to run inside an
+   open transaction (5: the broker cannot see an uncommitted job, the wait could only time
+   out); with none open the insert commits at once, even under IMPLICIT_TRANSACTIONS ON.
+   With @wait_seconds = 0 the insert belongs to the caller's transaction: run once it
+   commits, never if it rolls back. On success @result is the JSON above: the version it
+   started from, the version held after the load, the lines added, the catalog's lines in
+   all, the requests it made (request_id) and the file it downloaded (file_id).
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.sp_medical_insurance_catalog_download', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.sp_medical_insurance_catalog_download AS RETURN 0');
+GO
+
+ALTER PROCEDURE dbo.sp_medical_insurance_catalog_download
+    @catalog_code NVARCHAR(10),
+    @ver_name NVARCHAR(100) = NULL,
+    @wait_seconds INT = 600,
+    @job_id INT = NULL OUTPUT,
+    @status NVARCHAR(16) = NULL OUTPUT,
+    @result NVARCHAR(MAX) = NULL OUTPUT,
+    @err_msg NVARCHAR(2000) = NULL OUTPUT
+AS
+BEGIN
+    SET NOCOUNT ON;
+    -- 调用方的事务状态，在访问任何表之前记下（同 sp_medical_insurance_call）
+    -- the caller's transaction state, taken before any table is read (as in sp_medical_insurance_call)
+    DECLARE @entry_trancount INT;
+    DECLARE @implicit INT;
+    SET @entry_trancount = @@TRANCOUNT;
+    SET @implicit = @@OPTIONS & 2;
+    -- 写有筛选索引（ux_mij_slot）的表需要这些选项；调用方的连接可能关闭了其中某些（如旧 ODBC 数据源），
+    -- 过程返回后恢复。ANSI_NULLS、QUOTED_IDENTIFIER 在创建过程时已记录为 ON。
+    -- Writing a table with a filtered index (ux_mij_slot) needs these; the caller's
+    -- connection may have some off (an old ODBC data source), and they come back when the
+    -- procedure returns. ANSI_NULLS and QUOTED_IDENTIFIER were recorded ON at creation.
+    SET ANSI_WARNINGS ON;
+    SET ANSI_PADDING ON;
+    SET ARITHABORT ON;
+    SET CONCAT_NULL_YIELDS_NULL ON;
+    SET NUMERIC_ROUNDABORT OFF;
+    DECLARE @params NVARCHAR(200);
+    DECLARE @deadline DATETIME;
+    DECLARE @wait_ms INT;
+    DECLARE @wait DATETIME;
+
+    SET @job_id = NULL;
+    SET @status = NULL;
+    SET @result = NULL;
+    SET @err_msg = NULL;
+    IF @wait_seconds IS NULL SET @wait_seconds = 600;
+
+    -- 四位 ASCII 数字，1301 至 1319。CASE 保证先检查字符再 CONVERT（OR 不保证求值顺序）；二进制排序规则：
+    -- [0-9] 只含 ASCII 数字。DATALENGTH 而不是 LEN：LEN 不计结尾的空格。
+    -- Four ASCII digits, 1301 to 1319. CASE checks the characters before CONVERT (OR does not
+    -- promise an order); a binary collation: [0-9] is the ASCII digits only. DATALENGTH, not
+    -- LEN: LEN leaves out trailing spaces.
+    IF 1 = CASE
+        WHEN @catalog_code IS NULL THEN 1
+        WHEN DATALENGTH(@catalog_code) <> 8 THEN 1
+        WHEN @catalog_code COLLATE Latin1_General_BIN LIKE N'%[^0-9]%' THEN 1
+        WHEN CONVERT(INT, @catalog_code) NOT BETWEEN 1301 AND 1319 THEN 1
+        ELSE 0
+    END
+    BEGIN
+        RAISERROR (N'@catalog_code 须为 1301 至 1319 之间的四位数字，如 N''1301'' / @catalog_code must be four digits from 1301 to 1319, e.g. N''1301''', 16, 1);
+        RETURN 5;
+    END;
+    -- 版本名原样写入 JSON，所以只允许不需转义的字符（'-' 须在方括号内的最后）
+    -- The version goes into the JSON as it is, so only characters that need no escaping
+    -- ('-' must come last inside the brackets)
+    IF @ver_name IS NOT NULL AND 1 = CASE
+        WHEN DATALENGTH(@ver_name) < 2 OR DATALENGTH(@ver_name) > 128 THEN 1
+        WHEN @ver_name COLLATE Latin1_General_BIN LIKE N'%[^0-9A-Za-z._-]%' THEN 1
+        ELSE 0
+    END
+    BEGIN
+        RAISERROR (N'@ver_name 须为 1 到 64 个字母、数字或 . _ - / @ver_name must be 1 to 64 letters, digits or . _ -', 16, 1);
+        RETURN 5;
+    END;
+    IF @wait_seconds < 0
+    BEGIN
+        RAISERROR (N'@wait_seconds 不能为负数（0 = 不等待）/ @wait_seconds must not be negative (0: no wait)', 16, 1);
+        RETURN 5;
+    END;
+    -- 未提交的任务代理服务看不到，等待只会超时 / the broker cannot see an uncommitted job
+    IF @wait_seconds > 0 AND @entry_trancount > 0
+    BEGIN
+        IF @implicit = 2
+            RAISERROR (N'等待目录下载不能在未提交的事务中执行：本连接的 IMPLICIT_TRANSACTIONS 为 ON，之前的语句已隐式开启了事务。请先 COMMIT，或使用 @wait_seconds = 0 / waiting for a catalog download cannot run inside an open transaction: IMPLICIT_TRANSACTIONS is ON for this connection and an earlier statement opened one; COMMIT first, or use @wait_seconds = 0', 16, 1);
+        ELSE
+            RAISERROR (N'等待目录下载不能在未提交的事务中执行：请在事务外调用，或使用 @wait_seconds = 0 / waiting for a catalog download cannot run inside an open transaction: call it outside, or use @wait_seconds = 0', 16, 1);
+        RETURN 5;
+    END;
+    -- 没有打开的事务：插入立即提交，等待循环也不开启事务（过程返回后恢复调用方的设置）
+    -- None open: the insert commits at once and the wait loop opens no transaction (the
+    -- caller's setting is restored when the procedure returns)
+    IF @wait_seconds > 0 AND @implicit = 2 SET IMPLICIT_TRANSACTIONS OFF;
+
+    SET @params = N'{"catalog":"' + @catalog_code + N'"'
+    + CASE
+        WHEN @ver_name IS NULL THEN N''
+        ELSE N',"ver_name":"' + @ver_name + N'"'
+    END
+    + N'}';
+    INSERT INTO dbo.medical_insurance_jobs (kind, params)
+    VALUES (N'catalog-download', @params);
+    SET @job_id = CONVERT(INT, SCOPE_IDENTITY());
+
+    -- 下载需要几秒到几分钟：从 50 ms 起每次增加一半，最长 1 秒查看一次（按主键读一行）
+    -- A download takes seconds to minutes: from 50 ms, half as long again each time, looking
+    -- at most once a second (one row read by its key)
+    SET @deadline = DATEADD(SECOND, @wait_seconds, GETDATE());
+    SET @wait_ms = 50;
+    WHILE 1 = 1
+    BEGIN
+        SET @status = NULL;
+        SELECT
+            @status = UPPER(LTRIM(RTRIM(status))),
+            @result = result,
+            @err_msg = err_msg
+        FROM dbo.medical_insurance_jobs
+        WHERE job_id = @job_id;
+        IF @status IS NULL
+        BEGIN
+            RAISERROR (N'任务 %d 已被删除 / job %d was deleted', 10, 1, @job_id, @job_id);
+            RETURN 6;
+        END;
+        IF @status IN (N'COMPLETED', N'ERROR') BREAK;
+        IF GETDATE() >= @deadline BREAK;
+        -- 不睡过截止时间 / never sleep past the deadline
+        IF DATEADD(MILLISECOND, @wait_ms, GETDATE()) > @deadline
+            SET @wait_ms = DATEDIFF(MILLISECOND, GETDATE(), @deadline) + 4;
+        -- 绝不为负：负的毫秒数会变成前一天的时刻，WAITFOR 将等近 24 小时
+        -- never below 1: a negative count would become a time of day the day before, and
+        -- WAITFOR would sleep for almost 24 hours
+        IF @wait_ms < 1 SET @wait_ms = 1;
+        SET @wait = DATEADD(MILLISECOND, @wait_ms, 0);
+        WAITFOR DELAY @wait;
+        SET @wait_ms = @wait_ms + @wait_ms / 2;
+        IF @wait_ms > 1000 SET @wait_ms = 1000;
+    END;
+
+    RETURN CASE
+        WHEN @status = N'COMPLETED' THEN 0
+        WHEN @status = N'ERROR' THEN 1
+        ELSE 4
+    END;
+END;
+GO
+
+/* -----------------------------------------------------------------------------
    12. 记录版本：只有本版本需要的列和索引都已存在时才记录（代理服务启动时检查）。
        sqlcmd 默认遇错继续执行，所以这里再核对一次，避免前面失败却记录了新版本。
        从不降低版本（较新的脚本已执行过时保持不变）。
@@ -895,28 +1346,42 @@ IF
     OR COL_LENGTH(N'dbo.medical_insurance_files', N'content') IS NULL
     OR COL_LENGTH(N'dbo.medical_insurance_files', N'sha256') IS NULL
     OR COL_LENGTH(N'dbo.medical_insurance_files', N'file_qury_no') IS NULL
+    OR COL_LENGTH(N'dbo.medical_insurance_jobs', N'status') IS NULL
+    OR COL_LENGTH(N'dbo.medical_insurance_jobs', N'lease_until') IS NULL
+    OR COL_LENGTH(N'dbo.medical_insurance_jobs', N'claim_gen') IS NULL
+    OR COL_LENGTH(N'dbo.medical_insurance_jobs', N'slot') IS NULL
+    OR COL_LENGTH(N'dbo.medical_insurance_catalog_rows', N'item_code') IS NULL
+    OR COL_LENGTH(N'dbo.medical_insurance_catalog_rows', N'fields') IS NULL
+    OR COL_LENGTH(N'dbo.medical_insurance_catalog_versions', N'ver_name') IS NULL
+    OR COL_LENGTH(N'dbo.medical_insurance_catalog_versions', N'row_count') IS NULL
     OR NOT EXISTS (
         SELECT 1 FROM sys.indexes
         WHERE
             name = N'ix_mir_reversal'
             AND object_id = OBJECT_ID(N'dbo.medical_insurance_requests')
     )
-    RAISERROR (N'安装未完成：medical_insurance_requests 缺少 claim_gen、expires_at、reversal_id 或索引 ix_mir_reversal，或 medical_insurance_files 表缺少 content、sha256、file_qury_no 列，版本未更新；请查看上面的错误后重新执行 / install incomplete: medical_insurance_requests lacks claim_gen, expires_at, reversal_id or index ix_mir_reversal, or medical_insurance_files lacks content, sha256 or file_qury_no; schema_version not raised: see the errors above and run the script again', 16, 1);
+    OR NOT EXISTS (
+        SELECT 1 FROM sys.indexes
+        WHERE
+            name = N'ux_mij_slot'
+            AND object_id = OBJECT_ID(N'dbo.medical_insurance_jobs')
+    )
+    RAISERROR (N'安装未完成：medical_insurance_requests 缺少 claim_gen、expires_at、reversal_id 或索引 ix_mir_reversal，或 medical_insurance_files 表缺少 content、sha256、file_qury_no 列，或 medical_insurance_jobs、medical_insurance_catalog_rows、medical_insurance_catalog_versions 表或索引 ux_mij_slot 不完整，版本未更新；请查看上面的错误后重新执行 / install incomplete: medical_insurance_requests lacks claim_gen, expires_at, reversal_id or index ix_mir_reversal, or medical_insurance_files lacks content, sha256 or file_qury_no, or medical_insurance_jobs, medical_insurance_catalog_rows, medical_insurance_catalog_versions or index ux_mij_slot is incomplete; schema_version not raised: see the errors above and run the script again', 16, 1);
 ELSE
 BEGIN
     UPDATE dbo.medical_insurance_settings
-    SET value = N'3'
+    SET value = N'4'
     WHERE
         name = 'schema_version'
-        -- 空值、非数字或低于 3 才改（二进制排序规则：[0-9] 只含 ASCII 数字，CONVERT 不会失败）
-        -- only when empty, not a number, or below 3 (a binary collation: [0-9] means the ASCII
+        -- 空值、非数字或低于 4 才改（二进制排序规则：[0-9] 只含 ASCII 数字，CONVERT 不会失败）
+        -- only when empty, not a number, or below 4 (a binary collation: [0-9] means the ASCII
         -- digits only, so CONVERT cannot fail)
         AND 1 = CASE
             WHEN value IS NULL THEN 1
             WHEN LTRIM(RTRIM(value)) = N'' THEN 1
             WHEN LTRIM(RTRIM(value)) COLLATE Latin1_General_BIN LIKE N'%[^0-9]%' THEN 1
             WHEN LEN(LTRIM(RTRIM(value))) > 9 THEN 0
-            WHEN CONVERT(INT, LTRIM(RTRIM(value))) < 3 THEN 1
+            WHEN CONVERT(INT, LTRIM(RTRIM(value))) < 4 THEN 1
             ELSE 0
         END;
     IF NOT EXISTS (
@@ -926,9 +1391,9 @@ BEGIN
         INSERT INTO dbo.medical_insurance_settings (name, value, note)
         VALUES (
             'schema_version',
-            N'3',
+            N'4',
             N'安装脚本版本，代理服务启动时检查 / install script version, checked by the broker'
         );
-    PRINT N'yibao 安装完成 / yibao installed (schema_version 3)';
+    PRINT N'yibao 安装完成 / yibao installed (schema_version 4)';
 END;
 GO

@@ -119,4 +119,49 @@ SELECT request_id, interface_code, status, msgid, err_msg, update_time
 FROM dbo.v_medical_insurance_result
 WHERE status IN ('UNCERTAIN', 'ERROR')
 ORDER BY request_id DESC;
+
+-- 5. 下载医保目录 1301（西药中成药）到 medical_insurance_catalog_rows，最多等 10 分钟（纯 T-SQL 等待）。
+-- 首次为全量，之后从 medical_insurance_catalog_versions 记录的版本增量下载；须在事务外调用。
+-- download catalog 1301 into medical_insurance_catalog_rows, waiting up to 10 minutes (pure
+-- T-SQL wait): everything the first time, then from the version
+-- medical_insurance_catalog_versions holds; call it outside a transaction.
+DECLARE @job_id INT, @job_status NVARCHAR(16), @job_result NVARCHAR(MAX), @job_err NVARCHAR(2000);
+EXEC @rc = dbo.sp_medical_insurance_catalog_download
+    @catalog_code = N'1301',
+    @wait_seconds = 600,
+    @job_id = @job_id OUTPUT,
+    @status = @job_status OUTPUT,
+    @result = @job_result OUTPUT,
+    @err_msg = @job_err OUTPUT;
+-- 返回值 / return value: 0 完成 done（@job_result 如 / e.g.
+-- {"catalog":"1301","from_ver":"20261101-001","ver_name":"20261105-005","rows":300,"total":12300,"requests":[41,42],"file_id":9}），
+-- 1 失败 failed（@job_err 为原因 / the reason）, 4 仍未完成 not finished yet（任务保留，不要重复调用，
+-- 稍后查看 / the job stays, do not call again, look later）, 5 参数错误 bad arguments
+IF @rc = 4
+    SELECT job_id, status, result, err_msg
+    FROM dbo.medical_insurance_jobs
+    WHERE job_id = @job_id;
+
+-- 5a. 按字段读取目录（字段以制表符分隔，dbo.yibao_catalog_field 取第 n 个，从 1 开始；第 1 个即 item_code）
+-- read a catalog by field (tab-separated; dbo.yibao_catalog_field takes the n-th, from 1;
+-- the first is item_code). 各字段的含义见国家医保接口文档 / the fields are in the national documents
+SELECT
+    item_code,
+    dbo.yibao_catalog_field(fields, 2) AS 名称,
+    ver_name
+FROM dbo.medical_insurance_catalog_rows
+WHERE catalog_code = '1301'
+ORDER BY row_id;
+
+-- 5b. 每个编码只要最新版本的一行 / only the newest version's row of each code
+SELECT
+    item_code,
+    dbo.yibao_catalog_field(fields, 2) AS 名称,
+    ver_name
+FROM dbo.v_medical_insurance_catalog_latest
+WHERE catalog_code = '1301' AND item_code = N'XA01ABD075A002010100483';
+
+-- 5c. 各目录当前的版本和行数 / each catalog's version and row count
+SELECT catalog_code, ver_name, row_count, update_time
+FROM dbo.medical_insurance_catalog_versions;
 GO
