@@ -8,9 +8,10 @@ use sha2::{Digest, Sha256};
 use yibao_core::{time, RequestEnvelope, ResponseEnvelope};
 
 use crate::checks::{self, required};
+use crate::ledger::{self, Amounts, Entry};
 use crate::state::Applied;
-use crate::state::{stamp, MockState};
-use crate::{catalogs, files};
+use crate::state::{lock, stamp, MockState};
+use crate::{catalogs, files, recon};
 
 type Output = Result<Value, String>;
 
@@ -139,11 +140,14 @@ fn answer(state: &MockState, e: &RequestEnvelope) -> Result<Answer, String> {
         "2201" => register(e),
         "2202" | "2203" | "2203A" | "2204" | "2205" => simple_ack(e),
         "2206" | "2206A" => settle(e, false),
-        "2207" | "2207A" => settle(e, true),
-        "2208" => cancel_settlement(e),
+        "2207" | "2207A" => settle(e, true).inspect(|out| book(state, e, out)),
+        "2304" => settle_inpatient(e).inspect(|out| book(state, e, out)),
+        "2208" | "2305" => cancel_settlement(state, e),
         "2601" => reversal(state, e),
         "5201" => Ok(json!({ "mdtrtinfo": [] })),
         "9101" => files::upload(state, e),
+        "3201" => recon::total(state, e),
+        "3202" => recon::detail(state, e),
         other if catalogs::serves(other) => catalogs::download(state, e),
         other if state.config.catalog.contains(other) => Ok(generic(state, e)),
         other => Err(format!("交易编号[{other}]不存在或未开通")),
@@ -283,13 +287,41 @@ fn settle(e: &RequestEnvelope, final_settlement: bool) -> Output {
             "insutype",
         ],
     )?;
+    let chrg = str_of(d, "chrg_bchno").unwrap_or_default();
+    setlinfo(e, d, "11", final_settlement.then_some(chrg))
+}
+
+/// 2304 住院结算: the same amounts as an outpatient settlement, 清算类别 21 (住院); one
+/// settlement per 就诊 (a repeat for the same mdtrt_id answers the same setl_id).
+fn settle_inpatient(e: &RequestEnvelope) -> Output {
+    let d = required(
+        &e.input,
+        "data",
+        &[
+            "psn_no",
+            "mdtrt_cert_type",
+            "medfee_sumamt",
+            "mdtrt_id",
+            "insutype",
+        ],
+    )?;
+    setlinfo(e, d, "21", Some("2304"))
+}
+
+/// `{"setlinfo", "setldetail"}` of a settlement; with `setl_key`, a final one (with a
+/// `setl_id` derived from psn_no, mdtrt_id and the key).
+fn setlinfo(
+    e: &RequestEnvelope,
+    d: &Map<String, Value>,
+    clr_type: &str,
+    setl_key: Option<&str>,
+) -> Output {
     let total = round2(amount(d, "medfee_sumamt")?);
     let fund = round2(total * 0.7);
     let acct = round2((total - fund) * 0.5);
     let cash = round2(total - fund - acct);
     let psn_no = str_of(d, "psn_no").unwrap_or_default();
     let mdtrt_id = str_of(d, "mdtrt_id").unwrap_or_default();
-    let chrg = str_of(d, "chrg_bchno").unwrap_or_default();
     let mut setl = json!({
         "mdtrt_id": mdtrt_id, "psn_no": psn_no, "psn_name": "", "psn_cert_type": "01",
         "insutype": str_of(d, "insutype").unwrap_or_default(), "med_type": str_of(d, "med_type").unwrap_or_default(),
@@ -297,26 +329,69 @@ fn settle(e: &RequestEnvelope, final_settlement: bool) -> Output {
         "preselfpay_amt": 0.0, "inscp_scp_amt": total, "hifp_pay": fund,
         "fund_pay_sumamt": fund, "acct_pay": acct, "psn_cash_pay": cash,
         "psn_part_amt": round2(acct + cash), "balc": 1000.0,
-        "clr_optins": e.mdtrtarea_admvs, "clr_way": "1", "clr_type": "11",
+        "clr_optins": e.mdtrtarea_admvs, "clr_way": "1", "clr_type": clr_type,
         "setl_time": time::format_datetime(&time::now()),
     });
-    if final_settlement {
+    if let Some(key) = setl_key {
         setl["setl_id"] = json!(format!(
             "{:020}",
-            h(&[psn_no, mdtrt_id, chrg]) % 100_000_000_000_000_000_000u128 as u64
+            h(&[psn_no, mdtrt_id, key]) % 100_000_000_000_000_000_000u128 as u64
         ));
     }
     Ok(json!({ "setlinfo": setl, "setldetail": [] }))
 }
 
-fn cancel_settlement(e: &RequestEnvelope) -> Output {
+/// Books an applied settlement with exactly the numbers its reply carries (`ledger`).
+fn book(state: &MockState, e: &RequestEnvelope, out: &Value) {
+    let s = &out["setlinfo"];
+    let text = |k: &str| s[k].as_str().unwrap_or_default().to_string();
+    let amount = |k: &str| ledger::amount_value(&s[k]).unwrap_or(0);
+    let date = text("setl_time")
+        .get(..10)
+        .and_then(ledger::parse_date)
+        .unwrap_or_else(ledger::today);
+    lock(&state.ledger).settle(Entry {
+        infno: e.infno.clone(),
+        setl_id: text("setl_id"),
+        cancel_setl_id: None,
+        mdtrt_id: text("mdtrt_id"),
+        psn_no: text("psn_no"),
+        insutype: text("insutype"),
+        clr_type: Some(text("clr_type")).filter(|c| !c.is_empty()),
+        refund: false,
+        date,
+        amounts: Amounts {
+            medfee: amount("medfee_sumamt"),
+            fund: amount("fund_pay_sumamt"),
+            acct: amount("acct_pay"),
+            cash: amount("psn_cash_pay"),
+        },
+    });
+}
+
+/// 2208 门诊结算撤销 / 2305 住院结算撤销: a new setl_id for the cancellation, and the
+/// cancelled settlement's amounts negated (zero for a settlement the simulator never
+/// applied), as booked for reconciliation (`ledger`).
+fn cancel_settlement(state: &MockState, e: &RequestEnvelope) -> Output {
     let d = required(&e.input, "data", &["psn_no", "mdtrt_id", "setl_id"])?;
     let setl_id = str_of(d, "setl_id").unwrap_or_default();
+    let cancel_id = format!(
+        "{:020}",
+        h(&["cancel", setl_id]) % 100_000_000_000_000_000_000u128 as u64
+    );
+    let now = time::now();
+    let negated = lock(&state.ledger)
+        .cancel(&e.infno, setl_id, &cancel_id, now.date_naive())
+        .unwrap_or_default();
     Ok(json!({ "setlinfo": {
-        "setl_id": format!("{:020}", h(&["cancel", setl_id]) % 100_000_000_000_000_000_000u128 as u64),
+        "setl_id": cancel_id,
         "mdtrt_id": str_of(d, "mdtrt_id").unwrap_or_default(),
         "psn_no": str_of(d, "psn_no").unwrap_or_default(),
-        "setl_time": time::format_datetime(&time::now()),
+        "setl_time": time::format_datetime(&now),
+        "medfee_sumamt": ledger::cents_number(negated.medfee),
+        "fund_pay_sumamt": ledger::cents_number(negated.fund),
+        "acct_pay": ledger::cents_number(negated.acct),
+        "psn_cash_pay": ledger::cents_number(negated.cash),
     }}))
 }
 

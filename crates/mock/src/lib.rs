@@ -14,7 +14,14 @@
 //! - `GET /__mock/stats`, `GET /__mock/applied`: what reached the platform, what it applied;
 //! - `POST /__mock/faults`, `DELETE /__mock/faults`: fault injection ([`faults`]);
 //! - `GET /__mock/files`, `GET /__mock/files/<file_qury_no>`: the kept files ([`FileInfo`]);
-//! - `GET /__mock/catalog`, `POST /__mock/catalog`: the generated catalogs ([`catalogs`]).
+//! - `GET /__mock/catalog`, `POST /__mock/catalog`: the generated catalogs ([`catalogs`]);
+//! - `GET /__mock/reconcile`, `POST /__mock/reconcile`, `DELETE /__mock/reconcile`: the book
+//!   of applied settlements that 3201/3202 reconcile against, and disagreements planted in
+//!   it ([`ledger`]).
+//!
+//! 对账 / reconciliation: 3201 对总账 and 3202 对明细账 are answered from the settlements the
+//! simulator applied (2207/2304, less their 2208/2305 cancellations), so a HIS that keeps the
+//! simulator's replies balances, and a planted disagreement shows up ([`recon`]).
 
 mod answers;
 mod catalog_rows;
@@ -22,6 +29,8 @@ pub mod catalogs;
 mod checks;
 pub mod faults;
 mod files;
+pub mod ledger;
+pub mod recon;
 mod state;
 
 use std::collections::BTreeMap;
@@ -151,6 +160,10 @@ fn router(state: Arc<MockState>) -> Router {
         .route("/__mock/files", get(files::list))
         .route("/__mock/files/{file_qury_no}", get(files::raw))
         .route("/__mock/catalog", get(catalogs::list).post(catalogs::set))
+        .route(
+            "/__mock/reconcile",
+            get(ledger::show).post(ledger::set).delete(ledger::clear),
+        )
         .fallback(call)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

@@ -1,5 +1,6 @@
 //! What the simulator remembers: issued sign-ins, every msgid seen, counters, the files it
-//! can hand out (`files`) and the size of its generated catalogs (`catalogs`).
+//! can hand out (`files`), the size of its generated catalogs (`catalogs`) and the book of
+//! applied settlements that 3201/3202 reconcile against (`ledger`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +11,7 @@ use serde::Serialize;
 use crate::catalogs::Catalogs;
 use crate::faults::Faults;
 use crate::files::Files;
+use crate::ledger::Ledger;
 use crate::MockConfig;
 
 /// A request the simulator applied (answered with infcode 0, or with the file for 9102),
@@ -28,6 +30,7 @@ pub struct MockState {
     pub faults: Mutex<Faults>,
     pub files: Mutex<Files>,
     pub catalogs: Mutex<Catalogs>,
+    pub ledger: Mutex<Ledger>,
     applied: Mutex<Vec<Applied>>,
     sign_ins: Mutex<HashMap<String, String>>,
     msgids: Mutex<HashSet<String>>,
@@ -57,6 +60,7 @@ impl MockState {
             config,
             faults: Mutex::new(Faults::default()),
             files: Mutex::new(Files::default()),
+            ledger: Mutex::new(Ledger::default()),
             applied: Mutex::new(Vec::new()),
             sign_ins: Mutex::new(HashMap::new()),
             msgids: Mutex::new(HashSet::new()),
