@@ -312,9 +312,10 @@ WHERE
     -- Binary collation: matched exactly, as the broker looks codes up in its catalog.
     -- read-only codes: begin
     AND interface_code COLLATE Latin1_General_BIN NOT IN (
-        '1101', '1201', '1301', '1302', '1305', '1306', '1312', '1316', '1317', '1318',
-        '1319', '1901', '2206', '2206A', '2303', '3101', '3102', '5201', '5203', '5204',
-        '5205', '9001', '9101', '9102'
+        '1101', '1201', '1301', '1302', '1303', '1305', '1306', '1307', '1308', '1309',
+        '1310', '1311', '1312', '1313', '1314', '1315', '1316', '1317', '1318', '1319',
+        '1901', '2206', '2206A', '2303', '3101', '3102', '5201', '5203', '5204', '5205',
+        '9001', '9101', '9102'
     );
 -- read-only codes: end
 UPDATE a
@@ -1131,7 +1132,10 @@ FROM (
         r.create_time,
         ROW_NUMBER() OVER (
             PARTITION BY r.catalog_code, r.item_code
-            ORDER BY r.row_id DESC
+            -- 后写入的任务在后；同一文件内按行号（多行 INSERT 不保证 row_id 的顺序）
+            -- a later load first; within one file by line (a multi-row INSERT does not
+            -- promise row_id order)
+            ORDER BY r.job_id DESC, r.row_no DESC, r.row_id DESC
         ) AS rn
     FROM dbo.medical_insurance_catalog_rows AS r
 ) AS x
@@ -1139,12 +1143,13 @@ WHERE x.rn = 1;
 GO
 
 /* -----------------------------------------------------------------------------
-   11c. sp_medical_insurance_catalog_download：下载一个医保目录（1301–1319）到 medical_insurance_catalog_rows
-        download a 医保 catalog (1301–1319) into medical_insurance_catalog_rows
+   11c. sp_medical_insurance_catalog_download：下载一个医保目录（1301–1315 中以文件应答的）到 medical_insurance_catalog_rows
+        download a 医保 catalog (the file ones of 1301–1315) into medical_insurance_catalog_rows
 
    在 medical_insurance_jobs 中插入一个 catalog-download 任务，然后用纯 T-SQL（WAITFOR DELAY，不需要 xp_cmdshell）
    等待它结束，最多 @wait_seconds 秒（0 = 不等待，只返回 @job_id）。代理服务定时查找 PENDING 任务、认领并执行：
-   从 medical_insurance_catalog_versions 中记录的版本增量下载（首次为全量；给出 @ver_name 时以它为起点，即接口的 ver），
+   从 medical_insurance_catalog_versions 中记录的版本增量下载（首次为全量；目录还没有版本时可用 @ver_name 指定起点，即接口的 ver；
+   已有版本后 @ver_name 只能等于该版本，否则任务以 ERROR 结束——从更早的版本下载会重复写入），
    新行追加到 medical_insurance_catalog_rows，版本记入 medical_insurance_catalog_versions。
    同一目录重复调用是安全的：载入按版本比较后再写（compare-and-set），同一批行不会载入两次。
    @ver_name：1 到 64 个字符，只能是字母、数字和 . _ -（原样放进 JSON，无需转义）。
@@ -1173,7 +1178,8 @@ GO
    (WAITFOR DELAY, no xp_cmdshell) up to @wait_seconds seconds for it to end (0: no wait,
    just the @job_id). The broker looks for PENDING jobs, claims and runs them: it downloads
    from the version medical_insurance_catalog_versions holds (everything the first time;
-   from @ver_name, the interface's ver, when given), appends the new lines to medical_insurance_catalog_rows and
+   from @ver_name, the interface's ver, before a catalog has a version; once it has one, a
+   different @ver_name ends the job ERROR, since it would load lines again), appends the new lines to medical_insurance_catalog_rows and
    records the version. Calling again for the same catalog is safe: a load is a
    compare-and-set on the version, so no batch of lines is loaded twice. @ver_name: 1 to
    64 characters, letters, digits and . _ - only (it goes into the JSON unescaped).
@@ -1231,20 +1237,16 @@ BEGIN
     SET @err_msg = NULL;
     IF @wait_seconds IS NULL SET @wait_seconds = 600;
 
-    -- 四位 ASCII 数字，1301 至 1319。CASE 保证先检查字符再 CONVERT（OR 不保证求值顺序）；二进制排序规则：
-    -- [0-9] 只含 ASCII 数字。DATALENGTH 而不是 LEN：LEN 不计结尾的空格。
-    -- Four ASCII digits, 1301 to 1319. CASE checks the characters before CONVERT (OR does not
-    -- promise an order); a binary collation: [0-9] is the ASCII digits only. DATALENGTH, not
-    -- LEN: LEN leaves out trailing spaces.
-    IF 1 = CASE
-        WHEN @catalog_code IS NULL THEN 1
-        WHEN DATALENGTH(@catalog_code) <> 8 THEN 1
-        WHEN @catalog_code COLLATE Latin1_General_BIN LIKE N'%[^0-9]%' THEN 1
-        WHEN CONVERT(INT, @catalog_code) NOT BETWEEN 1301 AND 1319 THEN 1
-        ELSE 0
-    END
+    -- 以文件应答的目录接口（1304、1312、1316–1319 是分页查询，不是文件）；二进制排序规则逐字匹配。
+    -- The catalog interfaces answered with a file (1304, 1312 and 1316–1319 are paged
+    -- queries); a binary collation matches them exactly, as the broker does.
+    IF @catalog_code IS NULL
+        OR @catalog_code COLLATE Latin1_General_BIN NOT IN (
+            N'1301', N'1302', N'1303', N'1305', N'1306', N'1307', N'1308', N'1309', N'1310',
+            N'1311', N'1313', N'1314', N'1315'
+        )
     BEGIN
-        RAISERROR (N'@catalog_code 须为 1301 至 1319 之间的四位数字，如 N''1301'' / @catalog_code must be four digits from 1301 to 1319, e.g. N''1301''', 16, 1);
+        RAISERROR (N'@catalog_code 须为以文件下载的目录接口：1301–1303、1305–1311、1313–1315 / @catalog_code must be a file catalog: 1301–1303, 1305–1311, 1313–1315', 16, 1);
         RETURN 5;
     END;
     -- 版本名原样写入 JSON，所以只允许不需转义的字符（'-' 须在方括号内的最后）

@@ -132,9 +132,15 @@ fn a_catalog_lands_in_the_table_whole_and_the_next_run_is_incremental() {
     );
     assert_eq!(third["ver_name"], v2.as_str());
 
-    // --ver-name asks after an explicit version (here: the first one again).
-    let again = download(&env, &["1301", "--ver-name", &v1]);
-    assert_eq!(again["rows"], 300);
+    // Asking after an older version than the one held would add rows twice: refused.
+    let again = env.shim(&["catalog-download", "1301", "--ver-name", &v1]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("continues after it"),
+        "{}",
+        stderr(&again)
+    );
+    yibao::assert_wording("refusal", &stderr(&again));
 
     let (held, count): (String, i64) = env
         .db()
@@ -144,7 +150,8 @@ fn a_catalog_lands_in_the_table_whole_and_the_next_run_is_incremental() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((held, count), (v2, 12_600));
+    assert_eq!((held, count), (v2, 12_300));
+    assert_eq!(rows_of(&env, "1301"), 12_300);
     let done: i64 = env
         .db()
         .query_row(
@@ -153,7 +160,7 @@ fn a_catalog_lands_in_the_table_whole_and_the_next_run_is_incremental() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(done, 4);
+    assert_eq!(done, 3);
 }
 
 #[test]

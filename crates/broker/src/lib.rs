@@ -119,6 +119,11 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
         Duration::from_millis(config.broker.poll_interval_ms.max(JOB_POLL_MIN_MS)),
         shutdown::Shutdown::new(notify_shutdown.subscribe()),
     ));
+    let scheduler = tokio::spawn(jobs::schedule::run(
+        broker.jobs.clone(),
+        config.schedule.clone(),
+        shutdown::Shutdown::new(notify_shutdown.subscribe()),
+    ));
     let page_task = page.map(|l| {
         let mut stop = shutdown::Shutdown::new(notify_shutdown.subscribe());
         let section = config.status_page.clone();
@@ -142,6 +147,7 @@ pub async fn serve(config: Config, stop: impl Future<Output = ()>) -> anyhow::Re
     drop(notify_shutdown);
     let _ = dispatcher.await;
     let _ = job_poller.await;
+    let _ = scheduler.await;
     if let Some(t) = page_task {
         let _ = t.await;
     }

@@ -152,7 +152,14 @@ async fn page(
         _ => return (StatusCode::INTERNAL_SERVER_ERROR, "status unavailable").into_response(),
     };
     let needs = state.broker.needs_action(state.limit).await;
-    let mut html = Html(render(&report, &needs)).into_response();
+    let jobs = state
+        .broker
+        .queue
+        .store
+        .recent_jobs(RECENT_JOBS)
+        .await
+        .unwrap_or_default();
+    let mut html = Html(render(&report, &needs, &jobs)).into_response();
     html.headers_mut().insert(
         header::CACHE_CONTROL,
         "no-store"
@@ -187,7 +194,11 @@ fn yes_no(v: Option<bool>) -> &'static str {
 }
 
 /// The page (public for its unit test and for anyone embedding it).
-pub fn render(r: &StatusReport, needs: &[yibao_store::RequestView]) -> String {
+pub fn render(
+    r: &StatusReport,
+    needs: &[yibao_store::RequestView],
+    jobs: &[yibao_store::JobView],
+) -> String {
     let mut h = String::with_capacity(8 * 1024);
     h.push_str("<!doctype html><html lang=zh><head><meta charset=utf-8>\
         <meta http-equiv=refresh content=10><title>yibao 状态 / status</title><style>\
@@ -261,8 +272,38 @@ pub fn render(r: &StatusReport, needs: &[yibao_store::RequestView]) -> String {
         h.push_str("</table><p>UNCERTAIN：不要重发，向平台核实后可 <code>yibao-call reverse &lt;请求号&gt;</code> 冲正 / \
                     do not resend; after checking with the platform, <code>yibao-call reverse &lt;id&gt;</code></p>");
     }
+    render_jobs(&mut h, jobs);
     h.push_str("</body></html>");
     h
+}
+
+/// Jobs the page lists, newest first.
+const RECENT_JOBS: u32 = 20;
+
+/// The newest batch jobs (`medical_insurance_jobs`): scheduled and on demand.
+fn render_jobs(h: &mut String, jobs: &[yibao_store::JobView]) {
+    h.push_str("<h2>批量任务 / batch jobs</h2>");
+    if jobs.is_empty() {
+        h.push_str("<p>没有 / none</p>");
+        return;
+    }
+    h.push_str(
+        "<table id=jobs><tr><th>任务 / job</th><th>类型 / kind</th><th>计划 / schedule</th>\
+         <th>时段 / slot</th><th>状态 / status</th><th>结束 / ended</th><th>结果 / result</th></tr>",
+    );
+    for j in jobs {
+        let status = j.status.as_str();
+        h.push_str(&format!(
+            "<tr class={status}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{status}</td><td>{}</td><td>{}</td></tr>",
+            j.job_id,
+            esc(&j.kind),
+            esc(j.schedule.as_deref().unwrap_or("")),
+            esc(j.slot.as_deref().unwrap_or("")),
+            esc(j.end_time.as_deref().unwrap_or("")),
+            esc(j.err_msg.as_deref().or(j.result.as_deref()).unwrap_or("")),
+        ));
+    }
+    h.push_str("</table>");
 }
 
 #[cfg(test)]
@@ -300,7 +341,23 @@ mod tests {
             infcode: None,
             err_msg: Some("超时 psn_name=张三丰 13812345678".into()),
         }];
-        let html = render(&report, &needs);
+        let job = yibao_store::JobView {
+            job_id: 3,
+            kind: "catalog-download".into(),
+            params: "{}".into(),
+            schedule: Some("<b>nightly</b>".into()),
+            slot: Some("2026-12-02T02:30".into()),
+            status: yibao_store::JobStatus::Error,
+            worker_id: None,
+            claim_gen: 1,
+            result: None,
+            err_msg: Some("患者张三丰 <i>".into()),
+            create_time: None,
+            end_time: None,
+        };
+        let html = render(&report, &needs, &[job]);
+        assert!(html.contains("&lt;b&gt;nightly&lt;/b&gt;"), "{html}");
+        assert!(!html.contains("张三丰"), "names are masked on the page too");
         assert!(!html.contains("<script>"), "escaped");
         assert!(html.contains("&lt;script&gt;"));
         for secret in ["张三丰", "13812345678", "430102199003071234"] {

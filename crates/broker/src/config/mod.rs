@@ -19,6 +19,7 @@ pub mod files;
 mod institution;
 mod names;
 mod platform;
+pub mod schedule;
 mod store;
 pub use catalog::{CatalogSection, ValidationMode};
 pub use platform::{PlatformSection, ProfileConfig, TifConfig};
@@ -66,6 +67,9 @@ pub struct Config {
     /// Files received (9102) and sent (9101).
     #[serde(default)]
     pub files: files::FilesSection,
+    /// Batch jobs started on a calendar (`[[schedule]]`).
+    #[serde(default)]
+    pub schedule: Vec<schedule::ScheduleEntry>,
 }
 
 /// What to do with an interface code the catalog does not know.
@@ -284,6 +288,7 @@ impl Config {
             log: crate::logging::LogSection::default(),
             status_page: crate::status_page::StatusPageSection::default(),
             files: files::FilesSection::default(),
+            schedule: Vec::new(),
         }
     }
 
@@ -356,6 +361,7 @@ impl Config {
         self.store.validate()?;
         self.log.validate().map_err(|m| invalid("log", &m))?;
         self.files.validate().map_err(|m| invalid("files", &m))?;
+        schedule::validate(&self.schedule).map_err(|m| invalid("schedule", &m))?;
         self.status_page
             .validate()
             .map_err(|m| invalid("status_page", &m))?;

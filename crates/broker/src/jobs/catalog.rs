@@ -82,9 +82,10 @@ fn valid_version(s: &str) -> bool {
 
 pub async fn run(jobs: &Arc<Jobs>, job: &JobView, params: &Value) -> Ending {
     let p = Params::from_json(params)?;
-    let store = &jobs.worker.queue.store;
-    let held = store
-        .catalog_version(&p.catalog)
+    let queue = &jobs.worker.queue;
+    let store = &queue.store;
+    let held = queue
+        .durably("catalog version", || store.catalog_version(&p.catalog))
         .await
         .map_err(|e| e.to_string())?;
     if let Some(h) = held.as_ref().filter(|h| h.job_id == Some(job.job_id)) {
@@ -95,6 +96,16 @@ pub async fn run(jobs: &Arc<Jobs>, job: &JobView, params: &Value) -> Ending {
         }));
     }
     let held_ver = held.map(|h| h.ver_name);
+    // A version of the caller's is taken only where it cannot load rows twice: before the
+    // first download, or the version held. Asking after an older one would add again the
+    // rows of every version since.
+    if let (Some(asked), Some(held)) = (&p.ver_name, &held_ver) {
+        if asked != held {
+            return Err(format!(
+                "目录已有版本，只能从它之后增量下载；要重新全量下载，请先删除该目录在 medical_insurance_catalog_rows 与 medical_insurance_catalog_versions 中的行 / the catalog already holds a version and continues after it; to download it all again, first delete its rows in both catalog tables (held {held}, asked {asked})"
+            ));
+        }
+    }
     let from = p
         .ver_name
         .clone()
@@ -125,7 +136,13 @@ pub async fn run(jobs: &Arc<Jobs>, job: &JobView, params: &Value) -> Ending {
             "目录文件既不是 UTF-8 也不是 GBK / the catalog file is neither UTF-8 nor GBK: {path}"
         )
     })?;
-    let rows = parse(&content)?;
+    let mut rows = parse(&content)?;
+    drop(content);
+    // Lines of the version already held are in the table (a platform that sends them again
+    // must not make every daily run add them again).
+    if let Some(held) = &held_ver {
+        rows.retain(|r| &r.ver_name != held);
+    }
     let to_ver = rows
         .last()
         .map(|r| r.ver_name.clone())
@@ -138,22 +155,52 @@ pub async fn run(jobs: &Arc<Jobs>, job: &JobView, params: &Value) -> Ending {
         job_id: Some(job.job_id),
         rows,
     };
-    let loaded = jobs
-        .worker
-        .queue
-        .durably("catalog load", || store.load_catalog(load.clone()))
-        .await
-        .map_err(|e| e.to_string())?;
+    let loaded = load_bounded(jobs, load).await?;
     match loaded {
         CatalogLoaded::Added { added, total } => Ok(json!({
             "catalog": p.catalog, "from_ver": from, "ver_name": to_ver, "rows": added,
             "total": total, "requests": [list_id, file_request], "file_id": file["output"]["file_id"],
+        })),
+        // The load committed but its answer was lost, and the retry found it done.
+        CatalogLoaded::Moved { .. } if loaded_by(jobs, &p.catalog, job.job_id).await => Ok(json!({
+            "catalog": p.catalog, "from_ver": from, "ver_name": to_ver,
+            "requests": [list_id, file_request], "file_id": file["output"]["file_id"],
         })),
         CatalogLoaded::Moved { current } => Err(format!(
             "下载期间目录版本已被另一任务更新，本次未写入，请重新执行 / another job moved the catalog meanwhile; nothing was added, run it again (now {})",
             current.as_deref().unwrap_or("-")
         )),
     }
+}
+
+/// Tries to load a few times: a store that is down for a moment is waited out, but a load
+/// that fails every time (a timeout on a huge catalog) ends the job instead of holding it.
+async fn load_bounded(jobs: &Arc<Jobs>, load: CatalogLoad) -> Result<CatalogLoaded, String> {
+    const TRIES: u32 = 3;
+    let load = Arc::new(load);
+    let mut last = String::new();
+    for n in 0..TRIES {
+        if n > 0 {
+            tokio::time::sleep(Duration::from_secs(2u64.pow(n))).await;
+        }
+        let store = &jobs.worker.queue.store;
+        match store.load_catalog((*load).clone()).await {
+            Ok(done) => return Ok(done),
+            Err(e) => {
+                tracing::warn!("catalog load failed (try {}): {e}", n + 1);
+                last = e.to_string();
+            }
+        }
+    }
+    Err(last)
+}
+
+/// Whether the catalog's version row names this job (its load is in).
+async fn loaded_by(jobs: &Arc<Jobs>, catalog: &str, job_id: i64) -> bool {
+    matches!(
+        jobs.worker.queue.store.catalog_version(catalog).await,
+        Ok(Some(v)) if v.job_id == Some(job_id)
+    )
 }
 
 /// One request of the job, sent and waited for like any other; its id and response.
@@ -184,7 +231,9 @@ async fn step(jobs: &Arc<Jobs>, code: &str, input: Value) -> Result<(i64, Value)
             o.err_msg.as_deref().unwrap_or("-")
         )),
         Response::Error { message, .. } => Err(message),
-        other => Err(format!("{code}: {other:?}")),
+        _ => Err(format!(
+            "{code} 的应答无法识别 / {code}: unexpected answer from the broker"
+        )),
     }
 }
 
@@ -214,23 +263,37 @@ fn entry_path(output: &Value) -> Option<String> {
         })
 }
 
-/// The file's lines as catalog rows; blank lines are skipped, a line without an item code
-/// or a version fails the job (loading part of a catalog would hide the rest).
+/// The longest item code or version name (the tables' columns hold 100 characters).
+const MAX_KEY_CHARS: usize = 100;
+
+/// The file's lines as catalog rows; blank lines are skipped. A line without an item code
+/// or a version, with another number of fields than the first line, or with a stray CR
+/// fails the job: loading part of a catalog, or a shifted one, would hide the damage.
 pub fn parse(text: &str) -> Result<Vec<CatalogRow>, String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut rows = Vec::new();
+    let mut tabs = None;
     for (i, line) in text.split('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.trim().is_empty() {
             continue;
         }
         let n = i + 1;
+        let bad = |what: &str| format!("目录文件第 {n} 行{what} / catalog line {n} is malformed");
+        let count = line.matches('\t').count();
+        if line.contains('\r') {
+            return Err(bad("含有回车符（不是 CRLF 换行）"));
+        }
+        if *tabs.get_or_insert(count) != count {
+            return Err(bad("的字段数与第一行不同"));
+        }
         let item_code = line.split('\t').next().unwrap_or("").trim();
         let ver_name = line.rsplit('\t').next().unwrap_or("").trim();
-        if item_code.is_empty() || !line.contains('\t') || ver_name.is_empty() {
-            return Err(format!(
-                "目录文件第 {n} 行缺少目录编码或版本名称 / catalog line {n} lacks its item code or version name"
-            ));
+        if item_code.is_empty() || count == 0 || ver_name.is_empty() {
+            return Err(bad("缺少目录编码或版本名称"));
+        }
+        if item_code.chars().count() > MAX_KEY_CHARS || ver_name.chars().count() > MAX_KEY_CHARS {
+            return Err(bad("的目录编码或版本名称超过 100 个字符"));
         }
         rows.push(CatalogRow {
             ver_name: ver_name.to_string(),
@@ -256,6 +319,15 @@ mod tests {
         assert_eq!(rows[1].row_no, 3);
         assert_eq!(rows[1].ver_name, "20261102-002");
         assert!(parse("XA01 no tabs\n").is_err());
+        assert!(
+            parse("XA01\tname\tv1\nXA02\tv1\n").is_err(),
+            "a line short of a field"
+        );
+        assert!(
+            parse("XA01\tname\tv1\rXA02\tname\tv1\n").is_err(),
+            "CR-only line ends"
+        );
+        assert!(parse(&format!("XA01\tname\t{}\n", "v".repeat(101))).is_err());
         assert!(parse("\tname\tv1\n").is_err());
         assert!(parse("XA01\tname\t \n").is_err());
         assert!(parse("").unwrap().is_empty());

@@ -10,6 +10,8 @@
 //! is a compare-and-set on the catalog's version).
 
 mod catalog;
+pub mod cron;
+pub mod schedule;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +26,8 @@ use crate::worker::Worker;
 
 /// Jobs one broker runs at once; more wait in the table for the next look.
 const CONCURRENT_JOBS: usize = 2;
+/// Claims after which a job is not run again (each claim after the first is a takeover).
+const MAX_CLAIMS: i64 = 5;
 /// How often a waiting caller looks at the job's row again.
 const RECHECK: Duration = Duration::from_millis(100);
 
@@ -115,7 +119,16 @@ impl Jobs {
     async fn run(self: &Arc<Self>, job: JobView) {
         let (id, gen) = (job.job_id, job.claim_gen);
         tracing::info!(job_id = id, kind = %job.kind, "job started");
-        let work = self.work(&job);
+        let work = async {
+            // A job that kills its broker every time (memory, a crash) would otherwise be
+            // taken over for ever.
+            if gen > MAX_CLAIMS {
+                return Err(format!(
+                    "任务已被接管 {MAX_CLAIMS} 次仍未完成，不再运行 / taken over {MAX_CLAIMS} times without finishing; not run again"
+                ));
+            }
+            self.work(&job).await
+        };
         let ending = tokio::select! {
             ending = work => ending,
             lost = self.keep_lease(id, gen) => {
@@ -170,10 +183,17 @@ impl Jobs {
     /// only when the claim is no longer this broker's.
     async fn keep_lease(&self, job_id: i64, gen: i64) -> String {
         let q = &self.worker.queue;
+        // The lease runs until a third before this: past that, another broker may take
+        // the job over, and this one must stop first.
+        let mut safe_until = tokio::time::Instant::now() + q.lease() * 2 / 3;
         loop {
             tokio::time::sleep(q.lease() / 3).await;
+            if tokio::time::Instant::now() >= safe_until {
+                return "无法续租（数据库不可用），任务交由其他代理接管 / the lease could not be extended (store unavailable); the job is left for a takeover".into();
+            }
+            let asked = tokio::time::Instant::now();
             match q.store.extend_job(job_id, gen, q.lease_until()).await {
-                Ok(true) => {}
+                Ok(true) => safe_until = asked + q.lease() * 2 / 3,
                 Ok(false) => {
                     return "租约已被其他代理接管 / the lease was taken over by another broker"
                         .into()
@@ -225,8 +245,9 @@ fn outcome(job: JobView, deadline_passed: bool) -> JobOutcome {
     }
 }
 
-/// Refuses a job the broker could never run, before it is recorded.
-fn check(kind: &str, params: &str) -> Result<(), String> {
+/// Refuses a job the broker could never run, before it is recorded (and a `[[schedule]]`
+/// that would record one).
+pub(crate) fn check(kind: &str, params: &str) -> Result<(), String> {
     if !KINDS.contains(&kind) {
         return Err(format!(
             "未知的任务类型 / unknown job kind: {kind} (catalog-download, sign-out)"

@@ -5,7 +5,7 @@
 use tiberius::{Row, ToSql};
 
 use super::statements::Stmt;
-use super::{corrupt, first_row, opt_str, req_i32, req_str, row_id, MssqlStore};
+use super::{clip, corrupt, first_row, opt_str, req_i32, req_str, row_id, MssqlStore};
 use crate::batch::*;
 use crate::StoreError;
 
@@ -105,7 +105,7 @@ impl MssqlStore {
         let sets = self
             .query(
                 Stmt::FinishJob,
-                &[&id, &gen, &f.status.as_str(), &f.result, &f.err_msg],
+                &[&id, &gen, &f.status.as_str(), &f.result, &clip(&f.err_msg)],
             )
             .await?;
         changed(&sets)
@@ -122,9 +122,11 @@ impl MssqlStore {
     pub(super) async fn batch_recent_jobs(&self, limit: u32) -> Result<Vec<JobView>, StoreError> {
         let n = i32::try_from(limit).unwrap_or(i32::MAX);
         let sets = self.query(Stmt::RecentJobs, &[&n]).await?;
-        sets.first()
-            .map(|rows| rows.iter().map(job_view).collect())
-            .unwrap_or_else(|| Ok(Vec::new()))
+        // One hand-edited row the broker cannot read must not hide the others.
+        Ok(sets
+            .first()
+            .map(|rows| rows.iter().filter_map(|r| job_view(r).ok()).collect())
+            .unwrap_or_default())
     }
 
     pub(super) async fn batch_catalog_version(
@@ -156,8 +158,9 @@ impl MssqlStore {
             .rows
             .chunks(ROWS_PER_INSERT)
             .map(|chunk| {
+                // XACT_ABORT per batch: each runs in its own sp_executesql scope.
                 let mut sql = String::from(
-                    "INSERT INTO dbo.medical_insurance_catalog_rows \
+                    "SET XACT_ABORT ON; INSERT INTO dbo.medical_insurance_catalog_rows \
                      (catalog_code, job_id, ver_name, row_no, item_code, fields) VALUES ",
                 );
                 let mut params: Vec<&dyn ToSql> = vec![&load.catalog_code, &job_id];
@@ -190,17 +193,20 @@ impl MssqlStore {
             batches.push((sql.as_str(), params.as_slice()));
         }
         batches.push((Stmt::LoadCatalogEnd.sql(), &end));
-        let sets = self
-            .sequence(&batches, |sets| {
-                match sets.first().and_then(|s| s.first()) {
-                    // The begin batch: go on only while its transaction is open.
-                    Some(r) if r.columns().len() == 2 && r.columns()[1].name() == "open_tran" => {
-                        matches!(r.try_get::<i32, _>(1), Ok(Some(1)))
-                    }
-                    _ => true,
+        // The command timeout is for one statement's worth of work; a load of many INSERTs
+        // gets it once per 20 of them.
+        let timeout = self.opts.command_timeout
+            * (1 + u32::try_from(inserts.len() / 20).unwrap_or(u32::MAX / 2));
+        let sets = super::pool::run_sequence(&self.pool, timeout, &batches, |sets| {
+            match sets.first().and_then(|s| s.first()) {
+                // The begin batch: go on only while its transaction is open.
+                Some(r) if r.columns().len() == 2 && r.columns()[1].name() == "open_tran" => {
+                    matches!(r.try_get::<i32, _>(1), Ok(Some(1)))
                 }
-            })
-            .await?;
+                _ => true,
+            }
+        })
+        .await?;
         if sets.len() < batches.len() {
             let current = match sets.first().and_then(|s| first_row(s, 0)) {
                 Some(r) => opt_str(r, 0)?,

@@ -184,6 +184,10 @@ pub(super) async fn run_sequence(
             ),
         }),
     })?;
+    // Broken until the batches have run to their end: a caller that drops this future
+    // midway (a job that lost its lease, a timeout above) must not hand a connection with
+    // an open transaction back to the pool, where the next statements would run inside it.
+    conn.broken = true;
     let outcome = {
         let client = &mut conn.client;
         let work = async move {
@@ -199,7 +203,10 @@ pub(super) async fn run_sequence(
         tokio::time::timeout(timeout, work).await
     };
     match outcome {
-        Ok(Ok(sets)) => Ok(sets),
+        Ok(Ok(sets)) => {
+            conn.broken = false;
+            Ok(sets)
+        }
         Ok(Err(e)) => {
             conn.broken = true;
             Err(Failure {

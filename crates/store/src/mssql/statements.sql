@@ -456,6 +456,9 @@ GO
 -- @P1 kind, @P2 params, @P3 schedule_name, @P4 slot. A scheduled job whose slot already has
 -- a row is not inserted again (HOLDLOCK: two brokers cannot both miss the other's row; the
 -- unique index ux_mij_slot backs it). Returns job_id and created (1 new, 0 existing).
+-- ARITHABORT: the filtered index ux_mij_slot refuses writes without it, and a
+-- database at compatibility level 80 does not turn it on with the ANSI options.
+SET ARITHABORT ON;
 SET XACT_ABORT ON;
 BEGIN TRANSACTION;
 DECLARE @t TABLE (job_id INT);
@@ -487,6 +490,9 @@ GO
 -- @P1 job_id (NULL: the oldest claimable), @P2 worker, @P3 lease_until, @P4 now (epoch ms).
 -- Claimable: PENDING, or RUNNING with its lease passed. READPAST: brokers skip each
 -- other's rows instead of waiting. Returns the job's columns (job_columns order).
+-- ARITHABORT: the filtered index ux_mij_slot refuses writes without it, and a
+-- database at compatibility level 80 does not turn it on with the ANSI options.
+SET ARITHABORT ON;
 DECLARE @t TABLE (job_id INT);
 WITH c AS (
     SELECT TOP (1)
@@ -522,6 +528,9 @@ GO
 
 -- name: extend_job
 -- @P1 job_id, @P2 claim_gen, @P3 lease_until. Returns the rows changed (0: not ours).
+-- ARITHABORT: the filtered index ux_mij_slot refuses writes without it, and a
+-- database at compatibility level 80 does not turn it on with the ANSI options.
+SET ARITHABORT ON;
 UPDATE dbo.medical_insurance_jobs WITH (ROWLOCK)
 SET lease_until = @P3
 WHERE job_id = @P1 AND claim_gen = @P2 AND status = 'RUNNING';
@@ -530,6 +539,9 @@ GO
 
 -- name: finish_job
 -- @P1 job_id, @P2 claim_gen, @P3 status, @P4 result, @P5 err_msg. Returns the rows changed.
+-- ARITHABORT: the filtered index ux_mij_slot refuses writes without it, and a
+-- database at compatibility level 80 does not turn it on with the ANSI options.
+SET ARITHABORT ON;
 UPDATE dbo.medical_insurance_jobs WITH (ROWLOCK)
 SET status = @P3, result = @P4, err_msg = @P5, lease_until = NULL, end_time = GETDATE()
 WHERE job_id = @P1 AND claim_gen = @P2 AND status = 'RUNNING';
@@ -586,7 +598,9 @@ GO
 
 -- name: load_catalog_end
 -- @P1 catalog_code, @P2 the new version, @P3 rows added, @P4 job_id. Records the version
--- and commits the load; returns the catalog's row count.
+-- and commits the load; returns the catalog's row count. XACT_ABORT again: a SET in one
+-- sp_executesql batch ends with it, and an error here must roll the rows back, not commit.
+SET XACT_ABORT ON;
 MERGE dbo.medical_insurance_catalog_versions WITH (HOLDLOCK) AS v
 USING (SELECT @P1 AS catalog_code) AS s
     ON v.catalog_code = s.catalog_code

@@ -173,7 +173,8 @@ impl SqliteStore {
             );
             let mut st = c.prepare_cached(&sql)?;
             let rows = st.query_map([limit], job_view)?;
-            rows.map(|r| parsed(r?)).collect()
+            // One hand-edited row the broker cannot read must not hide the others.
+            Ok(rows.filter_map(|r| parsed(r.ok()?).ok()).collect())
         })
         .await
     }
