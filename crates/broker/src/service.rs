@@ -39,7 +39,11 @@ impl Broker {
             Duration::from_millis(config.broker.lease_ms),
         ));
         let worker = Worker::new(config, queue.clone()).await?;
-        let jobs = Jobs::new(worker.clone(), config.institution.fixmedins_code.clone());
+        let jobs = Jobs::new(
+            worker.clone(),
+            config.institution.fixmedins_code.clone(),
+            config.institution.mdtrtarea_admvs.clone(),
+        );
         Ok(Arc::new(Self {
             queue,
             jobs,

@@ -37,6 +37,7 @@ fn run(inv: Invocation) -> ExitCode {
         Command::Result { json: true, .. }
             | Command::Call { .. }
             | Command::CatalogDownload { .. }
+            | Command::Reconcile { .. }
             | Command::Job { .. }
     );
     let reversing = matches!(inv.command, Command::Reverse { .. });
@@ -180,6 +181,25 @@ fn to_request(cmd: Command) -> Result<Option<(Request, Duration)>, ExitCode> {
             (
                 Request::Job {
                     kind: "catalog-download".into(),
+                    params: params.to_string(),
+                    wait_ms: millis(wait),
+                },
+                wait,
+            )
+        }
+        Command::Reconcile {
+            date,
+            setl_optins,
+            detail,
+            wait,
+        } => {
+            let mut params = serde_json::json!({ "date": date, "detail": detail });
+            if let Some(s) = setl_optins {
+                params["setl_optins"] = s.into();
+            }
+            (
+                Request::Job {
+                    kind: "reconcile".into(),
                     params: params.to_string(),
                     wait_ms: millis(wait),
                 },

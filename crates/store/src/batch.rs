@@ -149,3 +149,37 @@ pub enum CatalogLoaded {
     /// `current`); nothing was added.
     Moved { current: Option<String> },
 }
+
+/// The settlement interfaces reconciliation reads: 2207 门诊结算 (and 2207A), 2304 住院结算,
+/// and their cancellations 2208, 2305.
+pub const SETTLEMENT_CODES: &[&str] = &["2207", "2207A", "2304", "2208", "2305"];
+
+/// A settlement request as stored, for reconciliation: COMPLETED ones with their response,
+/// UNCERTAIN ones (whose fate the platform's view may show).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementRow {
+    pub request_id: i64,
+    pub interface_code: String,
+    pub status: yibao_proto::RequestStatus,
+    pub input_data: String,
+    pub response_data: Option<String>,
+}
+
+/// One difference a reconciliation found (`medical_insurance_reconcile_diffs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileDiff {
+    /// The day reconciled, `yyyy-MM-dd`.
+    pub stmt_date: String,
+    /// `ONLY_OURS`, `ONLY_PLATFORM`, `AMOUNT_DIFFERS`, `UNCERTAIN_APPLIED`,
+    /// `UNCERTAIN_NOT_APPLIED`.
+    pub kind: String,
+    pub setl_id: Option<String>,
+    pub mdtrt_id: Option<String>,
+    pub psn_no: Option<String>,
+    /// `1` for a cancellation, `0` for a settlement.
+    pub refd_setl_flag: Option<String>,
+    /// The platform's words (which amount differs, both values).
+    pub memo: Option<String>,
+    /// Our request for this settlement, when we have one.
+    pub request_id: Option<i64>,
+}

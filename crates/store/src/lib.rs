@@ -16,7 +16,7 @@ mod types;
 
 pub use batch::{
     CatalogLoad, CatalogLoaded, CatalogRow, CatalogVersion, JobClaimSpec, JobFinish, JobInsert,
-    JobStatus, JobView, NewJob,
+    JobStatus, JobView, NewJob, ReconcileDiff, SettlementRow, SETTLEMENT_CODES,
 };
 pub use error::StoreError;
 pub use mssql::{MssqlAuth, MssqlEncryption, MssqlOptions, MssqlStore};
@@ -191,6 +191,15 @@ pub trait Store: Send + Sync + 'static {
     /// Adds a download's rows and moves the catalog to `to_ver` in one transaction, only if
     /// it still holds `from_ver` (see [`CatalogLoad`]).
     async fn load_catalog(&self, load: CatalogLoad) -> Result<CatalogLoaded, StoreError>;
+
+    /// The COMPLETED and UNCERTAIN requests of [`SETTLEMENT_CODES`] created from `from` up
+    /// to (not including) `to`, both `yyyy-MM-dd` local dates, oldest first.
+    async fn settlements(&self, from: &str, to: &str) -> Result<Vec<SettlementRow>, StoreError>;
+
+    /// Replaces the differences recorded for `job_id` with `diffs`, in one transaction (a
+    /// job taken over and run again leaves one set).
+    async fn record_diffs(&self, job_id: i64, diffs: Vec<ReconcileDiff>)
+        -> Result<(), StoreError>;
 }
 
 /// The interface code of 2601 冲正, whose completion reverses its original in the same

@@ -102,7 +102,7 @@ pub async fn run(jobs: &Arc<Jobs>, job: &JobView, params: &Value) -> Ending {
     if let (Some(asked), Some(held)) = (&p.ver_name, &held_ver) {
         if asked != held {
             return Err(format!(
-                "目录已有版本，只能从它之后增量下载；要重新全量下载，请先删除该目录在 medical_insurance_catalog_rows 与 medical_insurance_catalog_versions 中的行 / the catalog already holds a version and continues after it; to download it all again, first delete its rows in both catalog tables (held {held}, asked {asked})"
+                "目录已有版本，只能从它之后增量下载；要重新全量下载，请先删除该目录在 medical_insurance_catalog_rows 与 …_versions 两表中的行 / the catalog already holds a version and continues after it; to download it all again, first delete its rows in both catalog tables (held {held}, asked {asked})"
             ));
         }
     }
@@ -204,7 +204,7 @@ async fn loaded_by(jobs: &Arc<Jobs>, catalog: &str, job_id: i64) -> bool {
 }
 
 /// One request of the job, sent and waited for like any other; its id and response.
-async fn step(jobs: &Arc<Jobs>, code: &str, input: Value) -> Result<(i64, Value), String> {
+pub(super) async fn step(jobs: &Arc<Jobs>, code: &str, input: Value) -> Result<(i64, Value), String> {
     let r = jobs
         .worker
         .call(
@@ -237,7 +237,7 @@ async fn step(jobs: &Arc<Jobs>, code: &str, input: Value) -> Result<(i64, Value)
     }
 }
 
-fn text(v: &Value, key: &str) -> Option<String> {
+pub(super) fn text(v: &Value, key: &str) -> Option<String> {
     match v.get(key)? {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Value::Number(n) => Some(n.to_string()),
@@ -246,7 +246,7 @@ fn text(v: &Value, key: &str) -> Option<String> {
 }
 
 /// The unpacked entry holding the catalog: the first `.txt`, else the only entry.
-fn entry_path(output: &Value) -> Option<String> {
+pub(super) fn entry_path(output: &Value) -> Option<String> {
     let entries = output.get("entries")?.as_array()?;
     let path = |e: &Value| e.get("path").and_then(Value::as_str).map(str::to_string);
     entries

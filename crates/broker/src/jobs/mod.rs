@@ -10,6 +10,7 @@
 //! is a compare-and-set on the catalog's version).
 
 mod catalog;
+mod reconcile;
 pub mod cron;
 pub mod schedule;
 
@@ -32,7 +33,7 @@ const MAX_CLAIMS: i64 = 5;
 const RECHECK: Duration = Duration::from_millis(100);
 
 /// The kinds of job, as stored in `medical_insurance_jobs.kind`.
-pub const KINDS: &[&str] = &[catalog::KIND, SIGN_OUT];
+pub const KINDS: &[&str] = &[catalog::KIND, reconcile::KIND, SIGN_OUT];
 const SIGN_OUT: &str = "sign-out";
 
 /// What ended a job: its result (JSON) or the reason it failed, for `err_msg`.
@@ -40,16 +41,20 @@ type Ending = Result<Value, String>;
 
 pub struct Jobs {
     pub(crate) worker: Arc<Worker>,
-    /// The institution code, which some steps (9102) carry in their input.
+    /// The institution code, which some steps (9101, 9102) carry in their input.
     fixmedins_code: String,
+    /// The 结算经办机构 a reconciliation names when its parameters do not (the
+    /// institution's `mdtrtarea_admvs`).
+    setl_optins: String,
     permits: Arc<Semaphore>,
 }
 
 impl Jobs {
-    pub fn new(worker: Arc<Worker>, fixmedins_code: String) -> Arc<Self> {
+    pub fn new(worker: Arc<Worker>, fixmedins_code: String, setl_optins: String) -> Arc<Self> {
         Arc::new(Self {
             worker,
             fixmedins_code,
+            setl_optins,
             permits: Arc::new(Semaphore::new(CONCURRENT_JOBS)),
         })
     }
@@ -171,6 +176,7 @@ impl Jobs {
             .map_err(|e| format!("任务参数不是 JSON / job params are not JSON: {e}"))?;
         match job.kind.as_str() {
             catalog::KIND => catalog::run(self, job, &params).await,
+            reconcile::KIND => reconcile::run(self, job, &params).await,
             SIGN_OUT => {
                 self.worker.sign_out_all().await;
                 Ok(serde_json::json!({}))
@@ -250,13 +256,16 @@ fn outcome(job: JobView, deadline_passed: bool) -> JobOutcome {
 pub(crate) fn check(kind: &str, params: &str) -> Result<(), String> {
     if !KINDS.contains(&kind) {
         return Err(format!(
-            "未知的任务类型 / unknown job kind: {kind} (catalog-download, sign-out)"
+            "未知的任务类型 / unknown job kind: {kind} (catalog-download, reconcile, sign-out)"
         ));
     }
     let v: Value = serde_json::from_str(params)
         .map_err(|e| format!("任务参数不是 JSON / job params are not JSON: {e}"))?;
     if kind == catalog::KIND {
         catalog::Params::from_json(&v)?;
+    }
+    if kind == reconcile::KIND {
+        reconcile::Params::from_json(&v)?;
     }
     Ok(())
 }

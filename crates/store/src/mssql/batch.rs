@@ -223,4 +223,63 @@ impl MssqlStore {
             .unwrap_or(0);
         Ok(CatalogLoaded::Added { added, total })
     }
+
+    pub(super) async fn batch_settlements(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<SettlementRow>, StoreError> {
+        let sets = self.query(Stmt::Settlements, &[&from, &to]).await?;
+        let mut out = Vec::new();
+        for r in sets.first().map(Vec::as_slice).unwrap_or_default() {
+            let Some(status) = opt_str(r, 2)?.and_then(|s| yibao_proto::RequestStatus::parse(&s))
+            else {
+                continue;
+            };
+            out.push(SettlementRow {
+                request_id: i64::from(req_i32(r, 0)?),
+                interface_code: req_str(r, 1)?,
+                status,
+                input_data: opt_str(r, 3)?.unwrap_or_default(),
+                response_data: opt_str(r, 4)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One transaction over several batches: delete the job's rows, insert each, commit.
+    pub(super) async fn batch_record_diffs(
+        &self,
+        job_id: i64,
+        diffs: Vec<ReconcileDiff>,
+    ) -> Result<(), StoreError> {
+        let id = row_id(job_id).ok_or_else(|| corrupt("job_id out of range"))?;
+        let request_ids: Vec<Option<i32>> =
+            diffs.iter().map(|d| d.request_id.and_then(row_id)).collect();
+        let begin: [&dyn ToSql; 1] = [&id];
+        let rows: Vec<[&dyn ToSql; 9]> = diffs
+            .iter()
+            .zip(&request_ids)
+            .map(|(d, rid)| -> [&dyn ToSql; 9] {
+                [
+                    &id,
+                    &d.stmt_date,
+                    &d.kind,
+                    &d.setl_id,
+                    &d.mdtrt_id,
+                    &d.psn_no,
+                    &d.refd_setl_flag,
+                    &d.memo,
+                    rid,
+                ]
+            })
+            .collect();
+        let mut batches: Vec<(&str, &[&dyn ToSql])> = vec![(Stmt::RecordDiffsBegin.sql(), &begin)];
+        for r in &rows {
+            batches.push((Stmt::RecordDiff.sql(), r));
+        }
+        batches.push((Stmt::RecordDiffsEnd.sql(), &[]));
+        self.sequence(&batches, |_| true).await?;
+        Ok(())
+    }
 }

@@ -475,6 +475,14 @@ impl Store for MssqlStore {
     async fn load_catalog(&self, load: CatalogLoad) -> Result<CatalogLoaded, StoreError> {
         self.batch_load_catalog(load).await
     }
+
+    async fn settlements(&self, from: &str, to: &str) -> Result<Vec<SettlementRow>, StoreError> {
+        self.batch_settlements(from, to).await
+    }
+
+    async fn record_diffs(&self, job_id: i64, diffs: Vec<ReconcileDiff>) -> Result<(), StoreError> {
+        self.batch_record_diffs(job_id, diffs).await
+    }
 }
 
 impl MssqlStore {

@@ -61,6 +61,10 @@ statements! {
     CatalogVersion => "catalog_version",
     LoadCatalogBegin => "load_catalog_begin",
     LoadCatalogEnd => "load_catalog_end",
+    Settlements => "settlements",
+    RecordDiffsBegin => "record_diffs_begin",
+    RecordDiff => "record_diff",
+    RecordDiffsEnd => "record_diffs_end",
 }
 
 /// The batches, indexed like [`Stmt::ALL`].

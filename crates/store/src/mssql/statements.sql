@@ -615,3 +615,45 @@ SELECT CAST(row_count AS BIGINT) AS row_count
 FROM dbo.medical_insurance_catalog_versions
 WHERE catalog_code = @P1;
 GO
+
+-- name: settlements
+-- @P1 from, @P2 to (exclusive), yyyy-mm-dd local dates. The codes are the store's constant
+-- SETTLEMENT_CODES (a test checks that this list matches it).
+SELECT
+    r.request_id,
+    r.interface_code,
+    UPPER(LTRIM(RTRIM(r.status))) AS status,
+    r.input_data,
+    resp.response_data
+FROM dbo.medical_insurance_requests AS r
+LEFT JOIN dbo.medical_insurance_responses AS resp ON r.request_id = resp.request_id
+WHERE
+    r.interface_code IN ('2207', '2207A', '2304', '2208', '2305')
+    AND UPPER(LTRIM(RTRIM(r.status))) IN ('COMPLETED', 'UNCERTAIN')
+    AND r.create_time >= CONVERT(DATETIME, @P1, 126)
+    AND r.create_time < CONVERT(DATETIME, @P2, 126)
+ORDER BY r.request_id;
+GO
+
+-- name: record_diffs_begin
+-- @P1 job_id. Opens the transaction that replaces the job's differences.
+SET XACT_ABORT ON;
+BEGIN TRANSACTION;
+DELETE FROM dbo.medical_insurance_reconcile_diffs WHERE job_id = @P1;
+GO
+
+-- name: record_diff
+-- @P1 job_id, @P2 stmt_date, @P3 kind, @P4 setl_id, @P5 mdtrt_id, @P6 psn_no,
+-- @P7 refd_setl_flag, @P8 memo, @P9 request_id
+SET XACT_ABORT ON;
+INSERT INTO dbo.medical_insurance_reconcile_diffs (
+    job_id, stmt_date, kind, setl_id, mdtrt_id, psn_no, refd_setl_flag, memo, request_id
+)
+VALUES (@P1, @P2, @P3, @P4, @P5, @P6, @P7, @P8, @P9);
+GO
+
+-- name: record_diffs_end
+SET XACT_ABORT ON;
+COMMIT TRANSACTION;
+SELECT 1 AS done;
+GO

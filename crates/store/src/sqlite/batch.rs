@@ -232,6 +232,90 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    pub(super) async fn batch_settlements(
+        &self,
+        from: String,
+        to: String,
+    ) -> Result<Vec<SettlementRow>, StoreError> {
+        self.read(move |c| {
+            let codes = SETTLEMENT_CODES
+                .iter()
+                .map(|c| format!("'{c}'"))
+                .collect::<Vec<_>>()
+                .join(",");
+            // The codes are the store's own constants, not input.
+            let sql = format!(
+                "SELECT r.request_id, r.interface_code, r.status, r.input_data, resp.response_data \
+                 FROM medical_insurance_requests r \
+                 LEFT JOIN medical_insurance_responses resp ON resp.request_id = r.request_id \
+                 WHERE r.interface_code IN ({codes}) AND r.status IN ('COMPLETED', 'UNCERTAIN') \
+                   AND r.create_time >= ?1 AND r.create_time < ?2 ORDER BY r.request_id"
+            );
+            let mut st = c.prepare(&sql)?;
+            let rows = st.query_map(params![from, to], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    rows::lossy_text(r, 1, "interface_code")?.unwrap_or_default(),
+                    rows::lossy_text(r, 2, "status")?.unwrap_or_default(),
+                    rows::lossy_text(r, 3, "input_data")?.unwrap_or_default(),
+                    rows::lossy_text(r, 4, "response_data")?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (request_id, interface_code, status, input_data, response_data) = row?;
+                // Read as the claim compares: an odd spelling is not a settlement we know.
+                let Some(status) = yibao_proto::RequestStatus::parse(&status) else {
+                    continue;
+                };
+                out.push(SettlementRow {
+                    request_id,
+                    interface_code,
+                    status,
+                    input_data,
+                    response_data,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub(super) async fn batch_record_diffs(
+        &self,
+        job_id: i64,
+        diffs: Vec<ReconcileDiff>,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .writer
+            .write(move |c| {
+                c.prepare_cached("DELETE FROM medical_insurance_reconcile_diffs WHERE job_id = ?1")?
+                    .execute([job_id])?;
+                let mut add = c.prepare_cached(
+                    "INSERT INTO medical_insurance_reconcile_diffs (job_id, stmt_date, kind, \
+                     setl_id, mdtrt_id, psn_no, refd_setl_flag, memo, request_id) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?;
+                for d in &diffs {
+                    add.execute(params![
+                        job_id,
+                        d.stmt_date,
+                        d.kind,
+                        d.setl_id,
+                        d.mdtrt_id,
+                        d.psn_no,
+                        d.refd_setl_flag,
+                        d.memo,
+                        d.request_id
+                    ])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+}
+
 fn version(c: &Connection, code: &str) -> rusqlite::Result<Option<CatalogVersion>> {
     c.prepare_cached(
         "SELECT ver_name, row_count, job_id FROM medical_insurance_catalog_versions \

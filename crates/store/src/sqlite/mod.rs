@@ -488,6 +488,15 @@ impl Store for SqliteStore {
     async fn load_catalog(&self, load: CatalogLoad) -> Result<CatalogLoaded, StoreError> {
         self.batch_load_catalog(load).await
     }
+
+    async fn settlements(&self, from: &str, to: &str) -> Result<Vec<SettlementRow>, StoreError> {
+        self.batch_settlements(from.to_string(), to.to_string())
+            .await
+    }
+
+    async fn record_diffs(&self, job_id: i64, diffs: Vec<ReconcileDiff>) -> Result<(), StoreError> {
+        self.batch_record_diffs(job_id, diffs).await
+    }
 }
 
 /// Inserts a request: PENDING, or PROCESSING under `claim` when the broker makes the

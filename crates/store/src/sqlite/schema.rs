@@ -182,6 +182,24 @@ CREATE TABLE IF NOT EXISTS medical_insurance_catalog_versions (
     update_time  TEXT    NOT NULL DEFAULT ({NOW})
 );
 
+-- What a reconciliation found, per settlement (3202's result, and our UNCERTAIN requests
+-- next to the platform's view).
+CREATE TABLE IF NOT EXISTS medical_insurance_reconcile_diffs (
+    diff_id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id         INTEGER NOT NULL,
+    stmt_date      TEXT    NOT NULL,
+    kind           TEXT    NOT NULL,
+    setl_id        TEXT,
+    mdtrt_id       TEXT,
+    psn_no         TEXT,
+    refd_setl_flag TEXT,
+    memo           TEXT,
+    request_id     INTEGER,
+    create_time    TEXT    NOT NULL DEFAULT ({NOW})
+);
+CREATE INDEX IF NOT EXISTS ix_mird_job ON medical_insurance_reconcile_diffs (job_id);
+CREATE INDEX IF NOT EXISTS ix_mird_date ON medical_insurance_reconcile_diffs (stmt_date);
+
 CREATE VIEW IF NOT EXISTS v_medical_insurance_result AS
 SELECT r.request_id,
        r.interface_code,
