@@ -26,8 +26,11 @@ fn reconcile(env: &Env, day: &str) -> (Option<i32>, Value, i64) {
     (out.status.code(), result, job)
 }
 
-/// (kind, setl_id, request_id, memo) of a job's differences.
-fn diffs(env: &Env, job: i64) -> Vec<(String, Option<String>, Option<i64>, Option<String>)> {
+/// One difference: (kind, setl_id, request_id, memo).
+type Diff = (String, Option<String>, Option<i64>, Option<String>);
+
+/// A job's differences, in the order recorded.
+fn diffs(env: &Env, job: i64) -> Vec<Diff> {
     let db = env.db();
     let mut st = db
         .prepare(
@@ -79,13 +82,20 @@ fn a_day_reconciles_and_planted_differences_are_found_per_settlement() {
     );
     env.add_fault(json!({"infno": "2207", "kind": "reset", "times": 1}));
     let (uncertain_id, code, _) = call(&env, "2207", &settle_input(5));
-    assert_eq!(code, Some(2), "a reset after applying leaves the settlement UNCERTAIN");
+    assert_eq!(
+        code,
+        Some(2),
+        "a reset after applying leaves the settlement UNCERTAIN"
+    );
 
     let (code, second, job) = reconcile(&env, &day);
     assert_eq!(code, Some(0), "{second}");
     assert_eq!(second["balanced"], false, "{second}");
     assert_eq!(second["uncertain"], 1);
-    assert!(second["detail"]["request_3202"].as_i64().is_some(), "{second}");
+    assert!(
+        second["detail"]["request_3202"].as_i64().is_some(),
+        "{second}"
+    );
     let found = diffs(&env, job);
     let kind_of = |setl: &str| {
         found
@@ -99,7 +109,10 @@ fn a_day_reconciles_and_planted_differences_are_found_per_settlement() {
     assert_eq!(lost.2, Some(settled[0].0), "our request named");
     let amount = kind_of(&settled[2].1);
     assert_eq!(amount.0, "AMOUNT_DIFFERS");
-    assert!(amount.3.as_deref().unwrap_or("").contains("1.23"), "{amount:?}");
+    assert!(
+        amount.3.as_deref().unwrap_or("").contains("1.23"),
+        "{amount:?}"
+    );
     let extra = kind_of("EXTRA0000000000000001");
     assert_eq!((extra.0.as_str(), extra.2), ("ONLY_PLATFORM", None));
     let evidence = found
@@ -108,7 +121,10 @@ fn a_day_reconciles_and_planted_differences_are_found_per_settlement() {
         .unwrap_or_else(|| panic!("UNCERTAIN request {uncertain_id} in {found:?}"));
     assert_eq!(evidence.0, "UNCERTAIN_APPLIED", "{found:?}");
     // Settlements 2 (cancelled) and 4 agree: no row.
-    assert!(!found.iter().any(|d| d.1.as_deref() == Some(&settled[3].1)), "{found:?}");
+    assert!(
+        !found.iter().any(|d| d.1.as_deref() == Some(&settled[3].1)),
+        "{found:?}"
+    );
     yibao::assert_wording("evidence memo", evidence.3.as_deref().unwrap_or(""));
 }
 
@@ -121,7 +137,9 @@ fn a_bad_date_is_refused_before_anything_is_recorded() {
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     let jobs: i64 = env
         .db()
-        .query_row("SELECT COUNT(*) FROM medical_insurance_jobs", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM medical_insurance_jobs", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(jobs, 0);
 }

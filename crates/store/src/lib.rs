@@ -198,8 +198,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Replaces the differences recorded for `job_id` with `diffs`, in one transaction (a
     /// job taken over and run again leaves one set).
-    async fn record_diffs(&self, job_id: i64, diffs: Vec<ReconcileDiff>)
-        -> Result<(), StoreError>;
+    async fn record_diffs(&self, job_id: i64, diffs: Vec<ReconcileDiff>) -> Result<(), StoreError>;
 }
 
 /// The interface code of 2601 冲正, whose completion reverses its original in the same

@@ -204,7 +204,11 @@ async fn loaded_by(jobs: &Arc<Jobs>, catalog: &str, job_id: i64) -> bool {
 }
 
 /// One request of the job, sent and waited for like any other; its id and response.
-pub(super) async fn step(jobs: &Arc<Jobs>, code: &str, input: Value) -> Result<(i64, Value), String> {
+pub(super) async fn step(
+    jobs: &Arc<Jobs>,
+    code: &str,
+    input: Value,
+) -> Result<(i64, Value), String> {
     let r = jobs
         .worker
         .call(

@@ -10,8 +10,8 @@
 //! is a compare-and-set on the catalog's version).
 
 mod catalog;
-mod reconcile;
 pub mod cron;
+mod reconcile;
 pub mod schedule;
 
 use std::sync::Arc;

@@ -37,20 +37,50 @@ const MAX_MEMO: usize = 1000;
 
 /// `{"date": "2026-12-01", "setl_optins": "430100"}` (`setl_optins` defaults to the
 /// institution's `mdtrtarea_admvs`; `detail: true` asks for 3202 even when balanced).
+/// `date` may also be `yesterday` or `today`, counted from the job's schedule slot (so a
+/// job taken over after midnight still reconciles its own day), else from now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Params {
-    pub date: NaiveDate,
+    pub date: Day,
     pub setl_optins: Option<String>,
     pub detail: bool,
 }
 
+/// The day a reconciliation is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Day {
+    On(NaiveDate),
+    /// Days before the job's slot (or today): 0 today, 1 yesterday.
+    Before(i64),
+}
+
+impl Day {
+    fn resolve(self, job: &JobView) -> NaiveDate {
+        match self {
+            Day::On(d) => d,
+            Day::Before(n) => {
+                let base = job
+                    .slot
+                    .as_deref()
+                    .and_then(|s| s.get(..10))
+                    .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+                    .unwrap_or_else(|| yibao_core::time::now().date_naive());
+                base - chrono::Duration::days(n)
+            }
+        }
+    }
+}
+
 impl Params {
     pub fn from_json(v: &Value) -> Result<Self, String> {
-        let date = v
-            .get("date")
-            .and_then(Value::as_str)
-            .and_then(|s| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok())
-            .ok_or("对账日期 date 应为 yyyy-MM-dd / date must be yyyy-MM-dd")?;
+        let date = match v.get("date").and_then(Value::as_str).map(str::trim) {
+            Some("yesterday") => Day::Before(1),
+            Some("today") => Day::Before(0),
+            Some(s) => Day::On(NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+                "对账日期 date 应为 yyyy-MM-dd、yesterday 或 today / date must be yyyy-MM-dd, yesterday or today".to_string()
+            })?),
+            None => return Err("缺少对账日期 date / missing date".into()),
+        };
         let setl_optins = match v.get("setl_optins") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) => {
@@ -82,13 +112,19 @@ struct Record {
 }
 
 /// medfee_sumamt, fund_pay_sumamt, acct_pay, psn_cash_pay.
-const AMOUNTS: [&str; 4] = ["medfee_sumamt", "fund_pay_sumamt", "acct_pay", "psn_cash_pay"];
+const AMOUNTS: [&str; 4] = [
+    "medfee_sumamt",
+    "fund_pay_sumamt",
+    "acct_pay",
+    "psn_cash_pay",
+];
 
 pub async fn run(jobs: &Arc<Jobs>, job: &JobView, params: &Value) -> Ending {
     let p = Params::from_json(params)?;
-    let day = p.date.format("%Y-%m-%d").to_string();
+    let date = p.date.resolve(job);
+    let day = date.format("%Y-%m-%d").to_string();
     let around = |d: i64| {
-        (p.date + chrono::Duration::days(d))
+        (date + chrono::Duration::days(d))
             .format("%Y-%m-%d")
             .to_string()
     };
@@ -137,13 +173,15 @@ pub async fn run(jobs: &Arc<Jobs>, job: &JobView, params: &Value) -> Ending {
     });
     if balanced && uncertain.is_empty() && !p.detail {
         queue
-            .durably("reconcile diffs", || queue.store.record_diffs(job.job_id, Vec::new()))
+            .durably("reconcile diffs", || {
+                queue.store.record_diffs(job.job_id, Vec::new())
+            })
             .await
             .map_err(|e| e.to_string())?;
         result["differences"] = json!(0);
         return Ok(result);
     }
-    let (detail, lines) = detail(jobs, job, &p, &day, &setl_optins, &records).await?;
+    let (detail, lines) = detail(jobs, job, date, &setl_optins, &records).await?;
     let diffs = differences(&day, &lines, &records, &uncertain);
     let n = diffs.len();
     queue
@@ -212,11 +250,11 @@ fn ours(rows: &[SettlementRow], day: &str) -> (Vec<Record>, Vec<SettlementRow>) 
 async fn detail(
     jobs: &Arc<Jobs>,
     job: &JobView,
-    p: &Params,
-    day: &str,
+    date: NaiveDate,
     setl_optins: &str,
     records: &[Record],
 ) -> Result<(Value, Vec<Vec<String>>), String> {
+    let day = date.format("%Y-%m-%d").to_string();
     let mut text_out = String::new();
     let mut sums = [0i64; 4];
     let mut count = 0i64;
@@ -243,15 +281,18 @@ async fn detail(
         .dir
         .join("reconcile")
         .join(job.job_id.to_string());
-    let path = std::path::absolute(dir.join(format!("{}.txt", p.date.format("%Y%m%d"))))
+    let path = std::path::absolute(dir.join(format!("{}.txt", date.format("%Y%m%d"))))
         .map_err(|e| format!("无法确定明细文件路径 / cannot place the detail file: {e}"))?;
     let written = async {
         tokio::fs::create_dir_all(&dir).await?;
         tokio::fs::write(&path, text_out.as_bytes()).await
     };
-    written
-        .await
-        .map_err(|e| format!("无法写入对账明细文件 / cannot write the detail file {}: {e}", path.display()))?;
+    written.await.map_err(|e| {
+        format!(
+            "无法写入对账明细文件 / cannot write the detail file {}: {e}",
+            path.display()
+        )
+    })?;
     let upload = json!({"fsUploadIn": {
         "file_path": path.to_string_lossy(), "zip": true, "fixmedins_code": jobs.fixmedins_code,
     }});
@@ -380,14 +421,18 @@ fn cents(v: &Value) -> Option<i64> {
         None => (false, s),
     };
     let (int, dec) = s.split_once('.').unwrap_or((&s, ""));
-    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !dec.bytes().all(|b| b.is_ascii_digit()) {
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !dec.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let (kept, rest) = dec.split_at(dec.len().min(2));
     if rest.bytes().any(|b| b != b'0') {
         return None;
     }
-    let v = int.parse::<i64>().ok()?.checked_mul(100)? + format!("{kept:0<2}").parse::<i64>().ok()?;
+    let v =
+        int.parse::<i64>().ok()?.checked_mul(100)? + format!("{kept:0<2}").parse::<i64>().ok()?;
     Some(if neg { -v } else { v })
 }
 
@@ -416,6 +461,25 @@ mod tests {
     #[test]
     fn params_are_checked() {
         assert!(Params::from_json(&json!({"date": "2026-12-01"})).is_ok());
+        let p = Params::from_json(&json!({"date": "yesterday"})).unwrap();
+        let job = JobView {
+            job_id: 1,
+            kind: KIND.into(),
+            params: "{}".into(),
+            schedule: Some("daily".into()),
+            slot: Some("2026-12-01T07:00".into()),
+            status: yibao_store::JobStatus::Running,
+            worker_id: None,
+            claim_gen: 1,
+            result: None,
+            err_msg: None,
+            create_time: None,
+            end_time: None,
+        };
+        assert_eq!(
+            p.date.resolve(&job),
+            NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()
+        );
         assert!(Params::from_json(&json!({"date": "2026-13-01"})).is_err());
         assert!(Params::from_json(&json!({"date": "2026-12-01", "setl_optins": "43"})).is_err());
     }

@@ -254,8 +254,10 @@ impl MssqlStore {
         diffs: Vec<ReconcileDiff>,
     ) -> Result<(), StoreError> {
         let id = row_id(job_id).ok_or_else(|| corrupt("job_id out of range"))?;
-        let request_ids: Vec<Option<i32>> =
-            diffs.iter().map(|d| d.request_id.and_then(row_id)).collect();
+        let request_ids: Vec<Option<i32>> = diffs
+            .iter()
+            .map(|d| d.request_id.and_then(row_id))
+            .collect();
         let begin: [&dyn ToSql; 1] = [&id];
         let rows: Vec<[&dyn ToSql; 9]> = diffs
             .iter()

@@ -178,4 +178,19 @@ mod tests {
             assert!(stmt.sql().contains("claim_gen = @P"), "{stmt:?}");
         }
     }
+
+    #[test]
+    fn the_settlement_codes_are_the_stores_list() {
+        let sql = Stmt::Settlements.sql();
+        let listed = sql
+            .split_once("interface_code IN (")
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(list, _)| {
+                list.split(',')
+                    .map(|c| c.trim().trim_matches('\''))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        assert_eq!(listed, crate::SETTLEMENT_CODES);
+    }
 }

@@ -290,8 +290,10 @@ impl SqliteStore {
         self.inner
             .writer
             .write(move |c| {
-                c.prepare_cached("DELETE FROM medical_insurance_reconcile_diffs WHERE job_id = ?1")?
-                    .execute([job_id])?;
+                c.prepare_cached(
+                    "DELETE FROM medical_insurance_reconcile_diffs WHERE job_id = ?1",
+                )?
+                .execute([job_id])?;
                 let mut add = c.prepare_cached(
                     "INSERT INTO medical_insurance_reconcile_diffs (job_id, stmt_date, kind, \
                      setl_id, mdtrt_id, psn_no, refd_setl_flag, memo, request_id) \
