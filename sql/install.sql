@@ -335,17 +335,21 @@ GO
    3d. 批量任务与目录 / batch jobs and catalogs（版本 4 / schema 4）
        medical_insurance_jobs：代理服务在请求之外执行的批量任务（目录下载、对账、签退），一行一个任务。
        像请求一样认领：租约（lease_until）加认领代数（claim_gen），多个代理共用一张表时每个任务只执行一次。
-       HIS 可用 sp_medical_insurance_catalog_download 插入任务并等待结果；定时任务（[[schedule]]）由代理插入。
+       HIS 可用 sp_medical_insurance_catalog_download、sp_medical_insurance_reconcile 插入任务并等待结果；
+       定时任务（[[schedule]]）由代理插入。
        medical_insurance_catalog_rows：下载的目录文件，一行一条（原样保存，字段以制表符分隔，已按 UTF-8 解码）。
        medical_insurance_catalog_versions：每个目录当前所处的版本，下次从这里增量下载。
+       medical_insurance_reconcile_diffs：对账（reconcile 任务）发现的差异，一行一条。
        medical_insurance_jobs: batch work the broker runs beside single requests (catalog
        downloads, reconciliation, sign-out), one row per job, claimed like a request (a
        lease and a claim generation), so several brokers on one table run each job once.
-       The HIS inserts one and waits with sp_medical_insurance_catalog_download; scheduled
-       runs ([[schedule]]) are inserted by the broker. medical_insurance_catalog_rows: the
-       lines of the downloaded catalog files, one row each, kept as received (tab-separated
-       fields, decoded as UTF-8). medical_insurance_catalog_versions: the version each
-       catalog holds, where the next incremental download starts.
+       The HIS inserts one and waits with sp_medical_insurance_catalog_download or
+       sp_medical_insurance_reconcile; scheduled runs ([[schedule]]) are inserted by the
+       broker. medical_insurance_catalog_rows: the lines of the downloaded catalog files,
+       one row each, kept as received (tab-separated fields, decoded as UTF-8).
+       medical_insurance_catalog_versions: the version each catalog holds, where the next
+       incremental download starts. medical_insurance_reconcile_diffs: the differences a
+       reconciliation (a reconcile job) found, one row each.
    ----------------------------------------------------------------------------- */
 IF OBJECT_ID(N'dbo.medical_insurance_jobs', N'U') IS NULL
 BEGIN
@@ -489,6 +493,64 @@ BEGIN
         CONSTRAINT df_micv_update_time DEFAULT (GETDATE())
     );
 END;
+GO
+
+-- 对账发现的差异，一行一条（3202 对账结果文件中的每一行，以及本地 UNCERTAIN 结算在平台上的结论）。
+-- 代理服务每次执行 reconcile 任务时先删除该任务（job_id）原有的行再写入，所以任务被接管重跑后不会重复。
+-- What a reconciliation found, one row each (each line of 3202's result file, and what the
+-- platform shows of our UNCERTAIN settlements). Each run of a reconcile job deletes the
+-- job's earlier rows before writing, so a job taken over and run again leaves no duplicates.
+IF OBJECT_ID(N'dbo.medical_insurance_reconcile_diffs', N'U') IS NULL
+BEGIN
+    CREATE TABLE dbo.medical_insurance_reconcile_diffs (
+        diff_id INT IDENTITY (1, 1) NOT NULL
+        CONSTRAINT pk_medical_insurance_reconcile_diffs PRIMARY KEY,
+        -- 产生它的对账任务（medical_insurance_jobs.job_id）/ the reconcile job that found it
+        job_id INT NOT NULL,
+        -- 对账日期 yyyy-MM-dd / the day reconciled, yyyy-MM-dd
+        stmt_date NVARCHAR(10) NOT NULL,
+        -- ONLY_OURS（医药机构有、中心无）| ONLY_PLATFORM（中心有、医药机构无）| AMOUNT_DIFFERS（金额不符）|
+        -- UNCERTAIN_APPLIED（本地 UNCERTAIN 的结算平台已有：已生效）| UNCERTAIN_NOT_APPLIED（平台没有：未生效）| OTHER
+        -- ONLY_OURS: we hold it, the centre does not; ONLY_PLATFORM: the reverse;
+        -- AMOUNT_DIFFERS: the amounts differ; UNCERTAIN_APPLIED / UNCERTAIN_NOT_APPLIED: an
+        -- UNCERTAIN settlement of ours took effect / did not; OTHER: a result line not understood
+        kind NVARCHAR(32) NOT NULL,
+        -- 结算 ID、就诊 ID、人员编号（平台或本地请求中的值）/ settlement, visit and person ids
+        setl_id NVARCHAR(30) NULL,
+        mdtrt_id NVARCHAR(30) NULL,
+        psn_no NVARCHAR(30) NULL,
+        -- 1 = 撤销（2208、2305），0 = 结算 / 1: a cancellation, 0: a settlement
+        refd_setl_flag NVARCHAR(4) NULL,
+        -- 平台的说明（哪项金额不符、双方的值）或代理服务的结论 / the platform's words, or the broker's verdict
+        memo NVARCHAR(MAX) NULL,
+        -- 本地对应的请求（medical_insurance_requests.request_id），没有时为 NULL / our request for it, when we have one
+        request_id INT NULL,
+        create_time DATETIME NOT NULL
+        CONSTRAINT df_mird_create_time DEFAULT (GETDATE())
+    );
+END;
+GO
+
+-- 按任务读取（代理服务按 job_id 替换）/ read by job (the broker replaces a job's rows)
+IF NOT EXISTS (
+    SELECT 1 FROM sys.indexes
+    WHERE
+        name = N'ix_mird_job'
+        AND object_id = OBJECT_ID(N'dbo.medical_insurance_reconcile_diffs')
+)
+    CREATE INDEX ix_mird_job
+    ON dbo.medical_insurance_reconcile_diffs (job_id);
+GO
+
+-- 按对账日期查找 / look-ups by the day reconciled
+IF NOT EXISTS (
+    SELECT 1 FROM sys.indexes
+    WHERE
+        name = N'ix_mird_date'
+        AND object_id = OBJECT_ID(N'dbo.medical_insurance_reconcile_diffs')
+)
+    CREATE INDEX ix_mird_date
+    ON dbo.medical_insurance_reconcile_diffs (stmt_date);
 GO
 
 /* -----------------------------------------------------------------------------
@@ -1333,6 +1395,204 @@ END;
 GO
 
 /* -----------------------------------------------------------------------------
+   11d. sp_medical_insurance_reconcile：对一天的结算与医保中心对账（3201，不平或有 UNCERTAIN 时 3202 明细对账）
+        reconcile one day's settlements with the 医保 centre (3201; 3202 for the detail
+        when a total differs or a settlement is UNCERTAIN)
+
+   在 medical_insurance_jobs 中插入一个 reconcile 任务，然后像 sp_medical_insurance_catalog_download 一样用纯 T-SQL
+   （WAITFOR DELAY，不需要 xp_cmdshell）等待它结束，最多 @wait_seconds 秒（0 = 不等待，只返回 @job_id）。
+   代理服务认领后：按险种（insutype）和清算类别（clr_type）汇总 @stmt_date 当天已完成（COMPLETED）的结算
+   （2207、2207A、2304；撤销 2208、2305 计为负数），每组发送一次 3201 对总账；有一组不平、当天前后有结算请求为
+   UNCERTAIN，或 @detail = 1 时，再上传明细文件（9101）、发送 3202 明细对账并下载平台的对账结果（9102）。
+   每条差异是 medical_insurance_reconcile_diffs 中该 job_id 的一行（同一任务重跑时先删除再写入）。
+   对账只读平台的账目，重复调用是安全的（每次是一个新任务、各自的差异行）。
+   @setl_optins：结算经办机构，6 位数字的区划代码；不给时用代理服务配置的就医地（mdtrtarea_admvs）。
+   返回值与 sp_medical_insurance_catalog_download 相同：0 完成 COMPLETED；1 失败 ERROR（原因见 @err_msg）；
+   4 等待结束时仍未完成（@status 为 PENDING：还没有代理服务认领；RUNNING：正在对账），任务留在表中，之后由代理服务
+     完成，不要重复调用，稍后读 medical_insurance_jobs；5 参数错误；6 任务行在等待期间被删除。
+   事务规则同 sp_medical_insurance_catalog_download：@wait_seconds > 0 时不能在打开的事务中调用（返回 5）。
+   完成时 @result 为 JSON，例如：
+     {"date":"2026-12-01","settlements":5,"uncertain":1,"balanced":false,
+      "groups":[{"insutype":"310","clr_type":"11","count":4,"medfee_sumamt":"400.00",
+                 "fund_pay_sumamt":"280.00","acct_pay":"20.00","balanced":false,"request_id":17,
+                 "stmt_rslt_dscr":"..."}],
+      "detail":{"upload_request":18,"request_3202":19,"download_request":20},"differences":4}
+   即：对账日期、当天计入的结算数、UNCERTAIN 的结算请求数、是否全部平衡、每组 3201 的汇总与结果（request_id 为
+   medical_insurance_requests 中的请求）、明细对账用到的请求（平衡且无 UNCERTAIN 时没有 detail）和差异行数。
+
+   用法 / usage:
+     DECLARE @rc INT, @job_id INT, @status NVARCHAR(16), @result NVARCHAR(MAX), @err NVARCHAR(2000);
+     DECLARE @day DATE;
+     SET @day = DATEADD(DAY, -1, GETDATE());
+     EXEC @rc = dbo.sp_medical_insurance_reconcile
+         @stmt_date = @day, @wait_seconds = 600,
+         @job_id = @job_id OUTPUT, @status = @status OUTPUT,
+         @result = @result OUTPUT, @err_msg = @err OUTPUT;
+     SELECT d.kind, d.setl_id, d.memo, r.status
+     FROM medical_insurance_reconcile_diffs d
+     LEFT JOIN v_medical_insurance_result r ON r.request_id = d.request_id
+     WHERE d.job_id = @job_id;
+
+   Inserts a reconcile job into medical_insurance_jobs and waits for it in pure T-SQL
+   (WAITFOR DELAY, no xp_cmdshell), like sp_medical_insurance_catalog_download, up to
+   @wait_seconds seconds (0: no wait, just the @job_id). The broker that claims it sums
+   the day's COMPLETED settlements (2207, 2207A, 2304; cancellations 2208 and 2305 count
+   negative) per insutype and clr_type and sends 3201 for each group; when a group does
+   not balance, a settlement request around the day is UNCERTAIN, or @detail = 1, it
+   uploads the detail (9101), sends 3202 and downloads the platform's result (9102). Each
+   difference is a row of medical_insurance_reconcile_diffs for the job_id (a job run
+   again replaces its rows). Reconciling only reads the platform's books, so calling again
+   is safe (a new job with its own rows). @setl_optins: the 结算经办机构, a 6-digit area
+   code; the broker's configured mdtrtarea_admvs when not given. Return values as for
+   sp_medical_insurance_catalog_download: 0 COMPLETED; 1 ERROR (@err_msg says why); 4 not
+   finished when the wait ended (@status PENDING: no broker has claimed it; RUNNING:
+   reconciling): the job stays and a broker finishes it, do not call again, read
+   medical_insurance_jobs later; 5 bad arguments; 6 the job row was deleted while waiting.
+   Transactions as there: with @wait_seconds > 0 it refuses to run inside an open one (5).
+   On success @result is the JSON above: the day, the settlements counted, the UNCERTAIN
+   settlement requests, whether everything balanced, each group's totals and 3201 verdict
+   (request_id: its row of medical_insurance_requests), the detail's requests (none when
+   all balanced and nothing was UNCERTAIN) and the number of differences.
+   ----------------------------------------------------------------------------- */
+IF OBJECT_ID(N'dbo.sp_medical_insurance_reconcile', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.sp_medical_insurance_reconcile AS RETURN 0');
+GO
+
+ALTER PROCEDURE dbo.sp_medical_insurance_reconcile
+    @stmt_date DATE,
+    @setl_optins NVARCHAR(6) = NULL,
+    @detail BIT = 0,
+    @wait_seconds INT = 600,
+    @job_id INT = NULL OUTPUT,
+    @status NVARCHAR(16) = NULL OUTPUT,
+    @result NVARCHAR(MAX) = NULL OUTPUT,
+    @err_msg NVARCHAR(2000) = NULL OUTPUT
+AS
+BEGIN
+    SET NOCOUNT ON;
+    -- 调用方的事务状态，在访问任何表之前记下（同 sp_medical_insurance_call）
+    -- the caller's transaction state, taken before any table is read (as in sp_medical_insurance_call)
+    DECLARE @entry_trancount INT;
+    DECLARE @implicit INT;
+    SET @entry_trancount = @@TRANCOUNT;
+    SET @implicit = @@OPTIONS & 2;
+    -- 写有筛选索引（ux_mij_slot）的表需要这些选项（同 sp_medical_insurance_catalog_download），过程返回后恢复。
+    -- Writing a table with a filtered index (ux_mij_slot) needs these (as in
+    -- sp_medical_insurance_catalog_download); they come back when the procedure returns.
+    SET ANSI_WARNINGS ON;
+    SET ANSI_PADDING ON;
+    SET ARITHABORT ON;
+    SET CONCAT_NULL_YIELDS_NULL ON;
+    SET NUMERIC_ROUNDABORT OFF;
+    DECLARE @params NVARCHAR(200);
+    DECLARE @deadline DATETIME;
+    DECLARE @wait_ms INT;
+    DECLARE @wait DATETIME;
+
+    SET @job_id = NULL;
+    SET @status = NULL;
+    SET @result = NULL;
+    SET @err_msg = NULL;
+    IF @wait_seconds IS NULL SET @wait_seconds = 600;
+    IF @detail IS NULL SET @detail = 0;
+
+    IF @stmt_date IS NULL
+    BEGIN
+        RAISERROR (N'@stmt_date 不能为空：要对账的日期 / @stmt_date must not be NULL: the day to reconcile', 16, 1);
+        RETURN 5;
+    END;
+    -- 恰好 6 个 ASCII 数字（二进制排序规则：[0-9] 只含 ASCII 数字；DATALENGTH 而不是 LEN：LEN 不计结尾的空格），
+    -- 所以原样写入 JSON 无需转义
+    -- Exactly six ASCII digits (a binary collation: [0-9] is the ASCII digits only;
+    -- DATALENGTH, not LEN: LEN leaves out trailing spaces), so it goes into the JSON unescaped
+    IF @setl_optins IS NOT NULL AND 1 = CASE
+        WHEN DATALENGTH(@setl_optins) <> 12 THEN 1
+        WHEN @setl_optins COLLATE Latin1_General_BIN LIKE N'%[^0-9]%' THEN 1
+        ELSE 0
+    END
+    BEGIN
+        RAISERROR (N'@setl_optins 须为 6 位数字的区划代码，如 N''430100'' / @setl_optins must be a 6-digit area code, e.g. N''430100''', 16, 1);
+        RETURN 5;
+    END;
+    IF @wait_seconds < 0
+    BEGIN
+        RAISERROR (N'@wait_seconds 不能为负数（0 = 不等待）/ @wait_seconds must not be negative (0: no wait)', 16, 1);
+        RETURN 5;
+    END;
+    -- 未提交的任务代理服务看不到，等待只会超时 / the broker cannot see an uncommitted job
+    IF @wait_seconds > 0 AND @entry_trancount > 0
+    BEGIN
+        IF @implicit = 2
+            RAISERROR (N'等待对账不能在未提交的事务中执行：本连接的 IMPLICIT_TRANSACTIONS 为 ON，之前的语句已隐式开启了事务。请先 COMMIT，或使用 @wait_seconds = 0 / waiting for a reconciliation cannot run inside an open transaction: IMPLICIT_TRANSACTIONS is ON for this connection and an earlier statement opened one; COMMIT first, or use @wait_seconds = 0', 16, 1);
+        ELSE
+            RAISERROR (N'等待对账不能在未提交的事务中执行：请在事务外调用，或使用 @wait_seconds = 0 / waiting for a reconciliation cannot run inside an open transaction: call it outside, or use @wait_seconds = 0', 16, 1);
+        RETURN 5;
+    END;
+    -- 没有打开的事务：插入立即提交，等待循环也不开启事务（过程返回后恢复调用方的设置）
+    -- None open: the insert commits at once and the wait loop opens no transaction (the
+    -- caller's setting is restored when the procedure returns)
+    IF @wait_seconds > 0 AND @implicit = 2 SET IMPLICIT_TRANSACTIONS OFF;
+
+    -- 样式 120：yyyy-mm-dd，与语言和 DATEFORMAT 设置无关 / style 120: yyyy-mm-dd whatever the language and DATEFORMAT
+    SET @params = N'{"date":"' + CONVERT(NVARCHAR(10), @stmt_date, 120) + N'"'
+    + CASE
+        WHEN @setl_optins IS NULL THEN N''
+        ELSE N',"setl_optins":"' + @setl_optins + N'"'
+    END
+    + CASE
+        WHEN @detail = 1 THEN N',"detail":true'
+        ELSE N''
+    END
+    + N'}';
+    INSERT INTO dbo.medical_insurance_jobs (kind, params)
+    VALUES (N'reconcile', @params);
+    SET @job_id = CONVERT(INT, SCOPE_IDENTITY());
+
+    -- 对账需要几秒到几分钟（每组一次 3201，可能还有 9101、3202、9102）：从 50 ms 起每次增加一半，
+    -- 最长 1 秒查看一次（按主键读一行）
+    -- A reconciliation takes seconds to minutes (3201 per group, perhaps 9101, 3202 and
+    -- 9102): from 50 ms, half as long again each time, looking at most once a second (one
+    -- row read by its key)
+    SET @deadline = DATEADD(SECOND, @wait_seconds, GETDATE());
+    SET @wait_ms = 50;
+    WHILE 1 = 1
+    BEGIN
+        SET @status = NULL;
+        SELECT
+            @status = UPPER(LTRIM(RTRIM(status))),
+            @result = result,
+            @err_msg = err_msg
+        FROM dbo.medical_insurance_jobs
+        WHERE job_id = @job_id;
+        IF @status IS NULL
+        BEGIN
+            RAISERROR (N'任务 %d 已被删除 / job %d was deleted', 10, 1, @job_id, @job_id);
+            RETURN 6;
+        END;
+        IF @status IN (N'COMPLETED', N'ERROR') BREAK;
+        IF GETDATE() >= @deadline BREAK;
+        -- 不睡过截止时间 / never sleep past the deadline
+        IF DATEADD(MILLISECOND, @wait_ms, GETDATE()) > @deadline
+            SET @wait_ms = DATEDIFF(MILLISECOND, GETDATE(), @deadline) + 4;
+        -- 绝不为负：负的毫秒数会变成前一天的时刻，WAITFOR 将等近 24 小时
+        -- never below 1: a negative count would become a time of day the day before, and
+        -- WAITFOR would sleep for almost 24 hours
+        IF @wait_ms < 1 SET @wait_ms = 1;
+        SET @wait = DATEADD(MILLISECOND, @wait_ms, 0);
+        WAITFOR DELAY @wait;
+        SET @wait_ms = @wait_ms + @wait_ms / 2;
+        IF @wait_ms > 1000 SET @wait_ms = 1000;
+    END;
+
+    RETURN CASE
+        WHEN @status = N'COMPLETED' THEN 0
+        WHEN @status = N'ERROR' THEN 1
+        ELSE 4
+    END;
+END;
+GO
+
+/* -----------------------------------------------------------------------------
    12. 记录版本：只有本版本需要的列和索引都已存在时才记录（代理服务启动时检查）。
        sqlcmd 默认遇错继续执行，所以这里再核对一次，避免前面失败却记录了新版本。
        从不降低版本（较新的脚本已执行过时保持不变）。
@@ -1356,6 +1616,10 @@ IF
     OR COL_LENGTH(N'dbo.medical_insurance_catalog_rows', N'fields') IS NULL
     OR COL_LENGTH(N'dbo.medical_insurance_catalog_versions', N'ver_name') IS NULL
     OR COL_LENGTH(N'dbo.medical_insurance_catalog_versions', N'row_count') IS NULL
+    OR COL_LENGTH(N'dbo.medical_insurance_reconcile_diffs', N'job_id') IS NULL
+    OR COL_LENGTH(N'dbo.medical_insurance_reconcile_diffs', N'stmt_date') IS NULL
+    OR COL_LENGTH(N'dbo.medical_insurance_reconcile_diffs', N'kind') IS NULL
+    OR COL_LENGTH(N'dbo.medical_insurance_reconcile_diffs', N'request_id') IS NULL
     OR NOT EXISTS (
         SELECT 1 FROM sys.indexes
         WHERE
@@ -1368,7 +1632,7 @@ IF
             name = N'ux_mij_slot'
             AND object_id = OBJECT_ID(N'dbo.medical_insurance_jobs')
     )
-    RAISERROR (N'安装未完成：medical_insurance_requests 缺少 claim_gen、expires_at、reversal_id 或索引 ix_mir_reversal，或 medical_insurance_files 表缺少 content、sha256、file_qury_no 列，或 medical_insurance_jobs、medical_insurance_catalog_rows、medical_insurance_catalog_versions 表或索引 ux_mij_slot 不完整，版本未更新；请查看上面的错误后重新执行 / install incomplete: medical_insurance_requests lacks claim_gen, expires_at, reversal_id or index ix_mir_reversal, or medical_insurance_files lacks content, sha256 or file_qury_no, or medical_insurance_jobs, medical_insurance_catalog_rows, medical_insurance_catalog_versions or index ux_mij_slot is incomplete; schema_version not raised: see the errors above and run the script again', 16, 1);
+    RAISERROR (N'安装未完成：medical_insurance_requests 缺少 claim_gen、expires_at、reversal_id 或索引 ix_mir_reversal，或 medical_insurance_files 表缺少 content、sha256、file_qury_no 列，或 medical_insurance_jobs、medical_insurance_catalog_rows、medical_insurance_catalog_versions、medical_insurance_reconcile_diffs 表或索引 ux_mij_slot 不完整，版本未更新；请查看上面的错误后重新执行 / install incomplete: medical_insurance_requests lacks claim_gen, expires_at, reversal_id or index ix_mir_reversal, or medical_insurance_files lacks content, sha256 or file_qury_no, or medical_insurance_jobs, medical_insurance_catalog_rows, medical_insurance_catalog_versions, medical_insurance_reconcile_diffs or index ux_mij_slot is incomplete; schema_version not raised: see the errors above and run the script again', 16, 1);
 ELSE
 BEGIN
     UPDATE dbo.medical_insurance_settings

@@ -2,12 +2,13 @@
    yibao 卸载脚本 / uninstall script
 
    默认只删除存储过程、函数和视图，保留全部数据表（请求、应答、应答字段、发送记录、文件、批量任务、
-   下载的目录及其版本、设置）。
+   下载的目录及其版本、对账差异、设置）。
    要连数据一起删除，把下面的 @drop_tables 改为 1 —— 这会永久删除所有医保调用记录，请先备份。
    By default only the procedures, the functions and the views are dropped; every table
    (requests, responses, response fields, attempts, files, batch jobs, downloaded catalogs
-   and their versions, settings) is kept. Set @drop_tables to 1 below to drop the data as
-   well — that deletes every 医保 call record for good; back it up first.
+   and their versions, reconciliation differences, settings) is kept. Set @drop_tables
+   to 1 below to drop the data as well — that deletes every 医保 call record for good;
+   back it up first.
    ============================================================================= */
 SET NOCOUNT ON;
 
@@ -15,6 +16,8 @@ DECLARE @drop_tables BIT;
 SET @drop_tables = 0;
 
 -- 先删引用表的对象（过程、视图），再删函数和表 / what reads the tables first, then functions and tables
+IF OBJECT_ID(N'dbo.sp_medical_insurance_reconcile', N'P') IS NOT NULL
+    DROP PROCEDURE dbo.sp_medical_insurance_reconcile;
 IF OBJECT_ID(N'dbo.sp_medical_insurance_catalog_download', N'P') IS NOT NULL
     DROP PROCEDURE dbo.sp_medical_insurance_catalog_download;
 IF OBJECT_ID(N'dbo.v_medical_insurance_catalog_latest', N'V') IS NOT NULL
@@ -42,6 +45,8 @@ IF OBJECT_ID(N'dbo.v_medical_insurance_result', N'V') IS NOT NULL
 
 IF @drop_tables = 1
 BEGIN
+    IF OBJECT_ID(N'dbo.medical_insurance_reconcile_diffs', N'U') IS NOT NULL
+        DROP TABLE dbo.medical_insurance_reconcile_diffs;
     IF OBJECT_ID(N'dbo.medical_insurance_catalog_versions', N'U') IS NOT NULL
         DROP TABLE dbo.medical_insurance_catalog_versions;
     IF OBJECT_ID(N'dbo.medical_insurance_catalog_rows', N'U') IS NOT NULL

@@ -164,4 +164,31 @@ WHERE catalog_code = '1301' AND item_code = N'XA01ABD075A002010100483';
 -- 5c. 各目录当前的版本和行数 / each catalog's version and row count
 SELECT catalog_code, ver_name, row_count, update_time
 FROM dbo.medical_insurance_catalog_versions;
+
+-- 6. 对账昨天的结算（3201；不平或有 UNCERTAIN 时 3202 明细对账），最多等 10 分钟；须在事务外调用。
+-- reconcile yesterday's settlements (3201; 3202 for the detail when a total differs or a
+-- settlement is UNCERTAIN), waiting up to 10 minutes; call it outside a transaction.
+-- @setl_optins 不给时用代理服务配置的就医地 / without @setl_optins the broker's mdtrtarea_admvs
+DECLARE @stmt_date DATE;
+SET @stmt_date = CONVERT(DATE, DATEADD(DAY, -1, GETDATE()));
+EXEC @rc = dbo.sp_medical_insurance_reconcile
+    @stmt_date = @stmt_date,
+    @wait_seconds = 600,
+    @job_id = @job_id OUTPUT,
+    @status = @job_status OUTPUT,
+    @result = @job_result OUTPUT,
+    @err_msg = @job_err OUTPUT;
+-- 返回值同上 / return values as above: 0 完成 done（@job_result 如 / e.g.
+-- {"date":"2026-12-01","settlements":5,"uncertain":1,"balanced":false,"groups":[...],"detail":{...},"differences":4}），
+-- 1 失败 failed, 4 仍未完成 not finished yet, 5 参数错误 bad arguments
+
+-- 6a. 差异，一行一条，附本地请求的状态（UNCERTAIN_APPLIED：平台已有这笔结算，按已生效处理；
+-- UNCERTAIN_NOT_APPLIED：平台没有，按未生效处理）
+-- the differences, one row each, with our request's status (UNCERTAIN_APPLIED: the
+-- platform holds the settlement, it took effect; UNCERTAIN_NOT_APPLIED: it did not)
+SELECT d.kind, d.setl_id, d.mdtrt_id, d.memo, d.request_id, r.status
+FROM dbo.medical_insurance_reconcile_diffs AS d
+LEFT JOIN dbo.v_medical_insurance_result AS r ON d.request_id = r.request_id
+WHERE d.job_id = @job_id
+ORDER BY d.diff_id;
 GO
