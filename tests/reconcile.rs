@@ -87,11 +87,15 @@ fn a_day_reconciles_and_planted_differences_are_found_per_settlement() {
         Some(2),
         "a reset after applying leaves the settlement UNCERTAIN"
     );
+    // A sixth is lost before the platform applied it: UNCERTAIN too, but not applied.
+    env.add_fault(json!({"infno": "2207", "kind": "reset_before", "times": 1}));
+    let (lost_id, code, _) = call(&env, "2207", &settle_input(6));
+    assert_eq!(code, Some(2));
 
     let (code, second, job) = reconcile(&env, &day);
     assert_eq!(code, Some(0), "{second}");
     assert_eq!(second["balanced"], false, "{second}");
-    assert_eq!(second["uncertain"], 1);
+    assert_eq!(second["uncertain"], 2);
     assert!(
         second["detail"]["request_3202"].as_i64().is_some(),
         "{second}"
@@ -120,11 +124,21 @@ fn a_day_reconciles_and_planted_differences_are_found_per_settlement() {
         .find(|d| d.2 == Some(uncertain_id) && d.0.starts_with("UNCERTAIN"))
         .unwrap_or_else(|| panic!("UNCERTAIN request {uncertain_id} in {found:?}"));
     assert_eq!(evidence.0, "UNCERTAIN_APPLIED", "{found:?}");
+    let never = found
+        .iter()
+        .find(|d| d.2 == Some(lost_id))
+        .unwrap_or_else(|| panic!("UNCERTAIN request {lost_id} in {found:?}"));
+    assert_eq!(never.0, "UNCERTAIN_NOT_APPLIED", "{found:?}");
+    // Four platform lines (lost, amount, extra, the applied UNCERTAIN one) and one verdict
+    // per UNCERTAIN request.
+    assert_eq!(found.len(), 6, "{found:?}");
     // Settlements 2 (cancelled) and 4 agree: no row.
-    assert!(
-        !found.iter().any(|d| d.1.as_deref() == Some(&settled[3].1)),
-        "{found:?}"
-    );
+    for agreed in [&settled[1].1, &settled[3].1] {
+        assert!(
+            !found.iter().any(|d| d.1.as_deref() == Some(agreed)),
+            "{found:?}"
+        );
+    }
     yibao::assert_wording("evidence memo", evidence.3.as_deref().unwrap_or(""));
 }
 

@@ -250,7 +250,16 @@ pub fn render(
             l.p99_ms
         ));
     }
-    h.push_str("</table><h2>需要处理 / needs action (UNCERTAIN, ERROR)</h2>");
+    h.push_str("</table>");
+    render_needs(&mut h, needs);
+    render_jobs(&mut h, jobs);
+    h.push_str("</body></html>");
+    h
+}
+
+/// The requests an operator must look at (UNCERTAIN, ERROR).
+fn render_needs(h: &mut String, needs: &[yibao_store::RequestView]) {
+    h.push_str("<h2>需要处理 / needs action (UNCERTAIN, ERROR)</h2>");
     if needs.is_empty() {
         h.push_str("<p class=ok>没有 / none</p>");
     } else {
@@ -272,9 +281,6 @@ pub fn render(
         h.push_str("</table><p>UNCERTAIN：不要重发，向平台核实后可 <code>yibao-call reverse &lt;请求号&gt;</code> 冲正 / \
                     do not resend; after checking with the platform, <code>yibao-call reverse &lt;id&gt;</code></p>");
     }
-    render_jobs(&mut h, jobs);
-    h.push_str("</body></html>");
-    h
 }
 
 /// Jobs the page lists, newest first.

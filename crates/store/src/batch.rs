@@ -163,6 +163,8 @@ pub struct SettlementRow {
     pub status: yibao_proto::RequestStatus,
     pub input_data: String,
     pub response_data: Option<String>,
+    /// When the request was recorded, local time `yyyy-MM-dd HH:mm:ss…`.
+    pub create_time: Option<String>,
 }
 
 /// One difference a reconciliation found (`medical_insurance_reconcile_diffs`).

@@ -112,30 +112,7 @@ pub async fn run(jobs: &Arc<Jobs>, job: &JobView, params: &Value) -> Ending {
         .or_else(|| held_ver.clone())
         .unwrap_or_else(|| "0".into());
 
-    let (list_id, listing) = step(jobs, &p.catalog, json!({"data": {"ver": from}})).await?;
-    let out = &listing["output"];
-    let file_qury_no = text(out, "file_qury_no").ok_or_else(|| {
-        format!(
-            "{} 的应答没有 file_qury_no / no file_qury_no in the answer (request {list_id})",
-            p.catalog
-        )
-    })?;
-    let filename = text(out, "filename").unwrap_or_else(|| "plc".into());
-    let download = json!({"fsDownloadIn": {
-        "file_qury_no": file_qury_no, "filename": filename, "fixmedins_code": jobs.fixmedins_code,
-    }});
-    let (file_request, file) = step(jobs, "9102", download).await?;
-    let path = entry_path(&file["output"]).ok_or_else(|| {
-        format!("下载的压缩包中没有文本文件 / the downloaded zip holds no text file (request {file_request})")
-    })?;
-    let content = tokio::fs::read(&path).await.map_err(|e| {
-        format!("无法读取下载的目录文件 / cannot read the downloaded catalog {path}: {e}")
-    })?;
-    let content = String::from_utf8(content).map_err(|_| {
-        format!(
-            "目录文件既不是 UTF-8 也不是 GBK / the catalog file is neither UTF-8 nor GBK: {path}"
-        )
-    })?;
+    let (list_id, file_request, file_id, content) = fetch(jobs, &p.catalog, &from).await?;
     let mut rows = parse(&content)?;
     drop(content);
     // Lines of the version already held are in the table (a platform that sends them again
@@ -159,18 +136,56 @@ pub async fn run(jobs: &Arc<Jobs>, job: &JobView, params: &Value) -> Ending {
     match loaded {
         CatalogLoaded::Added { added, total } => Ok(json!({
             "catalog": p.catalog, "from_ver": from, "ver_name": to_ver, "rows": added,
-            "total": total, "requests": [list_id, file_request], "file_id": file["output"]["file_id"],
+            "total": total, "requests": [list_id, file_request], "file_id": file_id,
         })),
         // The load committed but its answer was lost, and the retry found it done.
         CatalogLoaded::Moved { .. } if loaded_by(jobs, &p.catalog, job.job_id).await => Ok(json!({
             "catalog": p.catalog, "from_ver": from, "ver_name": to_ver,
-            "requests": [list_id, file_request], "file_id": file["output"]["file_id"],
+            "requests": [list_id, file_request], "file_id": file_id,
         })),
         CatalogLoaded::Moved { current } => Err(format!(
             "下载期间目录版本已被另一任务更新，本次未写入，请重新执行 / another job moved the catalog meanwhile; nothing was added, run it again (now {})",
             current.as_deref().unwrap_or("-")
         )),
     }
+}
+
+/// The catalog interface, then 9102 of its file: the two request ids, the file's id and its
+/// text (UTF-8; GBK was converted when it was unpacked).
+async fn fetch(
+    jobs: &Arc<Jobs>,
+    catalog: &str,
+    from: &str,
+) -> Result<(i64, i64, Value, String), String> {
+    let (list_id, listing) = step(jobs, catalog, json!({"data": {"ver": from}})).await?;
+    let out = &listing["output"];
+    let file_qury_no = text(out, "file_qury_no").ok_or_else(|| {
+        format!(
+            "{catalog} 的应答没有 file_qury_no / no file_qury_no in the answer (request {list_id})"
+        )
+    })?;
+    let filename = text(out, "filename").unwrap_or_else(|| "plc".into());
+    let download = json!({"fsDownloadIn": {
+        "file_qury_no": file_qury_no, "filename": filename, "fixmedins_code": jobs.fixmedins_code,
+    }});
+    let (file_request, file) = step(jobs, "9102", download).await?;
+    let path = entry_path(&file["output"]).ok_or_else(|| {
+        format!("下载的压缩包中没有文本文件 / the downloaded zip holds no text file (request {file_request})")
+    })?;
+    let content = tokio::fs::read(&path).await.map_err(|e| {
+        format!("无法读取下载的目录文件 / cannot read the downloaded catalog {path}: {e}")
+    })?;
+    let content = String::from_utf8(content).map_err(|_| {
+        format!(
+            "目录文件既不是 UTF-8 也不是 GBK / the catalog file is neither UTF-8 nor GBK: {path}"
+        )
+    })?;
+    Ok((
+        list_id,
+        file_request,
+        file["output"]["file_id"].clone(),
+        content,
+    ))
 }
 
 /// Tries to load a few times: a store that is down for a moment is waited out, but a load

@@ -37,8 +37,9 @@ impl Cron {
             days: field(dom, 1, 31, "day")?,
             months: field(mon, 1, 12, "month")?,
             weekdays,
-            days_restricted: *dom != "*",
-            weekdays_restricted: *dow != "*",
+            // As in cron, a field that starts with `*` (`*`, `*/2`) does not restrict.
+            days_restricted: !dom.starts_with('*'),
+            weekdays_restricted: !dow.starts_with('*'),
         })
     }
 

@@ -9,6 +9,7 @@
 //! start, and its kind makes sure the second run does not repeat an effect (a catalog load
 //! is a compare-and-set on the catalog's version).
 
+mod book;
 mod catalog;
 pub mod cron;
 mod reconcile;

@@ -4,36 +4,35 @@
 //!    the day) and cancellations (2208, 2305, counted negative under the cancelled
 //!    settlement's `setl_id`, in its insutype and clr_type), summed per insutype and
 //!    clr_type; UNCERTAIN settlement requests kept aside.
-//! 2. 3201 per group. When a group does not balance, or an UNCERTAIN request exists (its
-//!    fate is what the platform's detail can show), the detail: one line per settlement
+//! 2. 3201 per group, then always the detail (three requests a day; the platform's detail
+//!    also covers groups and settlements we do not hold): one line per settlement
 //!    (`setl_id mdtrt_id psn_no medfee_sumamt fund_pay_sumamt acct_pay refd_setl_flag`)
 //!    uploaded with 9101, 3202 with its `file_qury_no`, and the platform's result file
 //!    downloaded with 9102 (`setl_id mdtrt_id psn_no stmt_rslt memo refd_setl_flag`).
 //! 3. Each difference becomes a row of `medical_insurance_reconcile_diffs`: `ONLY_OURS`
 //!    (1 医药机构有、中心无), `ONLY_PLATFORM` (2 中心有、医药机构无), `AMOUNT_DIFFERS` (3), and
-//!    for each UNCERTAIN request `UNCERTAIN_APPLIED` (the platform holds a settlement of its
-//!    mdtrt_id we do not) or `UNCERTAIN_NOT_APPLIED` (it holds none) — the evidence an
-//!    operator needs to resolve it.
+//!    for each UNCERTAIN request of the day the evidence an operator needs (see
+//!    [`book`](super::book)): `UNCERTAIN_APPLIED`, `UNCERTAIN_NOT_APPLIED` only when the
+//!    platform's answer is complete and unambiguous, else `UNCERTAIN_UNKNOWN`.
 //!
 //! Every step is a request like any other and read-only on the platform's books, so a job
 //! taken over runs again from the start; its differences replace the earlier run's.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
 use serde_json::{json, Value};
-use yibao_proto::RequestStatus;
-use yibao_store::{JobView, ReconcileDiff, SettlementRow};
+use yibao_store::JobView;
 
+use super::book::{differences, fen, ours, Record, Verdict};
 use super::catalog::{entry_path, step, text};
 use super::{Ending, Jobs};
 
 pub const KIND: &str = "reconcile";
-
-const CANCELS: &[&str] = &["2208", "2305"];
-/// The longest memo kept per difference.
-const MAX_MEMO: usize = 1000;
+/// Days back the settlements are read, to find the settlement a cancellation of the day
+/// cancels (its insutype and clr_type).
+const LOOK_BACK_DAYS: i64 = 62;
 
 /// `{"date": "2026-12-01", "setl_optins": "430100"}` (`setl_optins` defaults to the
 /// institution's `mdtrtarea_admvs`; `detail: true` asks for 3202 even when balanced).
@@ -59,11 +58,12 @@ impl Day {
         match self {
             Day::On(d) => d,
             Day::Before(n) => {
-                let base = job
-                    .slot
-                    .as_deref()
-                    .and_then(|s| s.get(..10))
-                    .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+                // The slot's day, else the day the job was recorded: a job taken over after
+                // midnight still reconciles the day it was asked for.
+                let base = [job.slot.as_deref(), job.create_time.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|s| NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok())
                     .unwrap_or_else(|| yibao_core::time::now().date_naive());
                 base - chrono::Duration::days(n)
             }
@@ -99,26 +99,6 @@ impl Params {
     }
 }
 
-/// One settlement (or cancellation) of ours, amounts in fen.
-#[derive(Debug, Clone)]
-struct Record {
-    request_id: i64,
-    setl_id: String,
-    mdtrt_id: String,
-    psn_no: String,
-    group: (String, String),
-    refund: bool,
-    amounts: [i64; 4],
-}
-
-/// medfee_sumamt, fund_pay_sumamt, acct_pay, psn_cash_pay.
-const AMOUNTS: [&str; 4] = [
-    "medfee_sumamt",
-    "fund_pay_sumamt",
-    "acct_pay",
-    "psn_cash_pay",
-];
-
 pub async fn run(jobs: &Arc<Jobs>, job: &JobView, params: &Value) -> Ending {
     let p = Params::from_json(params)?;
     let date = p.date.resolve(job);
@@ -129,26 +109,50 @@ pub async fn run(jobs: &Arc<Jobs>, job: &JobView, params: &Value) -> Ending {
             .to_string()
     };
     let queue = &jobs.worker.queue;
-    let (from, to) = (around(-1), around(2));
+    let (from, to) = (around(-LOOK_BACK_DAYS), around(2));
     let rows = queue
         .durably("settlements", || queue.store.settlements(&from, &to))
         .await
         .map_err(|e| e.to_string())?;
-    let (records, uncertain) = ours(&rows, &day);
+    let book = ours(&rows, &day);
     let setl_optins = p
         .setl_optins
         .clone()
         .unwrap_or_else(|| jobs.setl_optins.clone());
+    let (groups, balanced) = totals(jobs, &day, &setl_optins, &book.records).await?;
+    let (detail, answer) = exchange(jobs, job, date, &setl_optins, &book.records).await?;
+    let diffs = differences(&day, &answer, &book);
+    let n = diffs.len();
+    queue
+        .durably("reconcile diffs", || {
+            queue.store.record_diffs(job.job_id, diffs.clone())
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(json!({
+        "date": day, "settlements": book.records.len(), "uncertain": book.uncertain.len(),
+        "balanced": balanced && n == 0, "groups": groups, "detail": detail, "differences": n,
+        "duplicates": book.duplicates, "unreadable": book.unreadable,
+    }))
+}
 
+/// 3201 per insutype and clr_type of our records (those whose group is known); the
+/// groups as reported, and whether every one balanced.
+async fn totals(
+    jobs: &Arc<Jobs>,
+    day: &str,
+    setl_optins: &str,
+    records: &[Record],
+) -> Result<(Vec<Value>, bool), String> {
     let mut groups: BTreeMap<(String, String), ([i64; 4], i64)> = BTreeMap::new();
-    for r in &records {
+    for r in records.iter().filter(|r| !r.group.0.is_empty()) {
         let g = groups.entry(r.group.clone()).or_default();
         for (sum, v) in g.0.iter_mut().zip(r.amounts) {
             *sum += v;
         }
-        g.1 += if r.refund { -1 } else { 1 };
+        g.1 += r.count();
     }
-    let mut totals = Vec::new();
+    let mut out = Vec::new();
     let mut balanced = true;
     for ((insutype, clr_type), (a, count)) in &groups {
         let input = json!({"data": {
@@ -161,103 +165,23 @@ pub async fn run(jobs: &Arc<Jobs>, job: &JobView, params: &Value) -> Ending {
         let info = &answer["output"]["stmtinfo"];
         let ok = text(info, "stmt_rslt").as_deref() == Some("0");
         balanced &= ok;
-        totals.push(json!({
+        out.push(json!({
             "insutype": insutype, "clr_type": clr_type, "count": count,
             "medfee_sumamt": fen(a[0]), "fund_pay_sumamt": fen(a[1]), "acct_pay": fen(a[2]),
             "balanced": ok, "request_id": id, "stmt_rslt_dscr": text(info, "stmt_rslt_dscr"),
         }));
     }
-    let mut result = json!({
-        "date": day, "settlements": records.len(), "uncertain": uncertain.len(),
-        "balanced": balanced, "groups": totals,
-    });
-    if balanced && uncertain.is_empty() && !p.detail {
-        queue
-            .durably("reconcile diffs", || {
-                queue.store.record_diffs(job.job_id, Vec::new())
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        result["differences"] = json!(0);
-        return Ok(result);
-    }
-    let (detail, lines) = detail(jobs, job, date, &setl_optins, &records).await?;
-    let diffs = differences(&day, &lines, &records, &uncertain);
-    let n = diffs.len();
-    queue
-        .durably("reconcile diffs", || {
-            queue.store.record_diffs(job.job_id, diffs.clone())
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    result["detail"] = detail;
-    result["differences"] = json!(n);
-    Ok(result)
+    Ok((out, balanced))
 }
 
-/// Our records of `day` and the UNCERTAIN settlement requests around it.
-fn ours(rows: &[SettlementRow], day: &str) -> (Vec<Record>, Vec<SettlementRow>) {
-    let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
-    // insutype and clr_type of every settlement we hold, for the cancellations of it.
-    let mut groups: HashMap<String, (String, String)> = HashMap::new();
-    let mut records = Vec::new();
-    let mut uncertain = Vec::new();
-    for row in rows {
-        if row.status == RequestStatus::Uncertain {
-            uncertain.push(row.clone());
-            continue;
-        }
-        let input = parse(&row.input_data);
-        let data = &input["data"];
-        let out = parse(row.response_data.as_deref().unwrap_or("null"));
-        let s = &out["output"]["setlinfo"];
-        let refund = CANCELS.contains(&row.interface_code.as_str());
-        let field = |k: &str| text(s, k).or_else(|| text(data, k)).unwrap_or_default();
-        let setl_id = if refund {
-            // Counted under the settlement it cancels.
-            text(data, "setl_id").unwrap_or_default()
-        } else {
-            field("setl_id")
-        };
-        if setl_id.is_empty() {
-            continue;
-        }
-        let group = if refund {
-            groups.get(&setl_id).cloned().unwrap_or_default()
-        } else {
-            let g = (field("insutype"), field("clr_type"));
-            groups.insert(setl_id.clone(), g.clone());
-            g
-        };
-        let on_day = text(s, "setl_time").is_some_and(|t| t.starts_with(day));
-        if !on_day || group.0.is_empty() {
-            continue;
-        }
-        records.push(Record {
-            request_id: row.request_id,
-            setl_id,
-            mdtrt_id: field("mdtrt_id"),
-            psn_no: field("psn_no"),
-            group,
-            refund,
-            amounts: AMOUNTS.map(|k| s.get(k).and_then(cents).unwrap_or(0)),
-        });
-    }
-    (records, uncertain)
-}
-
-/// 9101 of our detail file, 3202, 9102 of the platform's result; the result's lines.
-async fn detail(
+/// Our detail file, written under `[files] dir` (where a 9101 may read).
+async fn write_detail(
     jobs: &Arc<Jobs>,
     job: &JobView,
     date: NaiveDate,
-    setl_optins: &str,
     records: &[Record],
-) -> Result<(Value, Vec<Vec<String>>), String> {
-    let day = date.format("%Y-%m-%d").to_string();
+) -> Result<std::path::PathBuf, String> {
     let mut text_out = String::new();
-    let mut sums = [0i64; 4];
-    let mut count = 0i64;
     for r in records {
         let [medfee, fund, acct, _] = r.amounts;
         text_out.push_str(&format!(
@@ -270,10 +194,6 @@ async fn detail(
             fen(acct),
             if r.refund { "1" } else { "0" }
         ));
-        for (s, v) in sums.iter_mut().zip(r.amounts) {
-            *s += v;
-        }
-        count += if r.refund { -1 } else { 1 };
     }
     let dir = jobs
         .worker
@@ -293,6 +213,20 @@ async fn detail(
             path.display()
         )
     })?;
+    Ok(path)
+}
+
+/// 9101 of our detail file, 3202, 9102 of the platform's result: the steps' ids and the
+/// platform's answer.
+async fn exchange(
+    jobs: &Arc<Jobs>,
+    job: &JobView,
+    date: NaiveDate,
+    setl_optins: &str,
+    records: &[Record],
+) -> Result<(Value, Verdict), String> {
+    let day = date.format("%Y-%m-%d").to_string();
+    let path = write_detail(jobs, job, date, records).await?;
     let upload = json!({"fsUploadIn": {
         "file_path": path.to_string_lossy(), "zip": true, "fixmedins_code": jobs.fixmedins_code,
     }});
@@ -300,6 +234,13 @@ async fn detail(
     let no = text(&up["output"], "file_qury_no").ok_or_else(|| {
         format!("9101 的应答没有 file_qury_no / no file_qury_no in the 9101 answer (request {upload_id})")
     })?;
+    let mut sums = [0i64; 4];
+    for r in records {
+        for (s, v) in sums.iter_mut().zip(r.amounts) {
+            *s += v;
+        }
+    }
+    let count: i64 = records.iter().map(Record::count).sum();
     let input = json!({"data": {
         "setl_optins": setl_optins, "file_qury_no": no,
         "stmt_begndate": day, "stmt_enddate": day,
@@ -317,7 +258,9 @@ async fn detail(
         "fixmedins_code": jobs.fixmedins_code,
     }});
     let (download_id, file) = step(jobs, "9102", download).await?;
-    let lines = match entry_path(&file["output"]) {
+    let output = &file["output"];
+    let no_entries = output["entries"].as_array().is_none_or(Vec::is_empty);
+    let lines = match entry_path(output) {
         Some(path) => tokio::fs::read_to_string(&path)
             .await
             .map_err(|e| format!("无法读取对账结果文件 / cannot read the result file {path}: {e}"))?
@@ -325,122 +268,19 @@ async fn detail(
             .filter(|l| !l.trim().is_empty())
             .map(|l| l.split('\t').map(|f| f.trim().to_string()).collect())
             .collect(),
-        // A result zip holding nothing: no differences.
-        None => Vec::new(),
+        // An empty result zip: no differences.
+        None if no_entries => Vec::new(),
+        None => {
+            return Err(format!(
+                "对账结果压缩包中无法确定结果文件 / cannot tell which entry of the result zip is the result (request {download_id})"
+            ))
+        }
     };
     let detail = json!({
         "file": path.to_string_lossy(), "upload_request": upload_id, "request_3202": check_id,
         "download_request": download_id, "lines": records.len(),
     });
-    Ok((detail, lines))
-}
-
-/// The platform's result lines and our UNCERTAIN requests as difference rows.
-fn differences(
-    day: &str,
-    lines: &[Vec<String>],
-    records: &[Record],
-    uncertain: &[SettlementRow],
-) -> Vec<ReconcileDiff> {
-    let get = |l: &Vec<String>, i: usize| l.get(i).filter(|s| !s.is_empty()).cloned();
-    let mut diffs = Vec::new();
-    let mut platform_only_mdtrt: HashMap<String, usize> = HashMap::new();
-    for l in lines {
-        let setl_id = get(l, 0);
-        let flag = get(l, 5).unwrap_or_else(|| "0".into());
-        let kind = match get(l, 3).as_deref() {
-            Some("1") => "ONLY_OURS",
-            Some("2") => "ONLY_PLATFORM",
-            Some("3") => "AMOUNT_DIFFERS",
-            _ => "OTHER",
-        };
-        let ours = records
-            .iter()
-            .find(|r| Some(&r.setl_id) == setl_id.as_ref() && (r.refund == (flag == "1")));
-        if kind == "ONLY_PLATFORM" {
-            if let Some(m) = get(l, 1) {
-                platform_only_mdtrt.insert(m, diffs.len());
-            }
-        }
-        diffs.push(ReconcileDiff {
-            stmt_date: day.to_string(),
-            kind: kind.to_string(),
-            setl_id,
-            mdtrt_id: get(l, 1),
-            psn_no: get(l, 2),
-            refd_setl_flag: Some(flag),
-            memo: get(l, 4).map(|m| m.chars().take(MAX_MEMO).collect()),
-            request_id: ours.map(|r| r.request_id),
-        });
-    }
-    for u in uncertain {
-        let input: Value = serde_json::from_str(&u.input_data).unwrap_or(Value::Null);
-        let mdtrt_id = text(&input["data"], "mdtrt_id");
-        let psn_no = text(&input["data"], "psn_no");
-        let held = mdtrt_id
-            .as_ref()
-            .and_then(|m| platform_only_mdtrt.get(m))
-            .map(|&i| diffs[i].clone());
-        diffs.push(ReconcileDiff {
-            stmt_date: day.to_string(),
-            kind: if held.is_some() {
-                "UNCERTAIN_APPLIED"
-            } else {
-                "UNCERTAIN_NOT_APPLIED"
-            }
-            .into(),
-            setl_id: held.as_ref().and_then(|d| d.setl_id.clone()),
-            mdtrt_id,
-            psn_no,
-            refd_setl_flag: Some(if CANCELS.contains(&u.interface_code.as_str()) { "1" } else { "0" }.into()),
-            memo: Some(match held {
-                Some(_) => format!(
-                    "平台有此就诊的结算，本地请求 {} 为 UNCERTAIN：已生效 / the platform holds a settlement of this visit: request {} took effect",
-                    u.request_id, u.request_id
-                ),
-                None => format!(
-                    "平台没有此就诊的结算：本地请求 {} 未生效 / the platform holds none: request {} did not take effect",
-                    u.request_id, u.request_id
-                ),
-            }),
-            request_id: Some(u.request_id),
-        });
-    }
-    diffs
-}
-
-/// An amount in fen from JSON (a decimal text or a number, at most 2 places).
-fn cents(v: &Value) -> Option<i64> {
-    let s = match v {
-        Value::String(s) => s.trim().to_string(),
-        Value::Number(n) => n.to_string(),
-        _ => return None,
-    };
-    let (neg, s) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest.to_string()),
-        None => (false, s),
-    };
-    let (int, dec) = s.split_once('.').unwrap_or((&s, ""));
-    if int.is_empty()
-        || !int.bytes().all(|b| b.is_ascii_digit())
-        || !dec.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let (kept, rest) = dec.split_at(dec.len().min(2));
-    if rest.bytes().any(|b| b != b'0') {
-        return None;
-    }
-    let v =
-        int.parse::<i64>().ok()?.checked_mul(100)? + format!("{kept:0<2}").parse::<i64>().ok()?;
-    Some(if neg { -v } else { v })
-}
-
-/// Fen as a decimal text with 2 places (`-12.05`).
-fn fen(c: i64) -> String {
-    let sign = if c < 0 { "-" } else { "" };
-    let a = c.unsigned_abs();
-    format!("{sign}{}.{:02}", a / 100, a % 100)
+    Ok((detail, Verdict { lines }))
 }
 
 #[cfg(test)]
@@ -449,6 +289,7 @@ mod tests {
 
     #[test]
     fn amounts_are_fen_both_ways() {
+        use super::super::book::cents;
         assert_eq!(cents(&json!("12.3")), Some(1230));
         assert_eq!(cents(&json!(70.0)), Some(7000));
         assert_eq!(cents(&json!("-0.05")), Some(-5));

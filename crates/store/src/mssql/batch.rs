@@ -242,6 +242,7 @@ impl MssqlStore {
                 status,
                 input_data: opt_str(r, 3)?.unwrap_or_default(),
                 response_data: opt_str(r, 4)?,
+                create_time: opt_str(r, 5)?,
             });
         }
         Ok(out)

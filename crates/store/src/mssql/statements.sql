@@ -624,7 +624,8 @@ SELECT
     r.interface_code,
     UPPER(LTRIM(RTRIM(r.status))) AS status,
     r.input_data,
-    resp.response_data
+    resp.response_data,
+    CONVERT(NVARCHAR(23), r.create_time, 121) AS create_time
 FROM dbo.medical_insurance_requests AS r
 LEFT JOIN dbo.medical_insurance_responses AS resp ON r.request_id = resp.request_id
 WHERE

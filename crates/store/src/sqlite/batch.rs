@@ -246,7 +246,8 @@ impl SqliteStore {
                 .join(",");
             // The codes are the store's own constants, not input.
             let sql = format!(
-                "SELECT r.request_id, r.interface_code, r.status, r.input_data, resp.response_data \
+                "SELECT r.request_id, r.interface_code, r.status, r.input_data, resp.response_data, \
+                 r.create_time \
                  FROM medical_insurance_requests r \
                  LEFT JOIN medical_insurance_responses resp ON resp.request_id = r.request_id \
                  WHERE r.interface_code IN ({codes}) AND r.status IN ('COMPLETED', 'UNCERTAIN') \
@@ -260,11 +261,13 @@ impl SqliteStore {
                     rows::lossy_text(r, 2, "status")?.unwrap_or_default(),
                     rows::lossy_text(r, 3, "input_data")?.unwrap_or_default(),
                     rows::lossy_text(r, 4, "response_data")?,
+                    rows::lossy_text(r, 5, "create_time")?,
                 ))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (request_id, interface_code, status, input_data, response_data) = row?;
+                let (request_id, interface_code, status, input_data, response_data, create_time) =
+                    row?;
                 // Read as the claim compares: an odd spelling is not a settlement we know.
                 let Some(status) = yibao_proto::RequestStatus::parse(&status) else {
                     continue;
@@ -275,6 +278,7 @@ impl SqliteStore {
                     status,
                     input_data,
                     response_data,
+                    create_time,
                 });
             }
             Ok(out)
