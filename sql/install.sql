@@ -510,10 +510,12 @@ BEGIN
         -- 对账日期 yyyy-MM-dd / the day reconciled, yyyy-MM-dd
         stmt_date NVARCHAR(10) NOT NULL,
         -- ONLY_OURS（医药机构有、中心无）| ONLY_PLATFORM（中心有、医药机构无）| AMOUNT_DIFFERS（金额不符）|
-        -- UNCERTAIN_APPLIED（本地 UNCERTAIN 的结算平台已有：已生效）| UNCERTAIN_NOT_APPLIED（平台没有：未生效）| OTHER
+        -- UNCERTAIN_APPLIED（本地 UNCERTAIN 的结算平台已有：已生效）| UNCERTAIN_NOT_APPLIED（平台没有：未生效）|
+        -- UNCERTAIN_UNKNOWN（无法判断，须向平台查询）| OTHER
         -- ONLY_OURS: we hold it, the centre does not; ONLY_PLATFORM: the reverse;
         -- AMOUNT_DIFFERS: the amounts differ; UNCERTAIN_APPLIED / UNCERTAIN_NOT_APPLIED: an
-        -- UNCERTAIN settlement of ours took effect / did not; OTHER: a result line not understood
+        -- UNCERTAIN settlement of ours took effect / did not; UNCERTAIN_UNKNOWN: the answer
+        -- cannot tell (verify with a query); OTHER: a result line not understood
         kind NVARCHAR(32) NOT NULL,
         -- 结算 ID、就诊 ID、人员编号（平台或本地请求中的值）/ settlement, visit and person ids
         setl_id NVARCHAR(30) NULL,

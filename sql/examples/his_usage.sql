@@ -183,9 +183,10 @@ EXEC @rc = dbo.sp_medical_insurance_reconcile
 -- 1 失败 failed, 4 仍未完成 not finished yet, 5 参数错误 bad arguments
 
 -- 6a. 差异，一行一条，附本地请求的状态（UNCERTAIN_APPLIED：平台已有这笔结算，按已生效处理；
--- UNCERTAIN_NOT_APPLIED：平台没有，按未生效处理）
+-- UNCERTAIN_NOT_APPLIED：平台没有，按未生效处理；UNCERTAIN_UNKNOWN：无法判断，先向平台查询，不要重发）
 -- the differences, one row each, with our request's status (UNCERTAIN_APPLIED: the
--- platform holds the settlement, it took effect; UNCERTAIN_NOT_APPLIED: it did not)
+-- platform holds the settlement, it took effect; UNCERTAIN_NOT_APPLIED: it did not;
+-- UNCERTAIN_UNKNOWN: cannot tell, ask the platform before anything is sent again)
 SELECT d.kind, d.setl_id, d.mdtrt_id, d.memo, d.request_id, r.status
 FROM dbo.medical_insurance_reconcile_diffs AS d
 LEFT JOIN dbo.v_medical_insurance_result AS r ON d.request_id = r.request_id

@@ -33,12 +33,12 @@ yibao-call — 医保代理服务的命令行接口 / command-line shim of the y
              download a catalog into medical_insurance_catalog_rows, continuing from the version the
              table holds (--ver-name: after that version instead); waits 600 s by default.
              stdout: the job's result JSON; stderr: job_id=<id> status=<STATUS>
-  yibao-call [--pipe NAME] reconcile --date yyyy-MM-dd [--setl-optins AREA] [--detail] [--wait SECONDS]
-             对账：按本地已完成的结算按险种、清算类别发送 3201；不平或有结果不确定的结算时上传明细（9101）、
-             发送 3202 并下载结果（9102），逐笔差异写入 medical_insurance_reconcile_diffs
-             reconcile a day: 3201 per insutype and clr_type from the stored settlements; on a
-             mismatch (or an UNCERTAIN settlement) the detail via 9101, 3202 and 9102, each
-             difference a row of medical_insurance_reconcile_diffs
+  yibao-call [--pipe NAME] reconcile --date yyyy-MM-dd [--setl-optins AREA] [--wait SECONDS]
+             对账：按本地已完成的结算按险种、清算类别发送 3201，再上传明细（9101）、发送 3202 并下载结果（9102），
+             逐笔差异（含 UNCERTAIN 结算是否已生效）写入 medical_insurance_reconcile_diffs
+             reconcile a day: 3201 per insutype and clr_type from the stored settlements, then
+             the detail via 9101, 3202 and 9102; each difference (and whether an UNCERTAIN
+             settlement took effect) a row of medical_insurance_reconcile_diffs
   yibao-call [--pipe NAME] job <job_id> [--wait SECONDS]
              查看或等待一个批量任务（medical_insurance_jobs）/ show or wait for a batch job
   yibao-call [--pipe NAME] ping
@@ -125,7 +125,6 @@ pub enum Command {
     Reconcile {
         date: String,
         setl_optins: Option<String>,
-        detail: bool,
         wait: Duration,
     },
     Ping,
@@ -216,7 +215,6 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
                 "reconcile 需要 --date yyyy-MM-dd / reconcile needs --date yyyy-MM-dd".to_string()
             })?,
             setl_optins: opts.take("--setl-optins"),
-            detail: opts.flag("--detail"),
             wait: opts.wait_or(JOB_WAIT)?,
         },
         "job" => Command::Job {

@@ -190,10 +190,9 @@ fn to_request(cmd: Command) -> Result<Option<(Request, Duration)>, ExitCode> {
         Command::Reconcile {
             date,
             setl_optins,
-            detail,
             wait,
         } => {
-            let mut params = serde_json::json!({ "date": date, "detail": detail });
+            let mut params = serde_json::json!({ "date": date });
             if let Some(s) = setl_optins {
                 params["setl_optins"] = s.into();
             }

@@ -197,8 +197,14 @@ pub trait Store: Send + Sync + 'static {
     async fn settlements(&self, from: &str, to: &str) -> Result<Vec<SettlementRow>, StoreError>;
 
     /// Replaces the differences recorded for `job_id` with `diffs`, in one transaction (a
-    /// job taken over and run again leaves one set).
-    async fn record_diffs(&self, job_id: i64, diffs: Vec<ReconcileDiff>) -> Result<(), StoreError>;
+    /// job taken over and run again leaves one set), if claim `claim_gen` still holds the
+    /// job; false (nothing written) when another broker took it over.
+    async fn record_diffs(
+        &self,
+        job_id: i64,
+        claim_gen: i64,
+        diffs: Vec<ReconcileDiff>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// The interface code of 2601 冲正, whose completion reverses its original in the same

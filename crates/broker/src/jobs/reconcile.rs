@@ -35,7 +35,8 @@ pub const KIND: &str = "reconcile";
 const LOOK_BACK_DAYS: i64 = 62;
 
 /// `{"date": "2026-12-01", "setl_optins": "430100"}` (`setl_optins` defaults to the
-/// institution's `mdtrtarea_admvs`; `detail: true` asks for 3202 even when balanced).
+/// institution's `mdtrtarea_admvs`; `detail`, from older callers, is accepted: the detail
+/// is always reconciled).
 /// `date` may also be `yesterday` or `today`, counted from the job's schedule slot (so a
 /// job taken over after midnight still reconciles its own day), else from now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,12 +124,20 @@ pub async fn run(jobs: &Arc<Jobs>, job: &JobView, params: &Value) -> Ending {
     let (detail, answer) = exchange(jobs, job, date, &setl_optins, &book.records).await?;
     let diffs = differences(&day, &answer, &book);
     let n = diffs.len();
-    queue
+    let ours = queue
         .durably("reconcile diffs", || {
-            queue.store.record_diffs(job.job_id, diffs.clone())
+            queue
+                .store
+                .record_diffs(job.job_id, job.claim_gen, diffs.clone())
         })
         .await
         .map_err(|e| e.to_string())?;
+    if !ours {
+        return Err(
+            "任务已被其他代理接管，本次结果未写入 / the job was taken over; this run's differences were not recorded"
+                .into(),
+        );
+    }
     Ok(json!({
         "date": day, "settlements": book.records.len(), "uncertain": book.uncertain.len(),
         "balanced": balanced && n == 0, "groups": groups, "detail": detail, "differences": n,

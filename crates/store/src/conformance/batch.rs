@@ -83,6 +83,29 @@ pub async fn a_job_runs_once_per_slot_and_holder<S: Store + Clone>(a: &S, b: &S)
         result: Some("{\"by\":\"a\"}".into()),
         err_msg: None,
     };
+    // Only the current holder records a reconciliation's differences.
+    let diff = ReconcileDiff {
+        stmt_date: "2026-12-01".into(),
+        kind: "ONLY_OURS".into(),
+        setl_id: Some("S1".into()),
+        mdtrt_id: None,
+        psn_no: None,
+        refd_setl_flag: Some("0".into()),
+        memo: Some("医疗费总额 / medfee_sumamt".into()),
+        request_id: Some(1),
+    };
+    assert!(!a
+        .record_diffs(first.job_id, 1, vec![diff.clone()])
+        .await
+        .unwrap());
+    assert!(b
+        .record_diffs(first.job_id, 2, vec![diff.clone(), diff.clone()])
+        .await
+        .unwrap());
+    assert!(
+        b.record_diffs(first.job_id, 2, vec![diff]).await.unwrap(),
+        "replaced, not added"
+    );
     assert!(!a.finish_job(late.clone()).await.unwrap());
     assert!(b
         .finish_job(JobFinish {

@@ -252,14 +252,16 @@ impl MssqlStore {
     pub(super) async fn batch_record_diffs(
         &self,
         job_id: i64,
+        claim_gen: i64,
         diffs: Vec<ReconcileDiff>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let id = row_id(job_id).ok_or_else(|| corrupt("job_id out of range"))?;
+        let gen = i32::try_from(claim_gen).map_err(corrupt)?;
         let request_ids: Vec<Option<i32>> = diffs
             .iter()
             .map(|d| d.request_id.and_then(row_id))
             .collect();
-        let begin: [&dyn ToSql; 1] = [&id];
+        let begin: [&dyn ToSql; 2] = [&id, &gen];
         let rows: Vec<[&dyn ToSql; 9]> = diffs
             .iter()
             .zip(&request_ids)
@@ -282,7 +284,17 @@ impl MssqlStore {
             batches.push((Stmt::RecordDiff.sql(), r));
         }
         batches.push((Stmt::RecordDiffsEnd.sql(), &[]));
-        self.sequence(&batches, |_| true).await?;
-        Ok(())
+        let sets = self
+            .sequence(&batches, |sets| {
+                match sets.first().and_then(|s| s.first()) {
+                    // The begin batch: go on only while its transaction is open.
+                    Some(r) if r.columns().first().is_some_and(|c| c.name() == "open_tran") => {
+                        matches!(r.try_get::<i32, _>(0), Ok(Some(1)))
+                    }
+                    _ => true,
+                }
+            })
+            .await?;
+        Ok(sets.len() == batches.len())
     }
 }

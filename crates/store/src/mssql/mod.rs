@@ -480,8 +480,13 @@ impl Store for MssqlStore {
         self.batch_settlements(from, to).await
     }
 
-    async fn record_diffs(&self, job_id: i64, diffs: Vec<ReconcileDiff>) -> Result<(), StoreError> {
-        self.batch_record_diffs(job_id, diffs).await
+    async fn record_diffs(
+        &self,
+        job_id: i64,
+        claim_gen: i64,
+        diffs: Vec<ReconcileDiff>,
+    ) -> Result<bool, StoreError> {
+        self.batch_record_diffs(job_id, claim_gen, diffs).await
     }
 }
 

@@ -637,10 +637,19 @@ ORDER BY r.request_id;
 GO
 
 -- name: record_diffs_begin
--- @P1 job_id. Opens the transaction that replaces the job's differences.
+-- @P1 job_id, @P2 claim_gen. Opens the transaction that replaces the job's differences,
+-- if this claim still holds the job (else rolls back at once). Returns whether the
+-- transaction is open (1: go on with the rows, then record_diffs_end).
 SET XACT_ABORT ON;
 BEGIN TRANSACTION;
-DELETE FROM dbo.medical_insurance_reconcile_diffs WHERE job_id = @P1;
+IF EXISTS (
+    SELECT 1 FROM dbo.medical_insurance_jobs WITH (UPDLOCK, ROWLOCK)
+    WHERE job_id = @P1 AND claim_gen = @P2 AND status = 'RUNNING'
+)
+    DELETE FROM dbo.medical_insurance_reconcile_diffs WHERE job_id = @P1;
+ELSE
+    ROLLBACK TRANSACTION;
+SELECT @@TRANCOUNT AS open_tran;
 GO
 
 -- name: record_diff

@@ -289,11 +289,22 @@ impl SqliteStore {
     pub(super) async fn batch_record_diffs(
         &self,
         job_id: i64,
+        claim_gen: i64,
         diffs: Vec<ReconcileDiff>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.inner
             .writer
             .write(move |c| {
+                let held: Option<i64> = c
+                    .prepare_cached(
+                        "SELECT 1 FROM medical_insurance_jobs \
+                         WHERE job_id = ?1 AND claim_gen = ?2 AND status = 'RUNNING'",
+                    )?
+                    .query_row(params![job_id, claim_gen], |r| r.get(0))
+                    .optional()?;
+                if held.is_none() {
+                    return Ok(false);
+                }
                 c.prepare_cached(
                     "DELETE FROM medical_insurance_reconcile_diffs WHERE job_id = ?1",
                 )?
@@ -316,7 +327,7 @@ impl SqliteStore {
                         d.request_id
                     ])?;
                 }
-                Ok(())
+                Ok(true)
             })
             .await
     }

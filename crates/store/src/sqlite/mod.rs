@@ -494,8 +494,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn record_diffs(&self, job_id: i64, diffs: Vec<ReconcileDiff>) -> Result<(), StoreError> {
-        self.batch_record_diffs(job_id, diffs).await
+    async fn record_diffs(
+        &self,
+        job_id: i64,
+        claim_gen: i64,
+        diffs: Vec<ReconcileDiff>,
+    ) -> Result<bool, StoreError> {
+        self.batch_record_diffs(job_id, claim_gen, diffs).await
     }
 }
 
