@@ -209,8 +209,10 @@ async fn every_catalog_download_serves_its_rows() {
         let first = text.lines().next().unwrap();
         assert!(first.contains("（测试 1）"), "{infno}: {first}");
     }
-    // 1312 is a paged query on the platform: a JSON answer, no file.
-    let r = his.call("1312", json!({"data": {"ver": "0"}})).await;
+    // 1312 is a paged query on the platform: a JSON answer, no file. Its input needs the
+    // specification's required paging fields (the catalog validates them here too).
+    let query = json!({"data": {"updt_time": "2020-01-01", "page_num": 1, "page_size": 10}});
+    let r = his.call("1312", query).await;
     assert_eq!(r["infcode"], 0, "{r}");
     assert!(r["output"].get("file_qury_no").is_none(), "{r}");
 }

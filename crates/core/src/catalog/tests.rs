@@ -220,6 +220,59 @@ fn output_values_of_a_2207_reply() {
     assert_eq!(find("setlinfo.psn_cash_pay").as_deref(), Some("19.27"));
 }
 
+/// Rule: the paged catalog queries (1304, 1312, 1316–1319) require only what the
+/// specification marks "Y" (updt_time, page_num, page_size), take a date with or without
+/// its time, and write each row of the page plus the paging counts.
+#[test]
+fn paged_catalog_queries_require_the_paging_and_list_their_rows() {
+    let c = Catalog::builtin();
+    for code in ["1304", "1312", "1316", "1317", "1318", "1319"] {
+        assert_eq!(c.get(code).class, InterfaceClass::ReadOnly, "{code}");
+        assert!(c.source(code).is_some_and(|s| s.contains(code)), "{code}");
+        let good = json!({"data": {"updt_time": "2024-01-01", "page_num": 1, "page_size": "100"}});
+        let v = c.validate(code, &good);
+        assert!(v.is_empty(), "{code}: {v:?}");
+        let timed = json!({"data": {"updt_time": "2024-01-01 08:00:00", "page_num": 2,
+            "page_size": 50, "vali_flag": "1", "query_date": ""}});
+        let v = c.validate(code, &timed);
+        assert!(v.is_empty(), "{code}: {v:?}");
+        let v = c.validate(code, &json!({"data": {"page_num": 1.5, "vali_flag": "2"}}));
+        let mut paths: Vec<&str> = v.0.iter().map(|x| x.path.as_str()).collect();
+        paths.sort_unstable();
+        assert_eq!(
+            paths,
+            [
+                "data.page_num",
+                "data.page_size",
+                "data.updt_time",
+                "data.vali_flag"
+            ],
+            "{code}: {v:?}"
+        );
+    }
+    let v = c.validate(
+        "1312",
+        &json!({"data": {"updt_time": "2024-01-01", "page_num": 1,
+        "page_size": 10, "insu_admdvs": "4301", "hilist_code": "X".repeat(31)}}),
+    );
+    assert_eq!(v.0.len(), 2, "{v:?}");
+    let out = json!({"recordCounts": 2, "pages": 1, "pageNum": 1, "data": [
+        {"hilist_code": "A1", "hilist_lmtpric_type": "1", "hilist_pric_uplmt_amt": 12.5},
+        {"hilist_code": "A2", "hilist_lmtpric_type": "2", "hilist_pric_uplmt_amt": 3}]});
+    let got = c.output_values("1318", &out);
+    let at = |p: &str, i: u32| {
+        got.iter()
+            .find(|v| v.path == p && v.row_index == i)
+            .map(|v| v.value.clone())
+    };
+    assert_eq!(at("data[*].hilist_code", 1).as_deref(), Some("A2"));
+    assert_eq!(
+        at("data[*].hilist_pric_uplmt_amt", 0).as_deref(),
+        Some("12.5")
+    );
+    assert_eq!(at("recordCounts", 0).as_deref(), Some("2"));
+}
+
 #[test]
 fn a_site_file_overrides_and_extends() {
     let dir = std::env::temp_dir().join(format!("yibao-cat-{}", std::process::id()));
