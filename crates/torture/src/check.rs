@@ -74,13 +74,13 @@ pub struct Facts {
 /// A broken invariant, with the evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
-    /// 1–8, as numbered in [`INVARIANTS`].
+    /// 1–9, as numbered in [`INVARIANTS`].
     pub invariant: u8,
     pub detail: String,
 }
 
 /// The invariants, by number.
-pub const INVARIANTS: [&str; 8] = [
+pub const INVARIANTS: [&str; 9] = [
     "no business key of a state-changing interface applied twice (2601: no omsgid reversed twice)",
     "every COMPLETED state-changing row applied exactly once, its response stored with infcode 0",
     "every applied state-changing msgid belongs to a COMPLETED, UNCERTAIN or REVERSED row",
@@ -91,6 +91,7 @@ pub const INVARIANTS: [&str; 8] = [
     "every REVERSED row's 2601 (its reversal_id) is COMPLETED and was applied with one of \
      the row's msgids as omsgid",
     "every err_msg is 中文 first and says each detail once",
+    "a downloaded catalog holds exactly the platform's rows of the versions it holds, each once",
 ];
 
 /// Slack for "started after expires_at": the store checks the deadline and stamps the
@@ -102,7 +103,18 @@ pub const LATE_TOLERANCE_S: f64 = 0.5;
 pub fn is_state_changing(infno: &str) -> bool {
     let read_only = matches!(
         infno,
-        "1101" | "1201" | "2206" | "2206A" | "2303" | "3101" | "3102" | "9001" | "9101" | "9102"
+        "1101"
+            | "1201"
+            | "2206"
+            | "2206A"
+            | "2303"
+            | "3101"
+            | "3102"
+            | "3201"
+            | "3202"
+            | "9001"
+            | "9101"
+            | "9102"
     ) || infno.starts_with("13")
         || infno.starts_with('5');
     !read_only

@@ -3,6 +3,7 @@
 //! restarts happen at once; at quiescence the invariants of design.md §4 are checked from
 //! the simulator's applied-log and the store. See docs/reliability.md.
 
+pub mod catalogs;
 pub mod chaos;
 pub mod check;
 pub mod collect;

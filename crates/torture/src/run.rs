@@ -102,6 +102,7 @@ pub fn run_seed(seed: u64, o: &RunOptions) -> anyhow::Result<Verdict> {
     }
     actors.push(("feeder", traffic::feeder));
     actors.push(("reverser", traffic::reverser));
+    actors.push(("librarian", crate::catalogs::librarian));
     actors.push(("faults", chaos::faults));
     actors.push(("locks", chaos::locks));
     actors.push(("disk", chaos::disk));
@@ -152,7 +153,9 @@ pub fn run_seed(seed: u64, o: &RunOptions) -> anyhow::Result<Verdict> {
     let mock_stats = ctx.env().mock_stats();
     let snapshot = collect::store(&ctx.db_path, collect::applied(&applied_json))?;
     let counts = collect::counts(&ctx.db_path)?;
-    let violations = check(&snapshot, &ctx.ledger.facts());
+    let mut violations = check(&snapshot, &ctx.ledger.facts());
+    let catalogs = ctx.env().mock_json("/__mock/catalog");
+    violations.extend(crate::catalogs::check_catalog(&ctx.db_path, &catalogs)?);
     let faults_fired = collect::faults_fired(&mock_log);
     drop(guard);
 
