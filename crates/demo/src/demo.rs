@@ -97,9 +97,18 @@ pub async fn run(dir: &Path, async_calls: u32, profile: DemoProfile) -> anyhow::
     let result = drive(pipe.clone(), async_calls).await;
     let _ = stop_tx.send(());
     server.await.context("broker task failed")??;
-    let (rows, asyncs, status) = result?;
+    let (rows, asyncs, status, jobs) = result?;
 
     print_summary(&rows, &asyncs, status);
+    println!("\n批量任务 / batch jobs:");
+    for j in &jobs {
+        println!(
+            "  {} {} {}",
+            pad(&j.kind, 18),
+            j.status,
+            j.result.as_deref().or(j.err_msg.as_deref()).unwrap_or("")
+        );
+    }
     let stats = mock.stats();
     println!("\n模拟平台收到 / simulator received: {:?}", stats.by_infno);
     println!(
@@ -118,6 +127,7 @@ pub async fn run(dir: &Path, async_calls: u32, profile: DemoProfile) -> anyhow::
         .iter()
         .any(|r| r.outcome.status != yibao_proto::RequestStatus::Completed)
         || asyncs.completed != asyncs.total
+        || jobs.iter().any(|j| j.status != "COMPLETED")
         || stats.rejected > 0
         || stats.duplicate_msgids > 0;
     if failed {
@@ -174,6 +184,7 @@ fn demo_config(pipe: &str, db: &Path, url: &str, signing: ProfileConfig) -> anyh
     config.broker.pipe = pipe.to_string();
     config.broker.workers = 16;
     config.broker.shutdown_grace_ms = 10_000;
+    config.files.dir = db.with_file_name("files");
     config.check()?;
     Ok(config)
 }
@@ -185,7 +196,12 @@ struct AsyncResult {
     all_done_ms: f64,
 }
 
-type Driven = (Vec<Row>, AsyncResult, Option<yibao_proto::StatusReport>);
+type Driven = (
+    Vec<Row>,
+    AsyncResult,
+    Option<yibao_proto::StatusReport>,
+    Vec<yibao_proto::JobOutcome>,
+);
 
 /// Runs the calls on a blocking thread: the shim's client is synchronous by design.
 async fn drive(pipe: String, async_calls: u32) -> anyhow::Result<Driven> {
@@ -261,6 +277,7 @@ fn drive_blocking(pipe: &str, async_calls: u32) -> anyhow::Result<Driven> {
         "chrg_bchno": "CB202611240001", "insutype": "310", "acct_used_flag": "1"}});
     sync("2206", "门诊预结算", settle.clone())?;
     sync("2207", "门诊结算", settle)?;
+    let jobs = batch_jobs(&mut c)?;
 
     // Async: hand over `async_calls` person queries, then wait for every one of them.
     let started = Instant::now();
@@ -309,7 +326,30 @@ fn drive_blocking(pipe: &str, async_calls: u32) -> anyhow::Result<Driven> {
             all_done_ms,
         },
         status,
+        jobs,
     ))
+}
+
+/// Two batch jobs through the same pipe: a catalog download (1302 → 9102 → rows) and the
+/// day's reconciliation (3201, then 9101 / 3202 / 9102).
+fn batch_jobs(c: &mut Client) -> anyhow::Result<Vec<yibao_proto::JobOutcome>> {
+    let today = yibao_core::time::now().format("%Y-%m-%d").to_string();
+    let mut out = Vec::new();
+    for (kind, params) in [
+        ("catalog-download", json!({"catalog": "1302"})),
+        ("reconcile", json!({"date": today})),
+    ] {
+        let resp = c.request(&Request::Job {
+            kind: kind.into(),
+            params: params.to_string(),
+            wait_ms: 60_000,
+        })?;
+        let Response::Job(j) = resp else {
+            bail!("{kind}: unexpected answer {resp:?}");
+        };
+        out.push(j);
+    }
+    Ok(out)
 }
 
 fn call(infno: &str, input: Value, mode: CallMode) -> Request {
