@@ -46,6 +46,8 @@ pub async fn run(dir: &Path, async_calls: u32, profile: DemoProfile) -> anyhow::
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
+    // The last run's downloads and reconciliation files belong to the store just removed.
+    let _ = std::fs::remove_dir_all(dir.join("files"));
     let token = format!("demo-token-{:08x}", rand::random::<u32>());
     let (signing, sm, checks) = match profile {
         DemoProfile::Tif => (
