@@ -180,6 +180,7 @@ impl Summary<'_> {
             ("cancel (cashier)", "cancel (cashier) "),
             ("cancel (other)", "cancel (other) "),
             ("reverse", "reverse "),
+            ("catalog-download", "catalog-download "),
         ] {
             line(&mut o, format!("  {label}: {}", counters(b, prefix)));
         }
