@@ -31,11 +31,23 @@ impl Cron {
         if weekdays & (1 << 7) != 0 {
             weekdays |= 1;
         }
+        let (days, months) = (field(dom, 1, 31, "day")?, field(mon, 1, 12, "month")?);
+        // A day restricted alone must exist in one of the months (`0 0 30 2 *` never runs).
+        const LONGEST: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        let exists = (1..=12u32).any(|mo| {
+            months & (1 << mo) != 0 && (1..=LONGEST[mo as usize - 1]).any(|d| days & (1 << d) != 0)
+        });
+        // (With both day fields restricted, a weekday can still match: cron's OR.)
+        if !exists && dow.starts_with('*') {
+            return Err(format!(
+                "cron 的日与月没有共同存在的日期，永远不会运行 / cron day and month never meet, it would never run: {s:?}"
+            ));
+        }
         Ok(Self {
             minutes: field(m, 0, 59, "minute")?,
             hours: field(h, 0, 23, "hour")?,
-            days: field(dom, 1, 31, "day")?,
-            months: field(mon, 1, 12, "month")?,
+            days,
+            months,
             weekdays,
             // As in cron, a field that starts with `*` (`*`, `*/2`) does not restrict.
             days_restricted: !dom.starts_with('*'),
@@ -140,6 +152,8 @@ mod tests {
         for bad in [
             "",
             "0 2 * *",
+            "0 0 30 2 *",
+            "0 0 31 4,6 *",
             "60 2 * * *",
             "0 24 * * *",
             "0 2 0 * *",
