@@ -129,11 +129,15 @@ fn reverse_command_sends_one_2601_with_the_right_omsgid() {
     assert_eq!(input["data"]["omsgid"], sent.as_str());
     assert_eq!(input["data"]["oinfno"], "2207");
     assert_eq!(input["data"]["psn_no"], "43000000000000000001");
-    // A REVERSED request cannot be reversed again.
-    assert_eq!(
-        env.shim(&["reverse", &id.to_string()]).status.code(),
-        Some(6)
+    // A REVERSED request is not reversed again: asking answers its state, sends nothing.
+    let again = env.shim(&["reverse", &id.to_string()]);
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    assert!(
+        stdout(&again).contains("status=REVERSED"),
+        "{}",
+        stdout(&again)
     );
+    assert_eq!(env.mock_count("2601"), 1);
 }
 
 /// The `reverse` policy does the same by itself.

@@ -39,6 +39,9 @@ impl Worker {
                     other => other,
                 };
             }
+            Ok(ReversalStart::WrongState(RequestStatus::Reversed)) => {
+                return queue.result(request_id).await
+            }
             Ok(ReversalStart::WrongState(status)) => return wrong_state(request_id, status),
             Ok(ReversalStart::NotFound) => return not_found(request_id),
             Err(e) => return queue.failed(e),
@@ -87,6 +90,11 @@ impl Worker {
             ));
         }
         let from = original.status;
+        if from == RequestStatus::Reversed {
+            // Another operator's 2601 finished a moment ago: the answer is the state the
+            // caller asked for (REVERSED), not a refusal that reads as a failure.
+            return Err(self.queue.result(request_id).await);
+        }
         if !matches!(from, RequestStatus::Uncertain | RequestStatus::Completed) {
             return Err(wrong_state(request_id, from));
         }
