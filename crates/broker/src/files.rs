@@ -45,6 +45,36 @@ fn request_dir(files: &FilesSection, request_id: i64) -> PathBuf {
     files.dir.join(request_id.to_string())
 }
 
+/// Removes the partial downloads (`<request_id>/*.download`) a killed broker left behind:
+/// those untouched for twice `download_timeout_ms`, which no download still running can
+/// be (another broker sharing the folder may be writing a fresh one). Returns how many.
+pub(crate) fn sweep_stale_downloads(files: &FilesSection, now: std::time::SystemTime) -> usize {
+    let stale_after = Duration::from_millis(files.download_timeout_ms.saturating_mul(2));
+    let Ok(requests) = std::fs::read_dir(&files.dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for dir in requests.flatten().filter(|d| d.path().is_dir()) {
+        let Ok(inside) = std::fs::read_dir(dir.path()) else {
+            continue;
+        };
+        for f in inside.flatten() {
+            let path = f.path();
+            let partial = path.extension().is_some_and(|e| e == "download");
+            let old = f
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age > stale_after);
+            if partial && old && std::fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
 /// One unpacked entry of a downloaded zip.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Entry {

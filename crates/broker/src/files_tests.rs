@@ -103,3 +103,37 @@ fn a_zip_bomb_and_a_damaged_zip_are_refused() {
     let err = unpack(&bad, &dir.path().join("bad"), 10_000, 100).unwrap_err();
     assert!(err.starts_with("下载的压缩包已损坏"), "{err}");
 }
+
+#[test]
+fn only_stale_partial_downloads_are_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = FilesSection {
+        dir: dir.path().to_path_buf(),
+        download_timeout_ms: 60_000,
+        ..FilesSection::default()
+    };
+    let req = dir.path().join("42");
+    std::fs::create_dir_all(&req).unwrap();
+    let write = |name: &str| {
+        let p = req.join(name);
+        std::fs::write(&p, b"PK").unwrap();
+        p
+    };
+    let (stale, fresh, kept) = (write("a.download"), write("b.download"), write("c.zip"));
+    let now = std::time::SystemTime::now() + Duration::from_secs(121);
+    std::fs::File::options()
+        .write(true)
+        .open(&fresh)
+        .unwrap()
+        .set_modified(now - Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(sweep_stale_downloads(&files, now), 1);
+    assert!(!stale.exists());
+    assert!(fresh.exists(), "a download that may still be running stays");
+    assert!(kept.exists(), "a finished download stays");
+    let missing = FilesSection {
+        dir: dir.path().join("none"),
+        ..FilesSection::default()
+    };
+    assert_eq!(sweep_stale_downloads(&missing, now), 0);
+}

@@ -39,6 +39,14 @@ impl Broker {
             Duration::from_millis(config.broker.lease_ms),
         ));
         let worker = Worker::new(config, queue.clone()).await?;
+        // Partial downloads a killed broker left behind: nothing will finish them.
+        let files = config.files.clone();
+        tokio::task::spawn_blocking(move || {
+            let n = crate::files::sweep_stale_downloads(&files, std::time::SystemTime::now());
+            if n > 0 {
+                tracing::info!("removed {n} partial download(s) left by an earlier run");
+            }
+        });
         let jobs = Jobs::new(
             worker.clone(),
             config.institution.fixmedins_code.clone(),
