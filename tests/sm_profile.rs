@@ -62,6 +62,10 @@ fn a_wrong_platform_key_fails_loudly_and_the_broker_keeps_serving() {
             msg.contains("验签失败") && msg.contains("does not verify"),
             "the reason names the failed verification: {msg}"
         );
+        assert!(
+            msg.contains("profile = \"sm\"") && msg.contains("[platform.sm]"),
+            "the reason names the profile and what to check: {msg}"
+        );
         assert_eq!(env.shim(&["ping"]).status.code(), Some(0));
     }
     assert!(env.broker_log().contains("does not verify"));

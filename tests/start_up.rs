@@ -39,6 +39,10 @@ fn check_config_sign_in_reports_the_platforms_answer() {
     let (code, text) = check_config_sign_in(&env, "a-wrong-token");
     assert_ne!(code, Some(0), "{text}");
     assert!(text.contains("sign-in failed"), "{text}");
+    assert!(
+        text.contains("profile = \"tif\"") && text.contains("tif_token"),
+        "the refusal names the profile and what to check: {text}"
+    );
     assert!(!text.contains("a-wrong-token"), "{text}");
     // Without --sign-in the port check alone passes: the token is not looked at.
     let (ok, text) = env.check_config();

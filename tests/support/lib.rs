@@ -18,6 +18,7 @@ mod setup;
 pub use binaries::{bin, bin_dir, build_binaries};
 pub use brokers::Which;
 use setup::{config_text, mock_args, start_mock};
+pub use setup::{APIKEY, APIKEY_HEADER, CSB_ACCESS_KEY, CSB_SECRET_KEY};
 
 pub const FIXMEDINS: &str = "H43010000001";
 pub const TIF_PAASID: &str = "e2e-paasid";
@@ -47,6 +48,9 @@ pub struct Options {
     pub extra_toml: String,
     /// Speak the 国密 `sm` profile instead of `tif` (keys made by `yibao-broker keys generate`).
     pub sm: Option<SmKeys>,
+    /// Speak a province gateway's profile (`csb`, `apikey`) instead of `tif`, with the
+    /// simulator checking it; `sm` wins when both are set.
+    pub gateway: Option<(Gateway, KeyIs)>,
     /// Keep the queue in this SQL Server (an ADO.NET connection string) instead of SQLite;
     /// the helpers that read `db_path` do not apply then.
     pub mssql: Option<String>,
@@ -70,6 +74,20 @@ pub enum SmKeys {
     WrongPlatformKey,
 }
 
+/// The province gateway profiles the harness can speak (see `Options::gateway`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gateway {
+    Csb,
+    Apikey,
+}
+
+/// Whether the broker is given the key the simulator expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyIs {
+    Right,
+    Wrong,
+}
+
 impl Default for Options {
     fn default() -> Self {
         Self {
@@ -88,6 +106,7 @@ impl Default for Options {
             interfaces_toml: String::new(),
             extra_toml: String::new(),
             sm: None,
+            gateway: None,
             mssql: None,
             store_dir: None,
             mock_log: false,

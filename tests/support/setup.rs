@@ -7,24 +7,68 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use yibao_broker::config::{
-    PlatformSection, ProfileConfig, SqliteSection, StoreSection, TifConfig,
+    ApikeyConfig, CsbConfig, PlatformSection, ProfileConfig, SqliteSection, StoreSection, TifConfig,
 };
 use yibao_broker::Config;
 use yibao_core::sm::SmConfig;
 use yibao_core::EnvelopeDefaults;
 use yibao_store::MssqlOptions;
 
-use crate::{bin, Options, SmKeys, FIXMEDINS, TIF_PAASID, TIF_TOKEN};
+use crate::{bin, Gateway, KeyIs, Options, SmKeys, FIXMEDINS, TIF_PAASID, TIF_TOKEN};
 
 const SM_APP_ID: &str = "E2EAPPID00000000SM";
 const SM_APP_SECRET: &str = "e2e-app-secret-not-a-secret";
+/// The CSB gateway's access key and secret, and the apikey front-end processor's header and
+/// key, as the simulator knows them.
+pub const CSB_ACCESS_KEY: &str = "e2e-csb-ak";
+pub const CSB_SECRET_KEY: &str = "e2e-csb-secret-not-a-secret";
+pub const APIKEY_HEADER: &str = "X-Api-Key";
+pub const APIKEY: &str = "e2e-apikey-not-a-secret";
+
+/// The simulator's arguments for a province gateway profile.
+fn gateway_args(gateway: Gateway) -> Vec<String> {
+    let args: [&str; 4] = match gateway {
+        Gateway::Csb => [
+            "--csb-access-key",
+            CSB_ACCESS_KEY,
+            "--csb-secret-key",
+            CSB_SECRET_KEY,
+        ],
+        Gateway::Apikey => ["--apikey-header", APIKEY_HEADER, "--apikey", APIKEY],
+    };
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+/// The broker's side of a province gateway profile, with the right or a wrong secret.
+fn gateway_profile(gateway: Gateway, key: KeyIs) -> ProfileConfig {
+    let wrong = |right: &str| match key {
+        KeyIs::Right => right.to_string(),
+        KeyIs::Wrong => format!("{right}-but-wrong"),
+    };
+    match gateway {
+        Gateway::Csb => ProfileConfig::Csb(CsbConfig {
+            api_name: "hssServives".into(),
+            api_version: "1.0.0".into(),
+            access_key: CSB_ACCESS_KEY.into(),
+            secret_key: wrong(CSB_SECRET_KEY).into(),
+            nonce: true,
+        }),
+        Gateway::Apikey => ProfileConfig::Apikey(ApikeyConfig {
+            header: APIKEY_HEADER.into(),
+            key: wrong(APIKEY).into(),
+        }),
+    }
+}
 
 /// The simulator's arguments: tif headers, or under `sm` the platform's key pair made with
 /// the real `yibao-broker keys generate` (one pair for the institution, one for the
 /// platform, and a stranger's for the wrong-key case).
 pub(crate) fn mock_args(dir: &Path, o: &Options) -> Vec<String> {
     if o.sm.is_none() {
-        return vec!["--tif-paasid".into(), TIF_PAASID.into()];
+        return match o.gateway {
+            Some((gateway, _)) => gateway_args(gateway),
+            None => vec!["--tif-paasid".into(), TIF_PAASID.into()],
+        };
     }
     let keys = dir.join("keys");
     for name in ["institution", "platform", "stranger"] {
@@ -51,13 +95,14 @@ pub(crate) fn mock_args(dir: &Path, o: &Options) -> Vec<String> {
 /// keys `mock_args` made.
 fn signing(dir: &Path, o: &Options) -> ProfileConfig {
     let keys = dir.join("keys");
-    match o.sm {
-        None => ProfileConfig::Tif(TifConfig {
+    match (o.sm, o.gateway) {
+        (None, Some((gateway, key))) => gateway_profile(gateway, key),
+        (None, None) => ProfileConfig::Tif(TifConfig {
             paasid: TIF_PAASID.into(),
             token: "env:YIBAO_E2E_TIF_TOKEN".into(),
             service_id: None,
         }),
-        Some(which) => {
+        (Some(which), _) => {
             let platform = match which {
                 SmKeys::Right => "platform.pub.pem",
                 SmKeys::WrongPlatformKey => "stranger.pub.pem",

@@ -4,7 +4,7 @@ use axum::http::HeaderMap;
 use yibao_core::profile::{self, tif_signature};
 use yibao_core::{time, RequestEnvelope};
 
-use crate::TifCredentials;
+use crate::{ApikeyCredentials, CsbCredentials, TifCredentials};
 
 /// Largest accepted difference between `x-tif-timestamp` and the simulator's clock.
 const MAX_SKEW_S: i64 = 300;
@@ -37,6 +37,60 @@ pub fn check_tif(headers: &HeaderMap, tif: &TifCredentials) -> Result<(), String
         return Err("网关校验失败：签名不正确".to_string());
     }
     Ok(())
+}
+
+/// What a CSB gateway checks (crates/core/src/profile/csb.rs for the string to sign):
+/// every `_api_*` header but the signature, with the URL's query parameters, signed with
+/// the secret of the access key presented, within the clock skew.
+pub fn check_csb(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    csb: &CsbCredentials,
+) -> Result<(), String> {
+    use yibao_core::profile::csb;
+    let get = |name: &str| -> Result<String, String> {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or_else(|| format!("CSB 网关拒绝：缺少请求头 {name}"))
+    };
+    let access_key = get(csb::HDR_ACCESS_KEY)?;
+    let sig = get(csb::HDR_SIGNATURE)?;
+    get(csb::HDR_API_NAME)?;
+    get(csb::HDR_API_VERSION)?;
+    let ts = get(csb::HDR_TIMESTAMP)?;
+    if access_key != csb.access_key {
+        return Err(format!("CSB 网关拒绝：未知的 accessKey {access_key}"));
+    }
+    let t: i64 = ts
+        .parse()
+        .map_err(|_| "CSB 网关拒绝：_api_timestamp 不是毫秒时间戳".to_string())?;
+    if (t - time::epoch_ms()).abs() > MAX_SKEW_S * 1000 {
+        return Err("CSB 网关拒绝：时间戳与服务器时间相差过大".to_string());
+    }
+    let mut params: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(k, _)| k.as_str().starts_with("_api_"))
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    params.extend(csb::query_params(query.unwrap_or_default()));
+    if sig != csb::signature(&csb::string_to_sign(&params), &csb.secret_key) {
+        return Err("CSB 网关拒绝：签名错误（_api_signature 验证失败）".to_string());
+    }
+    Ok(())
+}
+
+/// What an intranet front-end processor with a key checks: the header, exactly.
+pub fn check_apikey(headers: &HeaderMap, apikey: &ApikeyCredentials) -> Result<(), String> {
+    match headers
+        .get(apikey.header.as_str())
+        .and_then(|v| v.to_str().ok())
+    {
+        None => Err(format!("前置机拒绝：缺少请求头 {}", apikey.header)),
+        Some(v) if v != apikey.key => Err(format!("前置机拒绝：{} 无效", apikey.header)),
+        Some(_) => Ok(()),
+    }
 }
 
 fn digits(s: &str, n: usize) -> bool {

@@ -61,6 +61,10 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 pub struct MockConfig {
     /// When set, every request must carry valid `x-tif-*` headers for this paasid/token.
     pub tif: Option<TifCredentials>,
+    /// When set, every request must carry valid CSB `_api_*` headers for this access key.
+    pub csb: Option<CsbCredentials>,
+    /// When set, every request must carry this header with this key (`apikey` profile).
+    pub apikey: Option<ApikeyCredentials>,
     /// When set, msgids and `fixmedins_code` must name this institution.
     pub fixmedins_code: Option<String>,
     /// When set, requests must be 国密-sealed (`sm` profile) and replies are sealed with the
@@ -86,6 +90,38 @@ impl std::fmt::Debug for TifCredentials {
         f.debug_struct("TifCredentials")
             .field("paasid", &self.paasid)
             .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The access key a CSB gateway knows, with its secret.
+#[derive(Clone)]
+pub struct CsbCredentials {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for CsbCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CsbCredentials")
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The header and key an intranet front-end processor checks.
+#[derive(Clone)]
+pub struct ApikeyCredentials {
+    pub header: String,
+    pub key: String,
+}
+
+impl std::fmt::Debug for ApikeyCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApikeyCredentials")
+            .field("header", &self.header)
+            .field("key", &"<redacted>")
             .finish()
     }
 }
@@ -195,24 +231,51 @@ fn peek_infno(body: &[u8]) -> String {
         .unwrap_or_default()
 }
 
+/// The gateway's checks before anything is read: tif, CSB, apikey, as configured. A refusal
+/// is HTTP 401 with the platform's error shape, and nothing is applied.
+fn gateway_refusal(
+    state: &MockState,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let c = &state.config;
+    let checked = c
+        .tif
+        .as_ref()
+        .map_or(Ok(()), |tif| checks::check_tif(headers, tif))
+        .and_then(|()| {
+            c.csb
+                .as_ref()
+                .map_or(Ok(()), |csb| checks::check_csb(headers, uri.query(), csb))
+        })
+        .and_then(|()| {
+            c.apikey
+                .as_ref()
+                .map_or(Ok(()), |k| checks::check_apikey(headers, k))
+        });
+    let msg = checked.err()?;
+    state.count_rejected(None);
+    Some(
+        (
+            StatusCode::UNAUTHORIZED,
+            Json(answers::error_reply("", &msg)),
+        )
+            .into_response(),
+    )
+}
+
 async fn call(
     State(state): State<Arc<MockState>>,
     method: axum::http::Method,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     if method != axum::http::Method::POST {
         return (StatusCode::METHOD_NOT_ALLOWED, "POST only").into_response();
     }
-    if let Some(tif) = &state.config.tif {
-        if let Err(msg) = checks::check_tif(&headers, tif) {
-            state.count_rejected(None);
-            return (
-                StatusCode::UNAUTHORIZED,
-                Json(answers::error_reply("", &msg)),
-            )
-                .into_response();
-        }
+    if let Some(refusal) = gateway_refusal(&state, &uri, &headers) {
+        return refusal;
     }
     let body = match &state.config.sm {
         None => body.to_vec(),

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use clap::Parser;
-use yibao_mock::{MockConfig, MockServer, TifCredentials};
+use yibao_mock::{ApikeyCredentials, CsbCredentials, MockConfig, MockServer, TifCredentials};
 
 /// 医保平台模拟器 / Simulator of the national medical-insurance platform.
 #[derive(Parser, Debug)]
@@ -21,6 +21,18 @@ struct Args {
     /// tif 网关密钥；也可用环境变量 YIBAO_MOCK_TIF_TOKEN / tif token (or env YIBAO_MOCK_TIF_TOKEN)
     #[arg(long, env = "YIBAO_MOCK_TIF_TOKEN", hide_env_values = true)]
     tif_token: Option<String>,
+    /// 要求 CSB 网关头（_api_*）的 accessKey / require CSB _api_* headers signed for this access key
+    #[arg(long, requires = "csb_secret_key")]
+    csb_access_key: Option<String>,
+    /// CSB 网关的 secretKey；也可用环境变量 YIBAO_MOCK_CSB_SECRET / CSB secret key (or env YIBAO_MOCK_CSB_SECRET)
+    #[arg(long, env = "YIBAO_MOCK_CSB_SECRET", hide_env_values = true)]
+    csb_secret_key: Option<String>,
+    /// 要求前置机密钥请求头的名称 / require this key header (apikey profile)
+    #[arg(long, requires = "apikey")]
+    apikey_header: Option<String>,
+    /// 前置机密钥；也可用环境变量 YIBAO_MOCK_APIKEY / the key (or env YIBAO_MOCK_APIKEY)
+    #[arg(long, env = "YIBAO_MOCK_APIKEY", hide_env_values = true)]
+    apikey: Option<String>,
     /// 只接受该定点机构编号 / accept only this fixmedins_code
     #[arg(long)]
     fixmedins_code: Option<String>,
@@ -61,6 +73,17 @@ async fn main() -> anyhow::Result<()> {
         (Some(paasid), Some(token)) => Some(TifCredentials { paasid, token }),
         _ => None,
     };
+    let csb = match (args.csb_access_key, args.csb_secret_key) {
+        (Some(access_key), Some(secret_key)) => Some(CsbCredentials {
+            access_key,
+            secret_key,
+        }),
+        _ => None,
+    };
+    let apikey = match (args.apikey_header, args.apikey) {
+        (Some(header), Some(key)) => Some(ApikeyCredentials { header, key }),
+        _ => None,
+    };
     let sm = match (
         args.sm_app_id,
         args.sm_app_secret,
@@ -79,6 +102,8 @@ async fn main() -> anyhow::Result<()> {
         args.listen,
         MockConfig {
             tif,
+            csb,
+            apikey,
             fixmedins_code: args.fixmedins_code,
             sm,
             catalog: std::sync::Arc::new(yibao_core::Catalog::load(args.catalog.as_deref())?),

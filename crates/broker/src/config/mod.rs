@@ -22,12 +22,10 @@ mod platform;
 pub mod schedule;
 mod store;
 pub use catalog::{CatalogSection, ValidationMode};
-pub use platform::{PlatformSection, ProfileConfig, TifConfig};
+pub use platform::{ApikeyConfig, CsbConfig, PlatformSection, ProfileConfig, TifConfig};
 pub use store::{OpenError, SqliteSection, StoreSection, Synchronous};
 use yibao_core::catalog::InterfaceOverride;
 use yibao_core::platform::ClientSettings;
-use yibao_core::profile::{PlainProfile, TifProfile};
-use yibao_core::sm::{SmCodec, SmProfile};
 use yibao_core::{EnvelopeDefaults, Profile};
 
 /// Configuration errors, worded for the operator who edits the file.
@@ -412,30 +410,7 @@ impl Config {
 
     /// Builds the signing profile, resolving its secrets.
     pub fn profile(&self) -> Result<std::sync::Arc<dyn Profile>, ConfigError> {
-        Ok(match &self.platform.profile {
-            ProfileConfig::Plain => std::sync::Arc::new(PlainProfile),
-            ProfileConfig::Tif(tif) => {
-                let token = tif
-                    .token
-                    .resolve_text()
-                    .map_err(|message| ConfigError::Invalid {
-                        key: "platform.tif_token",
-                        message,
-                    })?;
-                std::sync::Arc::new(TifProfile::new(
-                    tif.paasid.clone(),
-                    token,
-                    tif.service_id.clone(),
-                ))
-            }
-            ProfileConfig::Sm(sm) => {
-                let codec = SmCodec::from_config(sm).map_err(|e| ConfigError::Invalid {
-                    key: "platform.sm",
-                    message: e.to_string(),
-                })?;
-                std::sync::Arc::new(SmProfile::new(codec))
-            }
-        })
+        self.platform.build_profile()
     }
 
     pub fn worker_id(&self) -> String {

@@ -108,14 +108,29 @@ impl Platform {
         };
         let body = match body {
             Ok(body) => body,
-            Err(e) => return Outcome::Transport(e),
+            Err(e) => return Outcome::Transport(self.with_hint(e)),
         };
         match self.profile.open(body) {
             Ok(opened) => Outcome::from_opened(opened),
-            Err(e) => Outcome::Transport(TransportError {
+            Err(e) => Outcome::Transport(self.with_hint(TransportError {
                 kind: TransportErrorKind::BadReply,
                 message: e.to_string(),
-            }),
+            })),
         }
+    }
+
+    /// A gateway's refusal (HTTP 401/403) or a reply that failed verification is almost
+    /// always a key, a name or a clock: say which profile signed and what to check, once,
+    /// here, for every profile.
+    fn with_hint(&self, mut e: TransportError) -> TransportError {
+        let refused = matches!(
+            e.kind,
+            TransportErrorKind::HttpStatus(401 | 403) | TransportErrorKind::BadReply
+        );
+        if refused {
+            e.message
+                .push_str(&crate::profile::refusal_hint(self.profile.as_ref()));
+        }
+        e
     }
 }

@@ -64,4 +64,9 @@ impl Profile for SmProfile {
             .map_err(|e| ProfileError::Open(e.to_string()))?;
         Ok(Opened::Json(data))
     }
+
+    fn what_to_check(&self) -> &'static str {
+        "请检查 [platform.sm] 的 app_id、app_secret、机构私钥与平台公钥（可运行 yibao-broker keys \
+         check）/ check app_id, app_secret and both keys of [platform.sm]"
+    }
 }

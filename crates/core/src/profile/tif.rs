@@ -1,71 +1,9 @@
-//! Signing profiles: how an envelope is sealed for a given kind of gateway, and how the reply
-//! is opened. One trait, one implementation per gateway kind (design.md §6):
-//! * `plain`: the envelope as is (intranet front-end processors);
-//! * `tif`: the national gateway's `x-tif-*` headers;
-//! * `sm` (国密, SM2/SM4): [`crate::sm::SmProfile`], in its own module.
+//! `tif`: the national gateway's (天眼/TIF) `x-tif-*` headers.
 
 use sha2::{Digest, Sha256};
 
+use super::{envelope_bytes, Opened, OutgoingRequest, Profile, ProfileError};
 use crate::platform::envelope::RequestEnvelope;
-
-/// What goes on the wire for one attempt.
-#[derive(Debug, Clone)]
-pub struct OutgoingRequest {
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Vec<u8>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ProfileError {
-    #[error("签名失败 / signing failed: {0}")]
-    Seal(String),
-    #[error("应答验签或解密失败 / reply failed verification or decryption: {0}")]
-    Open(String),
-}
-
-/// A reply as a profile opened it: the body itself when the gateway sends the response
-/// envelope as is, or the JSON a profile already decoded (the `sm` profile decrypts `data`),
-/// so nobody serializes JSON only to parse it again.
-#[derive(Debug, Clone)]
-pub enum Opened {
-    Bytes(Vec<u8>),
-    Json(serde_json::Value),
-}
-
-/// Seals requests and opens replies for one kind of gateway. Implementations hold their
-/// keys; they must never log them.
-pub trait Profile: Send + Sync + std::fmt::Debug {
-    /// The profile's name as written in the config (`plain`, `tif`, …).
-    fn name(&self) -> &'static str;
-    /// Turns the request envelope into the request to send.
-    fn seal(&self, envelope: &RequestEnvelope) -> Result<OutgoingRequest, ProfileError>;
-    /// Turns the reply body into the response envelope.
-    fn open(&self, body: Vec<u8>) -> Result<Opened, ProfileError>;
-}
-
-/// The envelope as JSON bytes, for profiles that send it as it is.
-fn envelope_bytes(envelope: &RequestEnvelope) -> Result<Vec<u8>, ProfileError> {
-    serde_json::to_vec(envelope).map_err(|e| ProfileError::Seal(e.to_string()))
-}
-
-/// No signing: for front-end processors on the hospital's intranet.
-#[derive(Debug, Default)]
-pub struct PlainProfile;
-
-impl Profile for PlainProfile {
-    fn name(&self) -> &'static str {
-        "plain"
-    }
-    fn seal(&self, envelope: &RequestEnvelope) -> Result<OutgoingRequest, ProfileError> {
-        Ok(OutgoingRequest {
-            headers: Vec::new(),
-            body: envelope_bytes(envelope)?,
-        })
-    }
-    fn open(&self, body: Vec<u8>) -> Result<Opened, ProfileError> {
-        Ok(Opened::Bytes(body))
-    }
-}
 
 /// The national gateway (天眼/TIF) headers.
 pub struct TifProfile {
@@ -127,24 +65,29 @@ impl Profile for TifProfile {
         let nonce = tif_nonce();
         let signature = tif_signature(&timestamp, &self.token, &nonce);
         let mut headers = vec![
-            (HDR_PAASID, self.paasid.clone()),
-            (HDR_TIMESTAMP, timestamp),
-            (HDR_NONCE, nonce),
-            (HDR_SIGNATURE, signature),
+            (HDR_PAASID.to_string(), self.paasid.clone()),
+            (HDR_TIMESTAMP.to_string(), timestamp),
+            (HDR_NONCE.to_string(), nonce),
+            (HDR_SIGNATURE.to_string(), signature),
         ];
         if let Some(s) = &self.service_id {
-            headers.push((HDR_SERVICE_ID, s.clone()));
+            headers.push((HDR_SERVICE_ID.to_string(), s.clone()));
         }
         Ok(OutgoingRequest { headers, body })
     }
     fn open(&self, body: Vec<u8>) -> Result<Opened, ProfileError> {
         Ok(Opened::Bytes(body))
     }
+    fn what_to_check(&self) -> &'static str {
+        "请检查 tif_paasid、tif_token 与本机时钟 / check tif_paasid, tif_token and this \
+         machine's clock"
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::Profile;
 
     #[test]
     fn signature_matches_an_independent_computation() {
