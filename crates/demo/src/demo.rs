@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use yibao_broker::config::{
-    PlatformSection, ProfileConfig, SqliteSection, StoreSection, Synchronous, TifConfig,
+    ApikeyConfig, CsbConfig, PlatformSection, ProfileConfig, SqliteSection, StoreSection,
+    Synchronous, TifConfig,
 };
 use yibao_broker::Config;
 use yibao_call::Client;
 use yibao_core::secret::Secret;
 use yibao_core::EnvelopeDefaults;
-use yibao_mock::{MockConfig, MockServer, TifCredentials};
+use yibao_mock::{ApikeyCredentials, CsbCredentials, MockConfig, MockServer, TifCredentials};
 use yibao_proto::{CallMode, Outcome, Overrides, Request, Response};
 
 const FIXMEDINS: &str = "H43010000001";
@@ -38,6 +39,68 @@ pub enum DemoProfile {
     Tif,
     /// 国密: SM4-encrypted, SM2-signed messages both ways, with fresh demo keys.
     Sm,
+    /// A province's CSB API gateway (_api_* headers, HMAC-SHA1).
+    Csb,
+    /// An intranet front-end processor that checks a key header.
+    Apikey,
+}
+
+/// The broker's signing profile, the simulator checking the same, and the line that says so;
+/// every secret fresh for this run.
+fn gateway(
+    profile: DemoProfile,
+    dir: &Path,
+) -> anyhow::Result<(ProfileConfig, MockConfig, &'static str)> {
+    let secret = format!("demo-secret-{:08x}", rand::random::<u32>());
+    let mut mock = MockConfig::default();
+    let (signing, checks) = match profile {
+        DemoProfile::Tif => {
+            mock.tif = Some(TifCredentials {
+                paasid: "yibao-demo".into(),
+                token: secret.clone(),
+            });
+            let signing = ProfileConfig::Tif(TifConfig {
+                paasid: "yibao-demo".into(),
+                token: Secret::new(secret),
+                service_id: None,
+            });
+            (signing, "tif 签名校验开启 / tif checks on")
+        }
+        DemoProfile::Sm => {
+            let (signing, codec) = sm_keys(dir)?;
+            mock.sm = Some(codec);
+            (
+                signing,
+                "国密 SM2 验签 + SM4 加密 / SM2 signatures + SM4 encryption",
+            )
+        }
+        DemoProfile::Csb => {
+            mock.csb = Some(CsbCredentials {
+                access_key: "yibao-demo-ak".into(),
+                secret_key: secret.clone(),
+            });
+            let signing = ProfileConfig::Csb(CsbConfig {
+                api_name: "hssServives".into(),
+                api_version: "1.0.0".into(),
+                access_key: "yibao-demo-ak".into(),
+                secret_key: Secret::new(secret),
+                nonce: true,
+            });
+            (signing, "CSB 网关 _api_* HMAC-SHA1 验签 / CSB gateway signature checks on")
+        }
+        DemoProfile::Apikey => {
+            mock.apikey = Some(ApikeyCredentials {
+                header: "apikey".into(),
+                key: secret.clone(),
+            });
+            let signing = ProfileConfig::Apikey(ApikeyConfig {
+                header: "apikey".into(),
+                key: Secret::new(secret),
+            });
+            (signing, "前置机密钥校验开启 / front-end processor key checks on")
+        }
+    };
+    Ok((signing, mock, checks))
 }
 
 pub async fn run(dir: &Path, async_calls: u32, profile: DemoProfile) -> anyhow::Result<()> {
@@ -48,36 +111,12 @@ pub async fn run(dir: &Path, async_calls: u32, profile: DemoProfile) -> anyhow::
     }
     // The last run's downloads and reconciliation files belong to the store just removed.
     let _ = std::fs::remove_dir_all(dir.join("files"));
-    let token = format!("demo-token-{:08x}", rand::random::<u32>());
-    let (signing, sm, checks) = match profile {
-        DemoProfile::Tif => (
-            ProfileConfig::Tif(TifConfig {
-                paasid: "yibao-demo".into(),
-                token: Secret::new(token.clone()),
-                service_id: None,
-            }),
-            None,
-            "tif 签名校验开启 / tif checks on",
-        ),
-        DemoProfile::Sm => {
-            let (signing, codec) = sm_keys(dir)?;
-            (
-                signing,
-                Some(codec),
-                "国密 SM2 验签 + SM4 加密 / SM2 signatures + SM4 encryption",
-            )
-        }
-    };
+    let (signing, gateway, checks) = gateway(profile, dir)?;
     let mock = MockServer::start(
         "127.0.0.1:0".parse()?,
         MockConfig {
-            tif: (profile == DemoProfile::Tif).then(|| TifCredentials {
-                paasid: "yibao-demo".into(),
-                token: token.clone(),
-            }),
             fixmedins_code: Some(FIXMEDINS.into()),
-            sm,
-            ..Default::default()
+            ..gateway
         },
     )
     .await?;
