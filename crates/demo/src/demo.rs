@@ -86,7 +86,10 @@ fn gateway(
                 secret_key: Secret::new(secret),
                 nonce: true,
             });
-            (signing, "CSB 网关 _api_* HMAC-SHA1 验签 / CSB gateway signature checks on")
+            (
+                signing,
+                "CSB 网关 _api_* HMAC-SHA1 验签 / CSB gateway signature checks on",
+            )
         }
         DemoProfile::Apikey => {
             mock.apikey = Some(ApikeyCredentials {
@@ -97,7 +100,10 @@ fn gateway(
                 header: "apikey".into(),
                 key: Secret::new(secret),
             });
-            (signing, "前置机密钥校验开启 / front-end processor key checks on")
+            (
+                signing,
+                "前置机密钥校验开启 / front-end processor key checks on",
+            )
         }
     };
     Ok((signing, mock, checks))

@@ -159,6 +159,42 @@ fn a_profile_without_its_keys_is_reported_at_its_table() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("[platform.sm]"), "{err}");
+    let text =
+        example_with_profile("profile = \"csb\"\ncsb_api_name = \"n\"\ncsb_access_key = \"ak\"\n");
+    let err = Config::parse(&text).unwrap_err().to_string();
+    assert!(err.contains("csb_secret_key"), "{err}");
+    let err = Config::parse(&example_with_profile("profile = \"apikey\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("platform.apikey"), "{err}");
+}
+
+/// A header a gateway could never accept is refused when the profile is built (start-up
+/// and `check-config`), named by its key and without its value.
+#[test]
+fn a_bad_header_is_refused_before_anything_is_sent() {
+    let text = example_with_profile(
+        "profile = \"apikey\"\napikey_header = \"X Key\"\napikey = \"k-9876\"\n",
+    );
+    let err = Config::parse(&text)
+        .unwrap()
+        .profile()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("platform.apikey_header"), "{err}");
+    assert!(!err.contains("k-9876"), "{err}");
+    let text = example_with_profile("profile = \"plain\"\nheaders = { Host = \"x\" }\n");
+    let err = Config::parse(&text)
+        .unwrap()
+        .profile()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("platform.headers"), "{err}");
+    let ok = example_with_profile("profile = \"plain\"\nheaders = { X-Tenant = \"h1\" }\n");
+    assert_eq!(
+        Config::parse(&ok).unwrap().profile().unwrap().name(),
+        "plain"
+    );
 }
 
 #[test]
@@ -250,14 +286,36 @@ fn a_config_built_in_code_reads_back_the_same() {
         StoreSection::sqlite("/var/yibao/q.db"),
         StoreSection::mssql(o),
     ];
-    let profiles = [ProfileConfig::Plain, tif, ProfileConfig::Sm(Box::new(sm))];
+    let csb = ProfileConfig::Csb(CsbConfig {
+        api_name: "hssServives".into(),
+        api_version: "1.0.0".into(),
+        access_key: "ak".into(),
+        secret_key: "env:YIBAO_CSB_SECRET".into(),
+        nonce: false,
+    });
+    let apikey = ProfileConfig::Apikey(ApikeyConfig {
+        header: "X-Api-Key".into(),
+        key: "file:key.txt".into(),
+    });
+    let profiles = [
+        ProfileConfig::Plain,
+        tif,
+        ProfileConfig::Sm(Box::new(sm)),
+        csb,
+        apikey,
+    ];
     for store in &stores {
-        for profile in &profiles {
+        for (i, profile) in profiles.iter().enumerate() {
             let mut cfg = Config::new(
                 PlatformSection::new("http://127.0.0.1:18080/fsi/api", profile.clone()),
                 store.clone(),
                 institution.clone(),
             );
+            if i % 2 == 0 {
+                cfg.platform
+                    .headers
+                    .insert("X-Tenant".into(), "env:TENANT".into());
+            }
             cfg.broker.pipe = "yibao-test".into();
             cfg.broker.workers = 4;
             cfg.platform.request_timeout_ms = 10_000;
