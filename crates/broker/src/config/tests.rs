@@ -240,7 +240,17 @@ fn secrets_never_show_in_debug_or_in_what_check_config_prints() {
     o.password = Some("mssql-literal-password-xyz".into());
     o.connection_string = Some("server=db;password=mssql-cs-password-xyz".into());
     mssql.store = StoreSection::mssql(o);
-    for c in [&cfg, &sm, &mssql] {
+    let csb = Config::parse(&example_with_profile(
+        "profile = \"csb\"\ncsb_api_name = \"n\"\ncsb_access_key = \"ak\"\n\
+         csb_secret_key = \"csb-literal-secret-xyz\"\n\
+         headers = { X-Auth = \"header-literal-value-xyz\" }\n",
+    ))
+    .unwrap();
+    let apikey = Config::parse(&example_with_profile(
+        "profile = \"apikey\"\napikey = \"apikey-literal-key-xyz\"\n",
+    ))
+    .unwrap();
+    for c in [&cfg, &sm, &mssql, &csb, &apikey] {
         let shown = format!(
             "{c:?}\n{c:#?}\n{} {} {}",
             c.platform.profile,
@@ -255,12 +265,22 @@ fn secrets_never_show_in_debug_or_in_what_check_config_prints() {
             "sm-literal-sm4-key-xyz",
             "mssql-literal-password-xyz",
             "mssql-cs-password-xyz",
+            "csb-literal-secret-xyz",
+            "header-literal-value-xyz",
+            "apikey-literal-key-xyz",
         ] {
             assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
+            // The sm example's keys are placeholders that do not load; the built profiles
+            // of the others must not show their secrets either.
+            if let Ok(profile) = c.profile() {
+                let profile = format!("{profile:?}");
+                assert!(!profile.contains(secret), "{secret} shown:\n{profile}");
+            }
         }
     }
     assert_eq!(cfg.platform.profile.to_string(), "tif");
     assert_eq!(sm.platform.profile.to_string(), "sm");
+    assert!(csb.profile().is_ok() && apikey.profile().is_ok());
 }
 
 /// What the demo and the harness build: the platform and its profile, a store, the
