@@ -4,6 +4,7 @@
 //! storage and no pipe work, so the broker and the simulator share one definition of the
 //! protocol.
 
+pub mod cainfo;
 pub mod catalog;
 pub mod msgid;
 pub mod platform;

@@ -19,6 +19,11 @@
 //!   words that commonly follow the marker in platform messages (`参保人信息不存在`,
 //!   `患者姓名…`, `就诊人次`) are left alone.
 //!
+//! * the value after a key ending in `cainfo` (`"cainfo":"…"`, `cainfo=…`, `cainfo: "…"`):
+//!   the card / 电子凭证 password or certificate information the HIS passes for a
+//!   settlement, or its ciphertext (a ciphertext is as good as the password to whoever can
+//!   send it) → replaced by `***` whatever it holds, its length not kept.
+//!
 //! Any other Chinese name in free text cannot be told from other words and is not masked;
 //! the broker therefore never writes request or response bodies to the log.
 
@@ -29,6 +34,7 @@ use std::borrow::Cow;
 pub fn mask_pii(text: &str) -> Cow<'_, str> {
     if !text.bytes().any(|b| b.is_ascii_digit())
         && !text.contains("name")
+        && !text.contains("cainfo")
         && (text.is_ascii() || !NAME_MARKERS.iter().any(|m| text.contains(m)))
     {
         return Cow::Borrowed(text);
@@ -71,7 +77,10 @@ pub fn mask_pii(text: &str) -> Cow<'_, str> {
             i = end;
             continue;
         }
-        if let Some((consumed, masked)) = name_value(&chars, i).or_else(|| marked_name(&chars, i)) {
+        if let Some((consumed, masked)) = cainfo_value(&chars, i)
+            .or_else(|| name_value(&chars, i))
+            .or_else(|| marked_name(&chars, i))
+        {
             changed |= masked.chars().ne(chars[i..i + consumed].iter().copied());
             out.push_str(&masked);
             i += consumed;
@@ -225,26 +234,25 @@ fn mobile_at(chars: &[char], i: usize) -> Option<(usize, String)> {
     Some((j, out))
 }
 
-/// At `i`, a key ending in `name` followed by `":"`, `": "`, `=` or `: ` and a value with
-/// Chinese characters: returns how many characters to replace and the masked text.
-fn name_value(chars: &[char], i: usize) -> Option<(usize, String)> {
-    const KEY_END: [char; 4] = ['n', 'a', 'm', 'e'];
-    if chars.get(i..i + 4)? != KEY_END || chars.get(i + 4).is_some_and(|c| is_word(*c)) {
-        return None;
-    }
-    let mut j = i + 4;
-    let mut prefix: String = "name".into();
-    // A quote, also escaped as \" when the JSON sits inside another JSON string (JSON logs).
+/// From `j`, just after a key: an optional closing quote (also escaped as \" when the JSON
+/// sits inside another JSON string, as in JSON logs), `:` or `=`, spaces and an optional
+/// opening quote. Returns where the value starts, the separator's text and whether the
+/// value is quoted.
+fn separator(chars: &[char], mut j: usize) -> Option<(usize, String, bool)> {
+    let mut prefix = String::new();
     let quote = |j: &mut usize, prefix: &mut String| {
         if chars.get(*j) == Some(&'\\') && chars.get(*j + 1) == Some(&'"') {
             prefix.push_str("\\\"");
             *j += 2;
+            true
         } else if chars.get(*j) == Some(&'"') {
             prefix.push('"');
             *j += 1;
+            true
+        } else {
+            false
         }
     };
-    // Separator: optional closing quote, then ':' or '=', spaces, optional opening quote.
     quote(&mut j, &mut prefix);
     match chars.get(j) {
         Some(':') | Some('=') => {
@@ -257,8 +265,19 @@ fn name_value(chars: &[char], i: usize) -> Option<(usize, String)> {
         prefix.push(' ');
         j += 1;
     }
-    quote(&mut j, &mut prefix);
-    let start = j;
+    let quoted = quote(&mut j, &mut prefix);
+    Some((j, prefix, quoted))
+}
+
+/// At `i`, a key ending in `name` followed by `":"`, `": "`, `=` or `: ` and a value with
+/// Chinese characters: returns how many characters to replace and the masked text.
+fn name_value(chars: &[char], i: usize) -> Option<(usize, String)> {
+    const KEY_END: [char; 4] = ['n', 'a', 'm', 'e'];
+    if chars.get(i..i + 4)? != KEY_END || chars.get(i + 4).is_some_and(|c| is_word(*c)) {
+        return None;
+    }
+    let (start, sep, _) = separator(chars, i + 4)?;
+    let mut j = start;
     while j < chars.len() && !matches!(chars[j], '"' | '\\' | ',' | '&' | ' ' | '}' | ';' | '\n') {
         j += 1;
     }
@@ -266,10 +285,39 @@ fn name_value(chars: &[char], i: usize) -> Option<(usize, String)> {
     if value.is_empty() || !value.iter().copied().any(is_han) {
         return None;
     }
-    let mut masked = prefix;
+    let mut masked = format!("name{sep}");
     masked.push(value[0]);
     masked.extend(std::iter::repeat_n('*', value.len() - 1));
     Some((j - i, masked))
+}
+
+/// At `i`, a key ending in `cainfo` followed by a separator and a value: returns how many
+/// characters to replace and the text with the whole value as `***`. A quoted value runs to
+/// its closing quote (a password may hold spaces or commas); an unquoted one to the next
+/// space or delimiter.
+fn cainfo_value(chars: &[char], i: usize) -> Option<(usize, String)> {
+    const KEY: [char; 6] = ['c', 'a', 'i', 'n', 'f', 'o'];
+    if chars.get(i..i + 6)? != KEY || chars.get(i + 6).is_some_and(|c| is_word(*c)) {
+        return None;
+    }
+    let (start, sep, quoted) = separator(chars, i + 6)?;
+    let mut j = start;
+    while let Some(&c) = chars.get(j) {
+        let escaped_quote = c == '\\' && chars.get(j + 1) == Some(&'"');
+        let ends = if quoted {
+            c == '"' || escaped_quote
+        } else {
+            c == '"' || c == '\\' || c.is_whitespace() || ",&;}])，；".contains(c)
+        };
+        if ends {
+            break;
+        }
+        j += 1;
+    }
+    if j == start {
+        return None;
+    }
+    Some((j - i, format!("cainfo{sep}***")))
 }
 
 /// Staff identifiers (opter): the first two characters, for debugging.
@@ -382,6 +430,30 @@ mod tests {
             "x138-1234-5678",
             "120 1234 5678",
         ] {
+            assert!(matches!(mask_pii(text), Cow::Borrowed(_)), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_cainfo_value_is_masked_whole_wherever_it_is_quoted() {
+        for (text, masked) in [
+            (
+                r#"{"data":{"x":1},"cainfo":"E8cRBqWq1u/d0kdvRFZfNw=="}"#,
+                r#"{"data":{"x":1},"cainfo":"***"}"#,
+            ),
+            (
+                r#"{\"cainfo\":\"13c71106a5aad6ef\",\"x\":1}"#,
+                r#"{\"cainfo\":\"***\",\"x\":1}"#,
+            ),
+            ("cainfo=123456&infno=2207", "cainfo=***&infno=2207"),
+            (r#"cainfo: "pass word, 1""#, r#"cainfo: "***""#),
+            (r#"{"cainfo":"电子凭证密码"}"#, r#"{"cainfo":"***"}"#),
+            // A 16-digit password is not left to the card-number rule's first/last four.
+            ("cainfo=6222021234567890", "cainfo=***"),
+        ] {
+            assert_eq!(mask_pii(text), masked, "{text}");
+        }
+        for text in [r#"{"cainfo":""}"#, "cainfo 解密失败", "cainfos=1", "no key"] {
             assert!(matches!(mask_pii(text), Cow::Borrowed(_)), "{text}");
         }
     }

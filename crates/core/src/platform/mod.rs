@@ -30,6 +30,7 @@ pub use outcome::{Outcome, Reply};
 pub use response::{ResponseEnvelope, ResponseError};
 pub use transport::{ClientSettings, Transport, TransportError, TransportErrorKind};
 
+use crate::cainfo::{Cainfo, CainfoError};
 use crate::profile::Profile;
 
 /// One message to send: which interface, under which msgid (fresh for every attempt and
@@ -46,12 +47,13 @@ pub struct Message<'a> {
 }
 
 /// The platform as the broker sees it: one endpoint, one signing profile, the institution's
-/// envelope fields.
+/// envelope fields (and, for the interfaces that carry one, the HIS's `cainfo`).
 #[derive(Debug, Clone)]
 pub struct Platform {
     transport: Transport,
     profile: Arc<dyn Profile>,
     defaults: EnvelopeDefaults,
+    cainfo: Option<Arc<Cainfo>>,
 }
 
 impl Platform {
@@ -64,7 +66,24 @@ impl Platform {
             transport: Transport::new(settings)?,
             profile,
             defaults,
+            cainfo: None,
         })
+    }
+
+    /// Takes the envelope's `cainfo` from the input of the interfaces `[platform.cainfo]`
+    /// names ([`crate::cainfo`]); without it every envelope carries the configured constant.
+    pub fn with_cainfo(mut self, cainfo: Option<Cainfo>) -> Self {
+        self.cainfo = cainfo.map(Arc::new);
+        self
+    }
+
+    /// The check before sending: a `cainfo` the HIS passed for a configured interface can be
+    /// sent (it is text). The message never holds the value.
+    pub fn check_cainfo(&self, infno: &str, input: &serde_json::Value) -> Result<(), String> {
+        match &self.cainfo {
+            Some(c) => c.check_input(infno, input).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -85,15 +104,30 @@ impl Platform {
         self.defaults.operator(overrides)
     }
 
+    /// The envelope of one attempt, with the HIS's `cainfo` taken out of the input (and
+    /// sealed) for a configured interface; `true` when it carries one.
+    pub(crate) fn envelope(&self, m: &Message<'_>) -> Result<(RequestEnvelope, bool), CainfoError> {
+        let mut input = m.input.clone();
+        let given = match &self.cainfo {
+            Some(c) => c.take(m.infno, &mut input)?,
+            None => None,
+        };
+        let mut envelope =
+            self.defaults
+                .build(m.infno, m.msgid.to_string(), m.sign_no, m.overrides, input);
+        let carried = given.is_some();
+        if let Some(value) = given {
+            envelope.cainfo = value;
+        }
+        Ok((envelope, carried))
+    }
+
     /// One exchange: envelope → seal → POST → open → parse → [`Outcome`].
     pub async fn exchange(&self, m: Message<'_>) -> Outcome {
-        let envelope = self.defaults.build(
-            m.infno,
-            m.msgid.to_string(),
-            m.sign_no,
-            m.overrides,
-            m.input.clone(),
-        );
+        let (envelope, carried) = match self.envelope(&m) {
+            Ok(built) => built,
+            Err(e) => return Outcome::Transport(TransportError::unsent(e.to_string())),
+        };
         let sealed = match self.profile.seal(&envelope) {
             Ok(sealed) => sealed,
             Err(e) => return Outcome::Transport(TransportError::unsent(e.to_string())),
@@ -111,6 +145,7 @@ impl Platform {
             Err(e) => return Outcome::Transport(self.with_hint(e)),
         };
         match self.profile.open(body) {
+            Ok(opened) if carried => crate::cainfo::explain_refusal(Outcome::from_opened(opened)),
             Ok(opened) => Outcome::from_opened(opened),
             Err(e) => Outcome::Transport(self.with_hint(TransportError {
                 kind: TransportErrorKind::BadReply,
