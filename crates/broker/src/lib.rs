@@ -217,8 +217,10 @@ async fn start<S: Future<Output = ()>>(
     connections: &Arc<tokio::sync::Semaphore>,
     mut stop: std::pin::Pin<&mut S>,
 ) -> anyhow::Result<Option<(Arc<Broker>, Accept)>> {
-    // The signing profile's secrets are config: refused now, not once the store is open.
+    // The signing profile's secrets are config: refused now, not once the store is open
+    // (and so is the cainfo's key).
     config.profile()?;
+    config.cainfo()?;
     let first = match config.store.open().await {
         Ok(store) => Ok(Broker::new(config, store).await?),
         Err(config::OpenError::Store(e)) => Err(e.to_string()),

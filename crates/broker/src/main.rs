@@ -174,6 +174,7 @@ fn check_config(
 ) -> anyhow::Result<()> {
     let cfg = Config::load(config)?;
     cfg.profile()?;
+    cfg.cainfo()?;
     // Open the store as `run` would: for SQL Server this logs in and checks that
     // sql/install.sql has been run, and the error says which of those failed.
     let store = rt

@@ -80,6 +80,10 @@ impl Worker {
                     .to_string(),
             ));
         }
+        // A cainfo the HIS passed must be text (its value is never in the message).
+        self.platform
+            .check_cainfo(code, &input)
+            .map_err(Refusal::Malformed)?;
         if rules {
             let problems = self.catalog.validate(code, &input);
             if !problems.is_empty() {

@@ -48,7 +48,8 @@ impl Worker {
             config.profile()?,
             config.institution.clone(),
         )
-        .map_err(anyhow::Error::msg)?;
+        .map_err(anyhow::Error::msg)?
+        .with_cainfo(config.cainfo()?);
         let ids = MsgIdGenerator::new(&config.institution.fixmedins_code, config.broker.msgid_node);
         if let Some(last) = queue.store.last_msgid().await? {
             ids.resume_after(&last);

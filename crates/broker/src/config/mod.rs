@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod cainfo;
 mod catalog;
 pub mod files;
 mod institution;
@@ -364,6 +365,7 @@ impl Config {
             .validate()
             .map_err(|m| invalid("status_page", &m))?;
         institution::check(&self.institution)?;
+        cainfo::check(self)?;
         self.catalog()?;
         if !self.platform.url.starts_with("http://") && !self.platform.url.starts_with("https://") {
             return Err(invalid(

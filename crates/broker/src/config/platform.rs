@@ -26,6 +26,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use yibao_core::cainfo::CainfoConfig;
 use yibao_core::secret::Secret;
 use yibao_core::sm::SmConfig;
 
@@ -52,6 +53,8 @@ pub struct PlatformSection {
     pub request_timeout_ms: u64,
     pub pool_idle_timeout_ms: u64,
     pub pool_max_idle: usize,
+    /// `[platform.cainfo]`: the HIS's cainfo for settlements (`yibao_core::cainfo`).
+    pub cainfo: Option<CainfoConfig>,
 }
 
 /// How requests are signed, with the settings of that profile only.
@@ -109,6 +112,7 @@ impl PlatformSection {
             request_timeout_ms: default_request_timeout(),
             pool_idle_timeout_ms: default_pool_idle(),
             pool_max_idle: default_pool_max_idle(),
+            cainfo: None,
         }
     }
 
@@ -267,6 +271,9 @@ struct PlatformKeys {
     pool_idle_timeout_ms: u64,
     #[serde(default = "default_pool_max_idle")]
     pool_max_idle: usize,
+    /// The settlements' cainfo from the HIS's input (`[platform.cainfo]`, docs/config.md).
+    #[serde(default)]
+    cainfo: Option<CainfoConfig>,
 }
 
 impl TryFrom<PlatformKeys> for PlatformSection {
@@ -329,6 +336,7 @@ impl TryFrom<PlatformKeys> for PlatformSection {
             request_timeout_ms: k.request_timeout_ms,
             pool_idle_timeout_ms: k.pool_idle_timeout_ms,
             pool_max_idle: k.pool_max_idle,
+            cainfo: k.cainfo,
         })
     }
 }
@@ -355,6 +363,7 @@ impl From<PlatformSection> for PlatformKeys {
             request_timeout_ms: p.request_timeout_ms,
             pool_idle_timeout_ms: p.pool_idle_timeout_ms,
             pool_max_idle: p.pool_max_idle,
+            cainfo: p.cainfo,
         };
         match p.profile {
             ProfileConfig::Plain => {}
