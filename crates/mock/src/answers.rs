@@ -72,12 +72,18 @@ pub fn handle(state: &MockState, body: &[u8]) -> Answer {
         Ok(e) => e,
         Err(refusal) => return refusal.into(),
     };
+    // A settlement's cainfo is read before anything is applied.
+    let cainfo = match checks::cainfo(state.config.cainfo.as_deref(), &e) {
+        Ok(cainfo) => cainfo,
+        Err(msg) => return error_reply(&e.msgid, &msg).into(),
+    };
     match answer(state, &e) {
         Ok(answer) => {
             state.record_applied(Applied {
                 infno: e.infno.clone(),
                 msgid: e.msgid.clone(),
                 input: files::logged_input(&e.infno, &e.input),
+                cainfo,
             });
             answer
         }

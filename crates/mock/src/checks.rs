@@ -1,6 +1,7 @@
 //! What the simulator insists on, with the platform's kind of error messages.
 
 use axum::http::HeaderMap;
+use yibao_core::cainfo::{CainfoOpener, DEFAULT_INTERFACES};
 use yibao_core::profile::{self, tif_signature};
 use yibao_core::{time, RequestEnvelope};
 
@@ -180,5 +181,24 @@ pub fn required<'a>(
         Ok(obj)
     } else {
         Err(format!("必填字段缺失：{}", missing.join("、")))
+    }
+}
+
+/// The platform's reading of the envelope's `cainfo` for the interfaces that carry one
+/// (2207, 2304, 2102), when the simulator was given the key: the plaintext, `None` for an
+/// empty one (or no key, or another interface), `Err` — the refusal's text — for one that
+/// does not decrypt.
+pub fn cainfo(
+    opener: Option<&CainfoOpener>,
+    e: &RequestEnvelope,
+) -> Result<Option<String>, String> {
+    match opener {
+        Some(opener) if DEFAULT_INTERFACES.contains(&e.infno.as_str()) && !e.cainfo.is_empty() => {
+            opener
+                .open(&e.cainfo)
+                .map(Some)
+                .map_err(|err| err.to_string())
+        }
+        _ => Ok(None),
     }
 }

@@ -6,6 +6,9 @@
 //! with the platform's error shape (`infcode` -1 and `err_msg`). Answers are deterministic
 //! (derived from the input), so tests can assert on them.
 //!
+//! With `--cainfo-mode` it reads a settlement's `cainfo` (the HIS's card / 电子凭证 password,
+//! encrypted by the broker) back, as the platform would, and refuses one it cannot decrypt.
+//!
 //! It speaks the file interfaces too: 9101 文件上传 keeps the uploaded bytes, the catalog
 //! downloads (1301…, [`catalogs`]) generate a zipped catalog, and 9102 文件下载 answers with
 //! a file's raw bytes — not an envelope, and not sealed even under `sm`.
@@ -77,6 +80,11 @@ pub struct MockConfig {
     /// Sizes of the generated catalog downloads (1301…) that differ from the defaults, by
     /// interface code (`--catalog-rows`; see [`catalogs`]).
     pub catalog_sizes: BTreeMap<String, CatalogSize>,
+    /// When set, the envelope's `cainfo` of 2207, 2304 and 2102 is read back with this key
+    /// (`--cainfo-mode`, `--cainfo-key`): a request whose non-empty cainfo does not decrypt is
+    /// refused and not applied, and the plaintext of one that does is kept in its
+    /// [`Applied`] record, so tests see what the HIS passed arrive.
+    pub cainfo: Option<Arc<yibao_core::cainfo::CainfoOpener>>,
 }
 
 #[derive(Clone)]

@@ -58,6 +58,14 @@ struct Args {
     /// / rows (and :versions) of the generated catalog downloads; default 1301=12000, others 500, 5 versions each
     #[arg(long, value_parser = yibao_mock::parse_sizes)]
     catalog_rows: Option<std::collections::BTreeMap<String, yibao_mock::CatalogSize>>,
+    /// 结算 cainfo 的加密方式：as_given、sm4、sm2（2207、2304、2102 的 cainfo 解密失败即拒绝）
+    /// / how settlements' cainfo is encrypted (one that does not decrypt is refused)
+    #[arg(long)]
+    cainfo_mode: Option<yibao_core::cainfo::CainfoMode>,
+    /// cainfo 解密密钥：sm4 为同一密钥（32 位十六进制），sm2 为平台私钥（env:/file:/值）
+    /// / the key that decrypts it: sm4 the same key (32 hex digits), sm2 the platform's private key
+    #[arg(long, requires = "cainfo_mode")]
+    cainfo_key: Option<String>,
 }
 
 #[tokio::main]
@@ -98,6 +106,14 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => None,
     };
+    let cainfo = match args.cainfo_mode {
+        Some(mode) => {
+            let key = args.cainfo_key.map(yibao_core::secret::Secret::from);
+            let opener = yibao_core::cainfo::CainfoOpener::new(mode, key.as_ref())?;
+            Some(std::sync::Arc::new(opener))
+        }
+        None => None,
+    };
     let server = MockServer::start(
         args.listen,
         MockConfig {
@@ -108,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
             sm,
             catalog: std::sync::Arc::new(yibao_core::Catalog::load(args.catalog.as_deref())?),
             catalog_sizes: args.catalog_rows.unwrap_or_default(),
+            cainfo,
         },
     )
     .await?;

@@ -23,6 +23,10 @@ pub struct Applied {
     /// The `input` as sent (compact JSON): equal keys mean the same business request. A
     /// 9101 upload's file (`fsUploadIn.in`) is written as its size and SHA-256 instead.
     pub input: String,
+    /// The envelope's `cainfo` as decrypted (`--cainfo-mode`), for the interfaces that
+    /// carry one; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cainfo: Option<String>,
 }
 
 pub struct MockState {
