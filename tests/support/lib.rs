@@ -63,6 +63,11 @@ pub struct Options {
     /// Start the broker under this umask (Unix; through `sh -c 'umask …; exec …'`), as a
     /// service manager with a restrictive umask would.
     pub umask: Option<u32>,
+    /// The broker's `[platform.cainfo]`.
+    pub cainfo: Option<yibao_core::cainfo::CainfoConfig>,
+    /// The simulator's `--cainfo-mode` and `--cainfo-key`: it then decrypts the cainfo of
+    /// 2207, 2304 and 2102 and refuses one it cannot.
+    pub mock_cainfo: Option<(yibao_core::cainfo::CainfoMode, String)>,
 }
 
 /// Which platform public key the broker is given under the `sm` profile.
@@ -111,6 +116,8 @@ impl Default for Options {
             store_dir: None,
             mock_log: false,
             umask: None,
+            cainfo: None,
+            mock_cainfo: None,
         }
     }
 }

@@ -60,10 +60,19 @@ fn gateway_profile(gateway: Gateway, key: KeyIs) -> ProfileConfig {
     }
 }
 
-/// The simulator's arguments: tif headers, or under `sm` the platform's key pair made with
-/// the real `yibao-broker keys generate` (one pair for the institution, one for the
-/// platform, and a stranger's for the wrong-key case).
+/// The simulator's arguments: its profile's, then how it reads a settlement's cainfo.
 pub(crate) fn mock_args(dir: &Path, o: &Options) -> Vec<String> {
+    let mut args = profile_args(dir, o);
+    if let Some((mode, key)) = &o.mock_cainfo {
+        args.extend(["--cainfo-mode", mode.as_str(), "--cainfo-key", key].map(String::from));
+    }
+    args
+}
+
+/// Tif headers, or under `sm` the platform's key pair made with the real `yibao-broker keys
+/// generate` (one pair for the institution, one for the platform, and a stranger's for the
+/// wrong-key case).
+fn profile_args(dir: &Path, o: &Options) -> Vec<String> {
     if o.sm.is_none() {
         return match o.gateway {
             Some((gateway, _)) => gateway_args(gateway),
@@ -154,6 +163,7 @@ pub(crate) fn start_mock(listen: &str, extra: &[String], log: Option<&Path>) -> 
 pub(crate) fn config_text(pipe: &str, db: &Path, url: &str, o: &Options) -> String {
     let mut platform = PlatformSection::new(url, signing(db.parent().expect("db dir"), o));
     platform.request_timeout_ms = o.request_timeout_ms;
+    platform.cainfo = o.cainfo.clone();
     let store = match &o.mssql {
         None => StoreSection::Sqlite(SqliteSection {
             busy_timeout_ms: o.busy_timeout_ms,
