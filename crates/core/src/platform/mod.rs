@@ -10,7 +10,8 @@
 //! * [`response`]: reading the response envelope;
 //! * [`outcome`](Outcome): reply / refusal / unreadable / transport error;
 //! * [`session`]: the messages the broker writes itself (9001, 9002, 2601);
-//! * [`codes`]: the interface codes the broker treats specially.
+//! * [`codes`]: the interface codes the broker treats specially;
+//! * [`crate::cainfo`]: a settlement's `cainfo`, taken from the input into the envelope.
 
 pub mod codes;
 pub mod download;
