@@ -306,3 +306,18 @@ fn a_refusal_about_the_cainfo_names_the_config_to_check() {
     assert_eq!("sm2".parse::<CainfoMode>(), Ok(CainfoMode::Sm2));
     assert!("SM4".parse::<CainfoMode>().is_err());
 }
+
+/// The HIS's key sits beside the input nodes: the catalog's checks (the broker's before
+/// sending, the simulator's) accept it for every interface, taken out or not.
+#[test]
+fn catalog_validation_does_not_trip_on_the_key() {
+    let catalog = crate::Catalog::load(None).unwrap();
+    let settle = json!({"data": {"psn_no": "43000000000000000001", "mdtrt_cert_type": "02",
+        "mdtrt_cert_no": "430102199003071234", "med_type": "11", "medfee_sumamt": "100.00",
+        "psn_setlway": "01", "mdtrt_id": "M1", "chrg_bchno": "C1", "insutype": "310",
+        "acct_used_flag": "1"}, "cainfo": "123456"});
+    assert!(catalog.validate("2207", &settle).is_empty());
+    let person = json!({"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": "430102199003071234",
+        "psn_cert_type": "01", "certno": "430102199003071234"}, "cainfo": "x"});
+    assert!(catalog.validate("1101", &person).is_empty());
+}
