@@ -37,6 +37,19 @@ pub fn parse_compact(s: &str) -> Option<DateTime<FixedOffset>> {
     beijing().from_local_datetime(&naive).single()
 }
 
+/// A store's human-facing time (`create_time`, …) in Beijing time, `yyyy-MM-dd HH:mm:ss`.
+/// The store writes the server's local time (SQLite `localtime`, SQL Server `GETDATE()`);
+/// the platform's day is Beijing's, and on a server whose zone is not UTC+8 the two differ
+/// for part of every day. Text that does not read as a local date-time is returned as is.
+pub fn local_text_in_beijing(text: &str) -> String {
+    let head = text.get(..19).unwrap_or(text);
+    chrono::NaiveDateTime::parse_from_str(head, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .and_then(|naive| chrono::Local.from_local_datetime(&naive).earliest())
+        .map(|t| format_datetime(&t.with_timezone(&beijing())))
+        .unwrap_or_else(|| text.to_string())
+}
+
 /// Milliseconds since the Unix epoch (for leases and schedules, which never leave the broker).
 pub fn epoch_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -56,6 +69,21 @@ mod tests {
         assert_eq!(c.len(), 14);
         assert_eq!(format_compact(&parse_compact(&c).unwrap()), c);
         assert!(parse_datetime("2024-13-01 00:00:00").is_none());
+    }
+
+    /// A local time of now is Beijing's date of now, whatever this machine's zone (CI runs
+    /// in UTC, where 16:00–24:00 is already tomorrow in Beijing); odd text keeps its date.
+    #[test]
+    fn a_local_store_time_reads_as_beijing_time() {
+        let at = Utc::now();
+        let local = at
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S%.3f")
+            .to_string();
+        let beijing_now = format_datetime(&at.with_timezone(&beijing()));
+        assert_eq!(local_text_in_beijing(&local), beijing_now);
+        assert_eq!(local_text_in_beijing("2026-12-02 xx"), "2026-12-02 xx");
+        assert_eq!(local_text_in_beijing("short"), "short");
     }
 
     #[test]

@@ -97,10 +97,11 @@ pub fn ours(rows: &[SettlementRow], day: &str) -> Book {
     let groups = groups_of(rows);
     let mut seen = HashSet::new();
     for row in rows {
+        // create_time is the store's local time; `day` is the platform's (Beijing).
         let created_on_day = row
             .create_time
             .as_deref()
-            .is_some_and(|t| t.starts_with(day));
+            .is_some_and(|t| yibao_core::time::local_text_in_beijing(t).starts_with(day));
         if row.status == RequestStatus::Uncertain {
             if created_on_day {
                 book.uncertain.push(row.clone());
@@ -265,8 +266,8 @@ fn uncertain_verdict(
     let late = u
         .create_time
         .as_deref()
-        .and_then(|t| t.get(11..16))
-        .is_none_or(|hm| hm >= LATE);
+        .map(yibao_core::time::local_text_in_beijing)
+        .is_none_or(|t| t.get(11..16).is_none_or(|hm| hm >= LATE));
     let id = u.request_id;
     let (kind, setl_id, memo) = match matches.as_slice() {
         [one] => {
@@ -350,7 +351,19 @@ mod tests {
             status,
             input_data: input.to_string(),
             response_data: Some(json!({"infcode": 0, "output": out}).to_string()),
-            create_time: Some(at.into()),
+            create_time: Some(local(at)),
+        }
+    }
+
+    /// A Beijing time as the store writes it: in this machine's local time (the tests give
+    /// times as the platform sees them, whatever zone the machine running them is in).
+    fn local(beijing: &str) -> String {
+        match yibao_core::time::parse_datetime(beijing) {
+            Some(t) => t
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string(),
+            None => beijing.to_string(),
         }
     }
 

@@ -61,7 +61,12 @@ impl Day {
             Day::Before(n) => {
                 // The slot's day, else the day the job was recorded: a job taken over after
                 // midnight still reconciles the day it was asked for.
-                let base = [job.slot.as_deref(), job.create_time.as_deref()]
+                // The slot is Beijing time already; create_time is the store's local time.
+                let created = job
+                    .create_time
+                    .as_deref()
+                    .map(yibao_core::time::local_text_in_beijing);
+                let base = [job.slot.clone(), created]
                     .into_iter()
                     .flatten()
                     .find_map(|s| NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok())
