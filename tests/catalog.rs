@@ -185,7 +185,7 @@ output = ["setlinfo.setl_id"]
     let (ok, text) = env.check_config();
     assert!(ok, "{text}");
     assert!(
-        text.contains("2026.11.1+e2e-site") && text.contains("validation = enforce"),
+        text.contains("2026.11.1+site@e2e-site") && text.contains("validation = enforce"),
         "{text}"
     );
     std::fs::write(

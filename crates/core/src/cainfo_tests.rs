@@ -311,7 +311,7 @@ fn a_refusal_about_the_cainfo_names_the_config_to_check() {
 /// sending, the simulator's) accept it for every interface, taken out or not.
 #[test]
 fn catalog_validation_does_not_trip_on_the_key() {
-    let catalog = crate::Catalog::load(None).unwrap();
+    let catalog = crate::Catalog::load(&[]).unwrap();
     let settle = json!({"data": {"psn_no": "43000000000000000001", "mdtrt_cert_type": "02",
         "mdtrt_cert_no": "430102199003071234", "med_type": "11", "medfee_sumamt": "100.00",
         "psn_setlway": "01", "mdtrt_id": "M1", "chrg_bchno": "C1", "insutype": "310",

@@ -122,7 +122,7 @@ async fn main() -> anyhow::Result<()> {
             apikey,
             fixmedins_code: args.fixmedins_code,
             sm,
-            catalog: std::sync::Arc::new(yibao_core::Catalog::load(args.catalog.as_deref())?),
+            catalog: std::sync::Arc::new(yibao_core::Catalog::load(&site_catalog(args.catalog))?),
             catalog_sizes: args.catalog_rows.unwrap_or_default(),
             cainfo,
         },
@@ -143,6 +143,13 @@ async fn main() -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(())
+}
+
+/// `--catalog FILE` as the catalog's one overlay, named `site` like a hospital's own file.
+fn site_catalog(file: Option<std::path::PathBuf>) -> Vec<yibao_core::catalog::Overlay> {
+    file.map(|f| yibao_core::catalog::Overlay::new("site", f))
+        .into_iter()
+        .collect()
 }
 
 async fn server_wait(server: MockServer) {

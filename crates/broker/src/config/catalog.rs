@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use yibao_core::catalog::Overlay;
 use yibao_core::{Catalog, UncertainPolicy};
 
 use super::{Config, ConfigError};
@@ -43,7 +44,7 @@ pub struct CatalogSection {
 impl Config {
     /// The catalog this configuration describes. Errors name the file or entry at fault.
     pub fn catalog(&self) -> Result<Catalog, ConfigError> {
-        let catalog = Catalog::load(self.catalog.file.as_deref())
+        let catalog = Catalog::load(&self.catalog_overlays())
             .map_err(|e| ConfigError::Invalid {
                 key: "catalog.file",
                 message: e.to_string(),
@@ -66,5 +67,15 @@ impl Config {
             }
         }
         Ok(catalog)
+    }
+
+    /// The catalog files laid over the shipped one, in order: the hospital's `[catalog]
+    /// file`, named `site` in the catalog's version.
+    pub fn catalog_overlays(&self) -> Vec<Overlay> {
+        self.catalog
+            .file
+            .iter()
+            .map(|f| Overlay::new("site", f))
+            .collect()
     }
 }

@@ -1,9 +1,10 @@
 //! The interface catalog: what each 交易编号 is, how the broker must treat it, what its input
 //! must look like and which output values SQL gets as rows.
 //!
-//! The catalog is data (`crates/core/catalog/national.toml`, compiled in), laid over by a
-//! site file with the same shape and then by the `[interfaces.<code>]` keys of the broker's
-//! config. The class decides retries (design.md §4): a read-only query may be resent
+//! The catalog is data (`crates/core/catalog/national.toml`, compiled in), laid over by
+//! catalog files of the same shape in order ([`Overlay`]: a site pack's `catalog.toml`, then
+//! the hospital's own `[catalog] file`) and then by the `[interfaces.<code>]` keys of the
+//! broker's config. The class decides retries (design.md §4): a read-only query may be resent
 //! freely, a state-changing call (registration, settlement, …) must never be applied twice.
 //! Codes the catalog does not know are treated as state-changing: the safe default for money.
 
@@ -102,10 +103,36 @@ pub struct InterfaceOverride {
     pub on_uncertain: Option<UncertainPolicy>,
 }
 
+/// A catalog file laid over the shipped one, and the name it has in the catalog's version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlay {
+    /// `site:<pack>` for a site pack's file, `site` for the hospital's own (docs/catalog.md).
+    pub label: String,
+    pub path: std::path::PathBuf,
+}
+
+impl Overlay {
+    pub fn new(label: impl Into<String>, path: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            label: label.into(),
+            path: path.into(),
+        }
+    }
+}
+
+/// What one overlay brought: its label and how many interface codes it names (changed or
+/// added), for `check-config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlaid {
+    pub label: String,
+    pub entries: usize,
+}
+
 /// Lookup table from code to [`InterfaceInfo`] and its rules.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     version: String,
+    overlaid: Vec<Overlaid>,
     entries: HashMap<String, Entry>,
 }
 
@@ -119,30 +146,45 @@ impl Catalog {
     /// The catalog shipped with yibao. A unit test proves the shipped file compiles, so
     /// failing here is a build defect, not something input can cause.
     pub fn builtin() -> Self {
-        parse_text(NATIONAL, "national.toml")
-            .and_then(|f| Self::compile(vec![f]))
-            .expect("the shipped catalog compiles (tested)")
+        Self::load(&[]).expect("the shipped catalog compiles (tested)")
     }
 
-    /// The shipped catalog with a site file laid over it (when given).
-    pub fn load(site: Option<&std::path::Path>) -> Result<Self, CatalogError> {
-        let mut files = vec![parse_text(NATIONAL, "national.toml")?];
-        if let Some(p) = site {
-            let text = std::fs::read_to_string(p).map_err(|source| CatalogError::Read {
-                path: p.to_path_buf(),
+    /// The shipped catalog with `overlays` laid over it in order, each over the ones before
+    /// (the one home of the order's effect; the broker's config decides the order).
+    pub fn load(overlays: &[Overlay]) -> Result<Self, CatalogError> {
+        let national = parse_text(NATIONAL, "national.toml")?;
+        let mut versions = vec![national
+            .catalog_version
+            .clone()
+            .unwrap_or_else(|| "national".into())];
+        let mut files = vec![national];
+        let mut overlaid = Vec::new();
+        for o in overlays {
+            let text = std::fs::read_to_string(&o.path).map_err(|source| CatalogError::Read {
+                path: o.path.clone(),
                 source,
             })?;
-            files.push(parse_text(&text, &p.display().to_string())?);
+            let file = parse_text(&text, &o.path.display().to_string())?;
+            versions.push(match &file.catalog_version {
+                Some(v) => format!("{}@{v}", o.label),
+                None => o.label.clone(),
+            });
+            overlaid.push(Overlaid {
+                label: o.label.clone(),
+                entries: file.interfaces.len(),
+            });
+            files.push(file);
         }
-        Self::compile(files)
+        let mut catalog = Self::compile(files)?;
+        catalog.version = versions.join("+");
+        catalog.overlaid = overlaid;
+        Ok(catalog)
     }
 
     /// Lays the files over each other in order, then compiles every entry.
     fn compile(files: Vec<CatalogFile>) -> Result<Self, CatalogError> {
         let mut merged: HashMap<String, EntryFile> = HashMap::new();
-        let mut versions = Vec::new();
         for f in files {
-            versions.extend(f.catalog_version);
             for (code, e) in f.interfaces {
                 merged.entry(code).or_default().overlay(e);
             }
@@ -156,14 +198,22 @@ impl Catalog {
             entries.insert(code, entry);
         }
         Ok(Self {
-            version: versions.join("+"),
+            version: String::new(),
+            overlaid: Vec::new(),
             entries,
         })
     }
 
-    /// The content version (`national` or `national+site`).
+    /// The content version: the shipped file's, then each overlay's label with the
+    /// `catalog_version` its file names (`2026.11.1+site:example-province@2026.1+site`), so
+    /// `check-config` shows which files made the catalog.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// The overlays laid over the shipped catalog, in order.
+    pub fn overlaid(&self) -> &[Overlaid] {
+        &self.overlaid
     }
 
     /// Whether `code` is in the catalog (no copy made, unlike [`Catalog::get`]).

@@ -296,8 +296,8 @@ input = ["data"]
 "#,
     )
     .unwrap();
-    let c = Catalog::load(Some(&site)).unwrap();
-    assert_eq!(c.version(), "2026.11.1+site-1");
+    let c = Catalog::load(&[Overlay::new("site", &site)]).unwrap();
+    assert_eq!(c.version(), "2026.11.1+site@site-1");
     let v = c.validate("2207", &good_2207());
     assert_eq!(v.0.len(), 1, "{v:?}");
     assert_eq!(v.0[0].path, "data.invono");
@@ -325,17 +325,62 @@ input = ["data"]
         "[interfaces.2207.fields]\n\"data.x\" = { pattern = \"(\" }\n",
     )
     .unwrap();
-    let e = Catalog::load(Some(&site)).unwrap_err().to_string();
+    let e = Catalog::load(&[Overlay::new("site", &site)]).unwrap_err().to_string();
     assert!(e.contains("2207") && e.contains("pattern"), "{e}");
     std::fs::write(&site, "[interfaces.2207]\nclas = \"read-only\"\n").unwrap();
-    let e = Catalog::load(Some(&site)).unwrap_err().to_string();
+    let e = Catalog::load(&[Overlay::new("site", &site)]).unwrap_err().to_string();
     assert!(e.contains("clas"), "{e}");
     std::fs::write(&site, "[interfaces.2207]\noutput = [\"a[*].b[*].c\"]\n").unwrap();
-    assert!(Catalog::load(Some(&site)).is_err());
-    let e = Catalog::load(Some(&dir.join("missing.toml")))
+    assert!(Catalog::load(&[Overlay::new("site", &site)]).is_err());
+    let e = Catalog::load(&[Overlay::new("site", dir.join("missing.toml"))])
         .unwrap_err()
         .to_string();
     assert!(e.contains("missing.toml"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A site pack's catalog, then the hospital's own file: each over the ones before, the
+/// version naming both, and what each brought counted for `check-config`.
+#[test]
+fn overlays_are_laid_in_order_and_named_in_the_version() {
+    let dir = std::env::temp_dir().join(format!("yibao-overlays-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pack = dir.join("catalog.toml");
+    let own = dir.join("site.toml");
+    std::fs::write(
+        &pack,
+        "catalog_version = \"2026.1\"\n[interfaces.2207.fields]\n\
+         \"data.invono\" = { required = true, label = \"发票号\" }\n\
+         \"data.med_type\" = { required = true, enum = [\"11\"] }\n\
+         [interfaces.7001]\nname = \"省内查询\"\nclass = \"read-only\"\n",
+    )
+    .unwrap();
+    // The hospital relaxes one of the pack's rules and leaves the other.
+    std::fs::write(
+        &own,
+        "[interfaces.2207.fields]\n\"data.med_type\" = { required = true, max_len = 6 }\n",
+    )
+    .unwrap();
+    let c = Catalog::load(&[
+        Overlay::new("site:example", &pack),
+        Overlay::new("site", &own),
+    ])
+    .unwrap();
+    assert_eq!(c.version(), "2026.11.1+site:example@2026.1+site");
+    let counts: Vec<_> = c
+        .overlaid()
+        .iter()
+        .map(|o| (o.label.as_str(), o.entries))
+        .collect();
+    assert_eq!(counts, [("site:example", 2), ("site", 1)]);
+    let mut g = good_2207();
+    g["data"]["med_type"] = json!("14");
+    let v = c.validate("2207", &g);
+    let paths: Vec<_> = v.0.iter().map(|v| v.path.as_str()).collect();
+    assert_eq!(paths, ["data.invono"], "{v:?}");
+    assert_eq!(c.get("7001").class, InterfaceClass::ReadOnly);
+    assert!(Catalog::builtin().overlaid().is_empty());
+    assert_eq!(Catalog::builtin().version(), "2026.11.1");
     std::fs::remove_dir_all(&dir).ok();
 }
 
