@@ -200,6 +200,9 @@ fn check_config(
             .map(|f| format!(" · site file {}", f.display()))
             .unwrap_or_default()
     );
+    if let Some(line) = site_pack_line(&cfg, &catalog) {
+        println!("{line}");
+    }
     match reach {
         Ok(addr) => {
             println!("平台可连接 / platform reachable: {addr}");
@@ -213,6 +216,25 @@ fn check_config(
              请检查 platform.url、网络、防火墙或前置机是否启动 / check platform.url, the network, firewalls, or whether the front-end processor is running"
         ),
     }
+}
+
+/// Which site pack `check-config` loaded: its name, the profile in effect and how many
+/// interfaces its `catalog.toml` changes or adds.
+fn site_pack_line(cfg: &Config, catalog: &yibao_core::Catalog) -> Option<String> {
+    let site = cfg.site.as_ref()?;
+    let label = format!("site:{}", site.name());
+    let entries = catalog
+        .overlaid()
+        .iter()
+        .find(|o| o.label == label)
+        .map_or(0, |o| o.entries);
+    Some(format!(
+        "站点包 / site pack: {} · profile = {} · 目录补充 {entries} 个接口 / catalog.toml changes \
+         {entries} interface(s) · {}",
+        site.name(),
+        cfg.platform.profile,
+        site.dir.display()
+    ))
 }
 
 /// `check-config --sign-in`: one real 9001 as the configured operator; the platform's answer.

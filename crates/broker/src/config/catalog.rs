@@ -1,5 +1,6 @@
 //! `[catalog]`: the site's catalog file and what broken catalog rules do, plus building the
-//! one catalog the broker uses (shipped file → site file → `[interfaces.<code>]` keys).
+//! one catalog the broker uses (shipped file → site pack's `catalog.toml` → site file →
+//! `[interfaces.<code>]` keys).
 
 use std::path::PathBuf;
 
@@ -46,7 +47,7 @@ impl Config {
     pub fn catalog(&self) -> Result<Catalog, ConfigError> {
         let catalog = Catalog::load(&self.catalog_overlays())
             .map_err(|e| ConfigError::Invalid {
-                key: "catalog.file",
+                key: "catalog",
                 message: e.to_string(),
             })?
             .with_overrides(&self.interfaces);
@@ -69,13 +70,15 @@ impl Config {
         Ok(catalog)
     }
 
-    /// The catalog files laid over the shipped one, in order: the hospital's `[catalog]
-    /// file`, named `site` in the catalog's version.
+    /// The catalog files laid over the shipped one, in order: the site pack's `catalog.toml`
+    /// (named `site:<pack>` in the catalog's version), then the hospital's `[catalog] file`
+    /// (`site`); the config's `[interfaces.<code>]` keys come after both.
     pub fn catalog_overlays(&self) -> Vec<Overlay> {
-        self.catalog
-            .file
-            .iter()
-            .map(|f| Overlay::new("site", f))
-            .collect()
+        let pack = self.site.as_ref().and_then(|site| {
+            let file = site.catalog()?;
+            Some(Overlay::new(format!("site:{}", site.name()), file))
+        });
+        let own = self.catalog.file.iter().map(|f| Overlay::new("site", f));
+        pack.into_iter().chain(own).collect()
     }
 }

@@ -21,9 +21,11 @@ mod institution;
 mod names;
 mod platform;
 pub mod schedule;
+pub mod site;
 mod store;
 pub use catalog::{CatalogSection, ValidationMode};
 pub use platform::{ApikeyConfig, CsbConfig, PlatformSection, ProfileConfig, TifConfig};
+pub use site::SiteSection;
 pub use store::{OpenError, SqliteSection, StoreSection, Synchronous};
 use yibao_core::catalog::InterfaceOverride;
 use yibao_core::platform::ClientSettings;
@@ -41,6 +43,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("配置项无效 / invalid setting {key}: {message}")]
     Invalid { key: &'static str, message: String },
+    #[error("站点包有误 / site pack {path}: {message}")]
+    Site { path: PathBuf, message: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -57,6 +61,9 @@ pub struct Config {
     /// The site catalog file and whether its rules stop a request (docs/catalog.md).
     #[serde(default)]
     pub catalog: catalog::CatalogSection,
+    /// The site pack this file is laid over (`[site] dir`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<SiteSection>,
     /// Where logs go (console or daily files), text or JSON.
     #[serde(default)]
     pub log: crate::logging::LogSection,
@@ -284,6 +291,7 @@ impl Config {
             institution,
             interfaces: BTreeMap::new(),
             catalog: CatalogSection::default(),
+            site: None,
             log: crate::logging::LogSection::default(),
             status_page: crate::status_page::StatusPageSection::default(),
             files: files::FilesSection::default(),
@@ -291,21 +299,9 @@ impl Config {
         }
     }
 
-    /// Reads and checks a config file.
+    /// Reads and checks a config file (laid over its site pack when it names one).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        // Notepad on a Chinese Windows saves "ANSI" (GBK) by default; say what to do.
-        let text = String::from_utf8(bytes).map_err(|_| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: "文件不是 UTF-8 编码（可能是 GBK/ANSI）：请用记事本“另存为”，编码选 UTF-8 / \
-                      the file is not UTF-8 (perhaps GBK/ANSI): save it again as UTF-8 \
-                      (Notepad: Save As, Encoding: UTF-8)"
-                .into(),
-        })?;
-        let text = text.strip_prefix('\u{feff}').unwrap_or(&text).to_string();
+        let text = read_text(path)?;
         let with_path = |e| match e {
             ConfigError::Parse { message, .. } => ConfigError::Parse {
                 path: path.to_path_buf(),
@@ -313,7 +309,7 @@ impl Config {
             },
             other => other,
         };
-        let mut cfg = Self::parse_unchecked(&text).map_err(with_path)?;
+        let mut cfg = site::parse(&text, path, path.parent())?;
         if let Some(dir) = path.parent() {
             // Relative paths in the file are relative to the file, not to the service's
             // working directory (C:\Windows\System32 for a Windows service).
@@ -328,25 +324,39 @@ impl Config {
                 }
             }
             anchor(&mut cfg.catalog.file);
+            if let Some(site) = cfg.site.as_mut().filter(|s| s.dir.is_relative()) {
+                site.dir = dir.join(&site.dir);
+            }
             cfg.log.anchor(dir);
             cfg.files.anchor(dir);
         }
-        cfg.check().map_err(with_path)?;
+        cfg.check()
+            .map_err(with_path)
+            .map_err(|e| cfg.naming_pack(e))?;
         Ok(cfg)
     }
 
-    /// Parses config text and checks the values.
+    /// Parses config text and checks the values; a `[site] dir` is relative to the
+    /// working directory here.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let cfg = Self::parse_unchecked(text)?;
-        cfg.check()?;
+        let cfg = site::parse(text, Path::new(""), None)?;
+        cfg.check().map_err(|e| cfg.naming_pack(e))?;
         Ok(cfg)
     }
 
-    fn parse_unchecked(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::new(),
-            message: e.to_string(),
-        })
+    /// A refused setting of a merged config also names the pack's file: the value may be
+    /// the pack's.
+    fn naming_pack(&self, e: ConfigError) -> ConfigError {
+        match (e, &self.site) {
+            (ConfigError::Invalid { key, message }, Some(site)) => ConfigError::Invalid {
+                key,
+                message: format!(
+                    "{message}\n（已合并站点包 / merged with the site pack {}）",
+                    site.fragment().display()
+                ),
+            },
+            (e, _) => e,
+        }
     }
 
     /// Checks what the types cannot: ranges, and settings that must agree (a file's
@@ -421,6 +431,23 @@ impl Config {
             .clone()
             .unwrap_or_else(|| format!("{}-{}", host_name(), std::process::id()))
     }
+}
+
+/// A config file's text: UTF-8 (a BOM is fine), or an error saying how to save it so.
+pub(crate) fn read_text(path: &Path) -> Result<String, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    // Notepad on a Chinese Windows saves "ANSI" (GBK) by default; say what to do.
+    let text = String::from_utf8(bytes).map_err(|_| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: "文件不是 UTF-8 编码（可能是 GBK/ANSI）：请用记事本“另存为”，编码选 UTF-8 / \
+                  the file is not UTF-8 (perhaps GBK/ANSI): save it again as UTF-8 \
+                  (Notepad: Save As, Encoding: UTF-8)"
+            .into(),
+    })?;
+    Ok(text.strip_prefix('\u{feff}').unwrap_or(&text).to_string())
 }
 
 /// This machine's name: the OS's own on Unix (a service started by systemd has no

@@ -325,10 +325,14 @@ input = ["data"]
         "[interfaces.2207.fields]\n\"data.x\" = { pattern = \"(\" }\n",
     )
     .unwrap();
-    let e = Catalog::load(&[Overlay::new("site", &site)]).unwrap_err().to_string();
+    let e = Catalog::load(&[Overlay::new("site", &site)])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("2207") && e.contains("pattern"), "{e}");
     std::fs::write(&site, "[interfaces.2207]\nclas = \"read-only\"\n").unwrap();
-    let e = Catalog::load(&[Overlay::new("site", &site)]).unwrap_err().to_string();
+    let e = Catalog::load(&[Overlay::new("site", &site)])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("clas"), "{e}");
     std::fs::write(&site, "[interfaces.2207]\noutput = [\"a[*].b[*].c\"]\n").unwrap();
     assert!(Catalog::load(&[Overlay::new("site", &site)]).is_err());
