@@ -60,10 +60,16 @@ impl SiteSection {
 /// operations), or would be a second way to say what another file says.
 const HOSPITAL_TABLES: &[&str] = &["broker", "store", "log", "status_page", "files", "schedule"];
 
-/// Keys holding secrets, which a pack never carries (a pack is shared by every hospital of
-/// a province and kept in this repository). A new secret key of `[platform]` goes here.
+/// Keys holding secrets or one hospital's credentials, which a pack never carries (a pack is
+/// shared by every hospital of a province and kept in this repository). `[platform.headers]`
+/// is among them as a whole: its values may be secrets. A new such key of `[platform]` goes
+/// here (a test finds every secret a config can hold).
 pub(super) const SECRET_KEYS: &[&[&str]] = &[
     &["platform", "tif_token"],
+    &["platform", "csb_access_key"],
+    &["platform", "csb_secret_key"],
+    &["platform", "apikey"],
+    &["platform", "headers"],
     &["platform", "sm", "app_secret"],
     &["platform", "sm", "private_key"],
     &["platform", "sm", "sm4_key"],
@@ -224,8 +230,9 @@ fn refuse_hospital_keys(pack: &DeTable<'_>) -> Result<(), (Range<usize>, String)
             return Err((
                 key_span(t, last),
                 format!(
-                    "密钥不放在站点包中，由医院在自己的配置文件中设置 / secrets never live in a \
-                     site pack: the hospital sets {} in its own file",
+                    "密钥和本院的凭据不放在站点包中，由医院在自己的配置文件中设置 / secrets and a \
+                     hospital's credentials never live in a site pack: the hospital sets {} in \
+                     its own file",
                     path.join(".")
                 ),
             ));

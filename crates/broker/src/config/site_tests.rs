@@ -180,6 +180,12 @@ fn what_belongs_to_the_hospital_is_refused_in_a_pack_at_its_line() {
         err.contains("platform.tif_token") && err.contains("密钥"),
         "{err}"
     );
+    let pack = PACK.replace("tif_paasid =", "csb_access_key = \"ak\"\ntif_paasid =");
+    let err = load_err(HOSPITAL, &pack);
+    assert_at(&err, "site.toml", &pack, "csb_access_key = \"ak\"");
+    let pack = format!("{PACK}\n[platform.headers]\nX-Key = \"k\"\n");
+    let err = load_err(HOSPITAL, &pack);
+    assert_at(&err, "site.toml", &pack, "[platform.headers]");
     let pack = format!("{PACK}\n[platform.sm]\napp_id = \"a\"\napp_secret = \"s\"\n");
     let err = load_err(HOSPITAL, &pack);
     assert_at(&err, "site.toml", &pack, "app_secret = \"s\"");
@@ -252,20 +258,38 @@ fn the_packs_catalog_comes_before_the_hospitals_file() {
     );
 }
 
-/// Every secret a config can hold under `[platform]` is one a pack is refused.
+/// Every secret (and credential) a config can hold under `[platform]` is one a pack is
+/// refused: each profile's keys and a header, all set to one marker, found in the written
+/// table.
 #[test]
 fn every_platform_secret_is_refused_in_a_pack() {
+    use super::super::{ApikeyConfig, CsbConfig, PlatformSection, TifConfig};
     let marker = "SECRET-marker";
     let mut sm = yibao_core::sm::SmConfig::new("APP", marker, marker, "file:p.pem");
     sm.sm4_key = Some(marker.into());
-    let tif = ProfileConfig::Tif(super::super::TifConfig {
-        paasid: "p".into(),
-        token: marker.into(),
-        service_id: None,
-    });
+    let profiles = [
+        ProfileConfig::Tif(TifConfig {
+            paasid: "p".into(),
+            token: marker.into(),
+            service_id: None,
+        }),
+        ProfileConfig::Sm(Box::new(sm)),
+        ProfileConfig::Csb(CsbConfig {
+            api_name: "api".into(),
+            api_version: "1.0.0".into(),
+            access_key: marker.into(),
+            secret_key: marker.into(),
+            nonce: true,
+        }),
+        ProfileConfig::Apikey(ApikeyConfig {
+            header: "X-Key".into(),
+            key: marker.into(),
+        }),
+    ];
     let mut found = Vec::new();
-    for profile in [tif, ProfileConfig::Sm(Box::new(sm))] {
-        let platform = super::super::PlatformSection::new("http://x/", profile);
+    for profile in profiles {
+        let mut platform = PlatformSection::new("http://x/", profile);
+        platform.headers.insert("X-Extra".into(), marker.into());
         let table = toml::Table::try_from(&platform).unwrap();
         collect(
             &table,
@@ -274,10 +298,13 @@ fn every_platform_secret_is_refused_in_a_pack() {
             &mut found,
         );
     }
-    assert!(found.len() >= 4, "{found:?}");
+    assert!(found.len() >= 8, "{found:?}");
     for path in found {
         assert!(
-            SECRET_KEYS.iter().any(|k| k.join(".") == path),
+            SECRET_KEYS.iter().any(|k| {
+                let k = k.join(".");
+                path == k || path.starts_with(&format!("{k}."))
+            }),
             "{path} missing from SECRET_KEYS"
         );
     }
@@ -295,22 +322,37 @@ fn collect(table: &toml::Table, at: &mut Vec<String>, marker: &str, out: &mut Ve
     }
 }
 
-/// The example pack shipped in `sites/` loads under a hospital file that sets only what its
-/// README says the hospital must set.
+/// The example pack shipped in `sites/` loads under the hospital file its README shows: what
+/// the README says the hospital must set is all it needs.
 #[test]
-fn the_shipped_example_pack_loads() {
+fn the_shipped_example_pack_loads_under_its_readmes_hospital_file() {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sites/example-province");
+    let readme = std::fs::read_to_string(shipped.join("README.md")).unwrap();
+    let block = readme
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the README shows the hospital's file");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("yibao.toml");
-    let hospital = HOSPITAL.replace("\"pack\"", &format!("'{}'", shipped.display()));
+    let hospital = block.replace(
+        "dir = \"sites/example-province\"",
+        &format!("dir = '{}'", shipped.display()),
+    );
+    assert_ne!(hospital, block);
     std::fs::write(&config, &hospital).unwrap();
     let cfg = Config::load(&config).unwrap();
     assert_eq!(cfg.site.as_ref().unwrap().name(), "example-province");
     assert_eq!(cfg.institution.mdtrtarea_admvs, "990000");
-    let catalog = cfg.catalog().unwrap();
-    assert!(
-        catalog.version().contains("+site:example-province"),
-        "{}",
-        catalog.version()
+    let ProfileConfig::Csb(csb) = &cfg.platform.profile else {
+        panic!("the pack's csb: {:?}", cfg.platform.profile);
+    };
+    assert_eq!(
+        (csb.api_name.as_str(), csb.api_version.as_str()),
+        ("hssServives", "2.0.0")
     );
+    assert_eq!(csb.access_key, "AK…", "the hospital's own");
+    let catalog = cfg.catalog().unwrap();
+    assert_eq!(catalog.version(), "2026.11.1+site:example-province@2026.1");
+    assert_eq!(catalog.overlaid()[0].entries, 1);
 }
