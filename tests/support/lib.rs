@@ -53,6 +53,9 @@ pub struct Options {
     /// Speak a province gateway's profile (`csb`, `apikey`) instead of `tif`, with the
     /// simulator checking it; `sm` wins when both are set.
     pub gateway: Option<(Gateway, KeyIs)>,
+    /// Lay the config over this site pack (`[site] dir`), leaving to it the keys its
+    /// `site.toml` sets but `platform.url` (`setup::leave_to_pack`).
+    pub site: Option<PathBuf>,
     /// Keep the queue in this SQL Server (an ADO.NET connection string) instead of SQLite;
     /// the helpers that read `db_path` do not apply then.
     pub mssql: Option<String>,
@@ -114,6 +117,7 @@ impl Default for Options {
             extra_toml: String::new(),
             sm: None,
             gateway: None,
+            site: None,
             mssql: None,
             store_dir: None,
             mock_log: false,

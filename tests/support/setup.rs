@@ -194,6 +194,17 @@ pub(crate) fn config_text(pipe: &str, db: &Path, url: &str, o: &Options) -> Stri
     b.recover_interval_ms = o.recover_interval_ms;
     b.sign_out_on_shutdown = o.sign_out_on_shutdown;
     let mut table = toml::Table::try_from(&config).expect("the config as TOML");
+    if let Some(dir) = &o.site {
+        let fragment =
+            std::fs::read_to_string(dir.join("site.toml")).expect("the pack's site.toml");
+        leave_to_pack(
+            &mut table,
+            &toml::from_str(&fragment).expect("site.toml parses"),
+        );
+        let mut site = toml::Table::new();
+        site.insert("dir".into(), dir.display().to_string().into());
+        table.insert("site".into(), site.into());
+    }
     for extra in [&o.interfaces_toml, &o.extra_toml] {
         overlay(
             &mut table,
@@ -210,6 +221,23 @@ fn overlay(base: &mut toml::Table, extra: toml::Table) {
             (Some(toml::Value::Table(inner)), toml::Value::Table(more)) => overlay(inner, more),
             (_, value) => {
                 base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Removes from `config` every key `pack` sets, so the pack's value is the one read; the
+/// platform's `url` stays (the simulator's address wins over the pack's).
+fn leave_to_pack(config: &mut toml::Table, pack: &toml::Table) {
+    for (name, section) in pack {
+        let (Some(toml::Value::Table(ours)), toml::Value::Table(theirs)) =
+            (config.get_mut(name), section)
+        else {
+            continue;
+        };
+        for key in theirs.keys() {
+            if !(name == "platform" && key == "url") {
+                ours.remove(key);
             }
         }
     }
