@@ -6,6 +6,7 @@
 #   yibao-broker.exe yibao-call.exe yibao-mock.exe
 #   README.md README-Windows.md docs\*.md proto\README.md
 #   examples\yibao.toml examples\python\… examples\csharp\…  sql\… (every .sql file)
+#   sites\<name>\… (the site packs: site.toml, catalog.toml, README.md)
 # The operator's own yibao.toml (copied from examples\yibao.toml) is not part of a package,
 # so an uninstall or an upgrade never touches it.
 # The exes are taken from $CARGO_TARGET_DIR (default target/).
@@ -29,6 +30,10 @@ cp examples/yibao.toml "$out/examples/"
 cp examples/python/* "$out/examples/python/"
 cp examples/csharp/* "$out/examples/csharp/"
 (find sql -type f -name '*.sql'; echo sql/README.md) | while read -r f; do
+    mkdir -p "$out/$(dirname "$f")"
+    cp "$f" "$out/$f"
+done
+find sites -type f | while read -r f; do
     mkdir -p "$out/$(dirname "$f")"
     cp "$f" "$out/$f"
 done
