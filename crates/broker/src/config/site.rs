@@ -142,14 +142,26 @@ impl Texts<'_> {
     /// path); one without a span is the hospital's file's, naming the pack it was merged with.
     fn attribute(&self, mut e: toml::de::Error) -> ConfigError {
         match e.span() {
-            Some(at) if at.start >= self.offset => ConfigError::Parse {
-                path: self.fragment.to_path_buf(),
-                message: located(
-                    self.pack_text,
-                    at.start - self.offset..at.end.saturating_sub(self.offset),
-                    e.message(),
-                ),
-            },
+            Some(at) if at.start >= self.offset => {
+                let at = at.start - self.offset..at.end.saturating_sub(self.offset);
+                if let Some(table) = self.pack_only_table(&at) {
+                    // About a whole table the hospital's file lacks (a key neither file
+                    // sets): the fix is in the hospital's file, not in the pack.
+                    return ConfigError::Parse {
+                        path: self.own.to_path_buf(),
+                        message: format!(
+                            "{}\n（[{table}] 只在站点包 {} 中：缺少的项写在本文件的 [{table}] 中 / \
+                             this file has no [{table}]: add the missing keys there）",
+                            e.message().trim_end(),
+                            self.fragment.display()
+                        ),
+                    };
+                }
+                ConfigError::Parse {
+                    path: self.fragment.to_path_buf(),
+                    message: located(self.pack_text, at, e.message()),
+                }
+            }
             _ => {
                 e.set_input(Some(self.text));
                 ConfigError::Parse {
@@ -162,6 +174,28 @@ impl Texts<'_> {
                 }
             }
         }
+    }
+
+    /// The dotted name of the pack's table whose span is `at`, if the error is about one.
+    fn pack_only_table(&self, at: &Range<usize>) -> Option<String> {
+        fn find(table: &DeTable<'_>, at: &Range<usize>, path: &mut Vec<String>) -> Option<String> {
+            for (key, value) in table {
+                let DeValue::Table(inner) = value.get_ref() else {
+                    continue;
+                };
+                path.push(key.get_ref().to_string());
+                if value.span() == *at {
+                    return Some(path.join("."));
+                }
+                if let Some(found) = find(inner, at, path) {
+                    return Some(found);
+                }
+                path.pop();
+            }
+            None
+        }
+        let doc = DeTable::parse(self.pack_text).ok()?;
+        find(doc.get_ref(), at, &mut Vec::new())
     }
 }
 
@@ -221,7 +255,9 @@ fn refuse_hospital_keys(pack: &DeTable<'_>) -> Result<(), (Range<usize>, String)
         ));
     }
     for path in SECRET_KEYS {
-        let (last, tables) = path.split_last().expect("secret paths are not empty");
+        let Some((last, tables)) = path.split_last() else {
+            continue;
+        };
         let mut table = Some(pack);
         for name in tables {
             table = table.and_then(|t| t.get(*name)?.get_ref().as_table());

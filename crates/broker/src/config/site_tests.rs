@@ -142,6 +142,19 @@ fn an_unknown_key_in_the_hospitals_file_is_shown_there_naming_the_pack() {
         err.contains("tif_token") && err.contains("yibao.toml"),
         "{err}"
     );
+    // Without [platform] at all, the pack's table lacks the token: the hospital's file is
+    // named, and told where to add it.
+    let hospital = HOSPITAL.replace("[platform]\ntif_token = \"env:YIBAO_TEST_TIF_TOKEN\"\n", "");
+    let (_dir, config) = setup(&hospital, PACK, None);
+    let err = Config::load(&config).unwrap_err();
+    let ConfigError::Parse { path, message } = &err else {
+        panic!("{err}");
+    };
+    assert!(path.ends_with("yibao.toml"), "{err}");
+    assert!(
+        message.contains("tif_token") && message.contains("[platform]"),
+        "{err}"
+    );
     // And a refused value of the merged config names the pack (it may be the pack's).
     let pack = PACK.replace("\"990100\"", "\"99\"");
     let err = load_err(HOSPITAL, &pack);
