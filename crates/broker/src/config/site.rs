@@ -70,6 +70,7 @@ pub(super) const SECRET_KEYS: &[&[&str]] = &[
     &["platform", "csb_secret_key"],
     &["platform", "apikey"],
     &["platform", "headers"],
+    &["platform", "cainfo", "key"],
     &["platform", "sm", "app_secret"],
     &["platform", "sm", "private_key"],
     &["platform", "sm", "sm4_key"],

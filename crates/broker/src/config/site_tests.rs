@@ -303,6 +303,10 @@ fn every_platform_secret_is_refused_in_a_pack() {
     for profile in profiles {
         let mut platform = PlatformSection::new("http://x/", profile);
         platform.headers.insert("X-Extra".into(), marker.into());
+        platform.cainfo = Some(yibao_core::cainfo::CainfoConfig::new(
+            yibao_core::cainfo::CainfoMode::Sm4,
+            Some(marker.into()),
+        ));
         let table = toml::Table::try_from(&platform).unwrap();
         collect(
             &table,
@@ -311,7 +315,7 @@ fn every_platform_secret_is_refused_in_a_pack() {
             &mut found,
         );
     }
-    assert!(found.len() >= 8, "{found:?}");
+    assert!(found.len() >= 12, "{found:?}");
     for path in found {
         assert!(
             SECRET_KEYS.iter().any(|k| {
