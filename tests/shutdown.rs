@@ -156,6 +156,14 @@ fn sigterm_answers_every_waiting_caller_with_the_truth() {
                 >= 4
         },
     );
+    // Every cashier must be waiting before the signal: a shim still starting (60 processes
+    // on a loaded machine) connects after the listener is gone and is rightly told the
+    // broker is not there, which is not what this test is about.
+    let socket = yibao_proto::resolve_endpoint(&env.pipe);
+    yibao::wait_until("every caller connected", Duration::from_secs(20), || {
+        connections_to(&socket) >= shims.len()
+    });
+    std::thread::sleep(Duration::from_millis(200)); // accepted, not only in the backlog
     terminate(&mut env);
     let mut codes = std::collections::BTreeMap::new();
     let callers = rows.iter().copied().chain(calls.iter().map(|n| (*n, -1)));
@@ -199,4 +207,17 @@ fn stray_signals_are_ignored() {
     assert_eq!(env.shim(&["run", &id.to_string()]).status.code(), Some(0));
     assert!(env.broker_log().contains("SIGHUP"), "{}", env.broker_log());
     terminate(&mut env);
+}
+
+/// Connected sockets bound to `path` (Linux `/proc/net/unix`, state 03): the broker's side
+/// of every connection to its socket; `usize::MAX` (no wait) where there is no such file.
+fn connections_to(path: &str) -> usize {
+    let Ok(table) = std::fs::read_to_string("/proc/net/unix") else {
+        return usize::MAX;
+    };
+    table
+        .lines()
+        .filter(|l| l.ends_with(path))
+        .filter(|l| l.split_whitespace().nth(5) == Some("03"))
+        .count()
 }
