@@ -90,6 +90,10 @@ impl Transport {
             .pool_max_idle_per_host(settings.pool_max_idle_per_host)
             .tcp_nodelay(true)
             .no_proxy()
+            // Never follow a redirect: a 307 would send the same body (a settlement) to a
+            // second address, and a failure to connect there would read as "never sent"
+            // although the first server had it. A 3xx is an HTTP error status instead.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Self {
@@ -142,7 +146,15 @@ impl Transport {
         for (k, v) in sealed.headers {
             req = req.header(k, v);
         }
-        let resp = req.body(sealed.body).send().await.map_err(classify)?;
+        // Built first: a request that cannot be built (a header value reqwest refuses) never
+        // left, whereas an error of `execute` may come after the body did.
+        let request = req.body(sealed.body).build().map_err(|e| {
+            TransportError::unsent(format!(
+                "请求无法构建，未发送 / the request could not be built, nothing sent: {}",
+                error_chain(&e)
+            ))
+        })?;
+        let resp = self.http.execute(request).await.map_err(classify)?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.bytes().await.map_err(classify)?;
@@ -244,6 +256,64 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind, TransportErrorKind::NotSent);
         assert!(!err.kind.may_have_been_sent());
+    }
+
+    /// A server that answers every request with `reply`, counting the requests it read.
+    async fn answering(reply: String) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                count.fetch_add(1, Ordering::SeqCst);
+                let _ = s.write_all(reply.as_bytes()).await;
+            }
+        });
+        (port, seen)
+    }
+
+    /// The request reached a server that answered with a redirect to a dead address: it
+    /// left this machine, so it may have been sent — never "not sent" because the second
+    /// hop could not connect (a settlement would be sent again).
+    #[tokio::test]
+    async fn a_redirect_is_never_followed_and_never_counts_as_unsent() {
+        let dead = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        for status in ["302 Found", "307 Temporary Redirect"] {
+            let reply = format!(
+                "HTTP/1.1 {status}\r\nLocation: http://127.0.0.1:{dead}/\r\nContent-Length: 0\r\n\r\n"
+            );
+            let (port, seen) = answering(reply).await;
+            let err = client(&format!("http://127.0.0.1:{port}/"), 1000)
+                .post(body())
+                .await
+                .unwrap_err();
+            assert!(err.kind.may_have_been_sent(), "{status}: {err:?}");
+            assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+        }
+    }
+
+    /// A header that cannot be sent is refused before anything leaves: not sent, so a
+    /// settlement is not left UNCERTAIN for a request that never went out.
+    #[tokio::test]
+    async fn a_header_that_cannot_be_sent_is_not_sent() {
+        let (port, seen) = answering("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}".into()).await;
+        let mut sealed = body();
+        sealed.headers.push(("_api_name".into(), "a\u{1}b".into()));
+        let err = client(&format!("http://127.0.0.1:{port}/"), 1000)
+            .post(sealed)
+            .await
+            .unwrap_err();
+        assert!(!err.kind.may_have_been_sent(), "{err:?}");
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
