@@ -93,8 +93,9 @@ fn default_opter_type() -> String {
     "1".to_string()
 }
 
-/// The JSON object POSTed to the platform (before the profile seals it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The JSON object POSTed to the platform (before the profile seals it). `Default` is an
+/// empty envelope, for learning what a profile puts around one (never sent).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestEnvelope {
     pub infno: String,
     pub msgid: String,

@@ -75,11 +75,24 @@ impl WithHeaders {
         headers: Vec<(String, String)>,
         key: &str,
     ) -> Result<Self, HeaderError> {
+        // The names already on the request: the inner profile's own (learned from sealing an
+        // empty envelope, so the profile stays the one place that says what it sends).
+        let mut taken: Vec<String> = inner
+            .seal(&RequestEnvelope::default())
+            .map(|o| o.headers.into_iter().map(|(k, _)| k).collect())
+            .unwrap_or_default();
         for (k, v) in &headers {
-            check(k, v).map_err(|why| HeaderError {
+            let err = |why| HeaderError {
                 key: format!("{key}: {k}"),
                 why,
-            })?;
+            };
+            check(k, v).map_err(err)?;
+            if taken.iter().any(|t| t.eq_ignore_ascii_case(k)) {
+                return Err(err(
+                    "该请求头已由签名方式设置或重复写了两次 / the profile sets this header itself, or it is written twice",
+                ));
+            }
+            taken.push(k.clone());
         }
         Ok(Self {
             name,
@@ -99,6 +112,9 @@ fn check(name: &str, value: &str) -> Result<(), &'static str> {
         return Err("值为空或含换行等控制字符 / the value is empty or has control characters");
     }
     let lower = name.to_ascii_lowercase();
+    if lower == super::csb::HDR_SECRET_KEY {
+        return Err("CSB 密钥只用于签名，不能作为请求头发送 / the csb secret key only signs: it is never sent (csb_secret_key)");
+    }
     if matches!(
         lower.as_str(),
         "content-type" | "content-length" | "host" | "transfer-encoding" | "connection"
@@ -164,6 +180,48 @@ mod tests {
             .headers
             .iter()
             .any(|(k, v)| k == "x-tenant" && v == "h1"));
+    }
+
+    /// A `[platform.headers]` entry that the profile sets itself would be sent twice — the
+    /// gateway reads one of two signatures, timestamps or keys — and `_api_secret_key` would
+    /// send the csb secret in clear (the SDK only signs with it): refused when built, any
+    /// case, and so is a name written twice in different cases.
+    #[test]
+    fn headers_the_profile_sets_or_the_secret_key_are_refused_when_built() {
+        let csb: Arc<dyn Profile> = Arc::new(super::super::CsbProfile::new(
+            super::super::CsbSettings {
+                api_name: "svc".into(),
+                api_version: "1.0.0".into(),
+                access_key: "ak".into(),
+                secret_key: "sk-not-shown".into(),
+                nonce: true,
+            },
+            "http://gw/x",
+        ));
+        let tif: Arc<dyn Profile> =
+            Arc::new(super::super::TifProfile::new("p".into(), "t".into(), None));
+        let apikey: Arc<dyn Profile> = Arc::new(WithHeaders::apikey("X-Key", "k".into()).unwrap());
+        for (inner, name) in [
+            (&csb, "_api_signature"),
+            (&csb, "_API_TIMESTAMP"),
+            (&csb, "_api_secret_key"),
+            (&tif, "X-Tif-Signature"),
+            (&tif, "_api_secret_key"),
+            (&apikey, "x-key"),
+        ] {
+            let err = WithHeaders::extra(inner.clone(), vec![(name.into(), "v-not-shown".into())])
+                .unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("platform.headers") && text.contains(name),
+                "{text}"
+            );
+            assert!(!text.contains("not-shown"), "{text}");
+        }
+        let twice = vec![("X-A".into(), "1".into()), ("x-a".into(), "2".into())];
+        assert!(WithHeaders::extra(tif.clone(), twice).is_err());
+        let fine = vec![("X-Tenant".into(), "h1".into())];
+        assert!(WithHeaders::extra(csb, fine).is_ok());
     }
 
     #[test]
