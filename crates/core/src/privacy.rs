@@ -236,21 +236,21 @@ fn mobile_at(chars: &[char], i: usize) -> Option<(usize, String)> {
 
 /// From `j`, just after a key: an optional closing quote (also escaped as \" when the JSON
 /// sits inside another JSON string, as in JSON logs), `:` or `=`, spaces and an optional
-/// opening quote. Returns where the value starts, the separator's text and whether the
-/// value is quoted.
-fn separator(chars: &[char], mut j: usize) -> Option<(usize, String, bool)> {
+/// opening quote. Returns where the value starts, the separator's text and how the value
+/// is quoted: `None` unquoted, `Some(true)` with an escaped quote (JSON inside a string).
+fn separator(chars: &[char], mut j: usize) -> Option<(usize, String, Option<bool>)> {
     let mut prefix = String::new();
     let quote = |j: &mut usize, prefix: &mut String| {
         if chars.get(*j) == Some(&'\\') && chars.get(*j + 1) == Some(&'"') {
             prefix.push_str("\\\"");
             *j += 2;
-            true
+            Some(true)
         } else if chars.get(*j) == Some(&'"') {
             prefix.push('"');
             *j += 1;
-            true
+            Some(false)
         } else {
-            false
+            None
         }
     };
     quote(&mut j, &mut prefix);
@@ -301,23 +301,42 @@ fn cainfo_value(chars: &[char], i: usize) -> Option<(usize, String)> {
         return None;
     }
     let (start, sep, quoted) = separator(chars, i + 6)?;
-    let mut j = start;
-    while let Some(&c) = chars.get(j) {
-        let escaped_quote = c == '\\' && chars.get(j + 1) == Some(&'"');
-        let ends = if quoted {
-            c == '"' || escaped_quote
-        } else {
-            c == '"' || c == '\\' || c.is_whitespace() || ",&;}])，；".contains(c)
-        };
-        if ends {
-            break;
+    let j = match quoted {
+        Some(escaped) => quoted_end(chars, start, escaped),
+        None => {
+            let ends =
+                |c: char| c == '"' || c == '\\' || c.is_whitespace() || ",&;}])，；".contains(c);
+            (start..chars.len())
+                .find(|&j| ends(chars[j]))
+                .unwrap_or(chars.len())
         }
-        j += 1;
-    }
+    };
     if j == start {
         return None;
     }
     Some((j - i, format!("cainfo{sep}***")))
+}
+
+/// Where a quoted value that starts at `start` ends (its closing quote). The value's own
+/// escapes are skipped — `\"` is a quote inside it, `\\` a backslash — and when the JSON
+/// sits inside another JSON string (`escaped`), each of its characters is read through that
+/// string's escapes first, so there `\\\"` is the inner quote and `\"` the closing one.
+fn quoted_end(chars: &[char], start: usize, escaped: bool) -> usize {
+    // One character of the JSON text the value belongs to, and where the next one starts.
+    let unit = |j: usize| match (escaped, chars[j], chars.get(j + 1)) {
+        (true, '\\', Some(&c)) if c == '\\' || c == '"' => (c, j + 2),
+        (_, c, _) => (c, j + 1),
+    };
+    let mut j = start;
+    while j < chars.len() {
+        let (c, next) = unit(j);
+        j = match c {
+            '"' => return j,
+            '\\' if next < chars.len() => unit(next).1,
+            _ => next,
+        };
+    }
+    chars.len()
 }
 
 /// Staff identifiers (opter): the first two characters, for debugging.
@@ -450,6 +469,20 @@ mod tests {
             (r#"{"cainfo":"电子凭证密码"}"#, r#"{"cainfo":"***"}"#),
             // A 16-digit password is not left to the card-number rule's first/last four.
             ("cainfo=6222021234567890", "cainfo=***"),
+            // A quote inside the value is escaped, in JSON and in JSON inside a JSON log
+            // line: the value runs to its own closing quote, nothing of it is left.
+            (
+                r#"{"cainfo":"12\"34x56","x":1}"#,
+                r#"{"cainfo":"***","x":1}"#,
+            ),
+            (
+                r#"{\"cainfo\":\"12\\\"34x56\",\"x\":1}"#,
+                r#"{\"cainfo\":\"***\",\"x\":1}"#,
+            ),
+            (
+                r#"{"cainfo":"ab\\","x":"y"}"#,
+                r#"{"cainfo":"***","x":"y"}"#,
+            ),
         ] {
             assert_eq!(mask_pii(text), masked, "{text}");
         }
