@@ -304,10 +304,13 @@ impl TryFrom<PlatformKeys> for PlatformSection {
                 (Some(api_name), Some(access_key), Some(secret_key))
                     if !api_name.trim().is_empty() && !access_key.trim().is_empty() =>
                 {
+                    // Sent as header values, whose surrounding spaces HTTP drops on arrival:
+                    // signed with them, the gateway would refuse every signature.
+                    let version = k.csb_api_version.unwrap_or_else(|| "1.0.0".into());
                     ProfileConfig::Csb(CsbConfig {
-                        api_name,
-                        api_version: k.csb_api_version.unwrap_or_else(|| "1.0.0".into()),
-                        access_key,
+                        api_name: api_name.trim().to_string(),
+                        api_version: version.trim().to_string(),
+                        access_key: access_key.trim().to_string(),
                         secret_key,
                         nonce: k.csb_nonce.unwrap_or(true),
                     })

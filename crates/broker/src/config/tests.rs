@@ -169,6 +169,29 @@ fn a_profile_without_its_keys_is_reported_at_its_table() {
     assert!(err.contains("platform.apikey"), "{err}");
 }
 
+/// The csb values travel as header values, whose surrounding spaces HTTP drops on arrival:
+/// signed with them, a key pasted with a trailing space would be refused as a bad
+/// signature. They are read trimmed, like every secret.
+#[test]
+fn csb_values_are_read_without_surrounding_spaces() {
+    let cfg = Config::parse(&example_with_profile(
+        "profile = \"csb\"\ncsb_api_name = \" svc \"\ncsb_api_version = \"1.0.0 \"\n\
+         csb_access_key = \"ak \"\ncsb_secret_key = \"sk\"\n",
+    ))
+    .unwrap();
+    let ProfileConfig::Csb(c) = &cfg.platform.profile else {
+        panic!("{:?}", cfg.platform.profile)
+    };
+    assert_eq!(
+        (
+            c.api_name.as_str(),
+            c.api_version.as_str(),
+            c.access_key.as_str()
+        ),
+        ("svc", "1.0.0", "ak")
+    );
+}
+
 /// A header a gateway could never accept is refused when the profile is built (start-up
 /// and `check-config`), named by its key and without its value.
 #[test]
