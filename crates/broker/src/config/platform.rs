@@ -177,9 +177,11 @@ impl PlatformSection {
     }
 }
 
+/// Named by the setting the header came from (`platform.apikey_header` or
+/// `platform.headers`), the header by its name.
 fn header_error(e: yibao_core::profile::HeaderError) -> ConfigError {
     ConfigError::Invalid {
-        key: "platform.headers",
+        key: e.setting,
         message: e.to_string(),
     }
 }

@@ -205,6 +205,8 @@ fn a_bad_header_is_refused_before_anything_is_sent() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("platform.apikey_header"), "{err}");
+    // The apikey profile's own header is not [platform.headers]: one key named, the right one.
+    assert!(!err.contains("platform.headers"), "{err}");
     assert!(!err.contains("k-9876"), "{err}");
     let text = example_with_profile("profile = \"plain\"\nheaders = { Host = \"x\" }\n");
     let err = Config::parse(&text)

@@ -11,11 +11,13 @@ use std::sync::Arc;
 use super::{Opened, OutgoingRequest, Profile, ProfileError};
 use crate::platform::envelope::RequestEnvelope;
 
-/// A header that cannot be sent, named by the config key it came from.
+/// A header that cannot be sent: the config key it came from (`setting`, for the
+/// caller's error) and the header's name (in the text). Never its value.
 #[derive(Debug, thiserror::Error)]
-#[error("请求头无效 / invalid header ({key}): {why}")]
+#[error("请求头无效 / invalid header {header:?}: {why}")]
 pub struct HeaderError {
-    pub key: String,
+    pub setting: &'static str,
+    pub header: String,
     pub why: &'static str,
 }
 
@@ -73,7 +75,7 @@ impl WithHeaders {
         hint: &'static str,
         inner: Arc<dyn Profile>,
         headers: Vec<(String, String)>,
-        key: &str,
+        setting: &'static str,
     ) -> Result<Self, HeaderError> {
         // The names already on the request: the inner profile's own (learned from sealing an
         // empty envelope, so the profile stays the one place that says what it sends).
@@ -83,7 +85,8 @@ impl WithHeaders {
             .unwrap_or_default();
         for (k, v) in &headers {
             let err = |why| HeaderError {
-                key: format!("{key}: {k}"),
+                setting,
+                header: k.clone(),
                 why,
             };
             check(k, v).map_err(err)?;
@@ -213,7 +216,7 @@ mod tests {
                 .unwrap_err();
             let text = err.to_string();
             assert!(
-                text.contains("platform.headers") && text.contains(name),
+                err.setting == "platform.headers" && text.contains(name),
                 "{text}"
             );
             assert!(!text.contains("not-shown"), "{text}");
@@ -233,7 +236,7 @@ mod tests {
             ("Content-Type", "text/plain"),
         ] {
             let err = WithHeaders::apikey(name, value.into()).unwrap_err();
-            assert!(err.to_string().contains("platform.apikey_header"), "{err}");
+            assert_eq!(err.setting, "platform.apikey_header", "{err}");
             assert!(!err.to_string().contains("break"), "{err}");
         }
     }
