@@ -41,8 +41,9 @@ pub fn check_tif(headers: &HeaderMap, tif: &TifCredentials) -> Result<(), String
 }
 
 /// What a CSB gateway checks (crates/core/src/profile/csb.rs for the string to sign):
-/// every `_api_*` header but the signature, with the URL's query parameters, signed with
-/// the secret of the access key presented, within the clock skew.
+/// every `_api_*` header but the signature, with the URL's query parameters no header
+/// replaces (`csb::signed_params`), signed with the secret of the access key presented,
+/// within the clock skew.
 pub fn check_csb(
     headers: &HeaderMap,
     query: Option<&str>,
@@ -70,12 +71,12 @@ pub fn check_csb(
     if (t - time::epoch_ms()).abs() > MAX_SKEW_S * 1000 {
         return Err("CSB 网关拒绝：时间戳与服务器时间相差过大".to_string());
     }
-    let mut params: Vec<(String, String)> = headers
+    let sent: Vec<(String, String)> = headers
         .iter()
         .filter(|(k, _)| k.as_str().starts_with("_api_"))
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
-    params.extend(csb::query_params(query.unwrap_or_default()));
+    let params = csb::signed_params(&sent, &csb::query_params(query.unwrap_or_default()));
     if sig != csb::signature(&csb::string_to_sign(&params), &csb.secret_key) {
         return Err("CSB 网关拒绝：签名错误（_api_signature 验证失败）".to_string());
     }

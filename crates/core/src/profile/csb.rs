@@ -14,7 +14,9 @@
 //! repository (`others/node.js/lib/client.js`, `buildStringToSign`) builds the same text.
 //!
 //! The 医保 request is a JSON body (the SDK's `ContentBody`), which is not a parameter and
-//! is not signed; parameters in the configured URL's query string are, as the SDK does.
+//! is not signed; parameters in the configured URL's query string are, as the SDK does —
+//! except one named like an `_api_*` header, whose value the header's replaces
+//! ([`signed_params`]).
 //! So for the usual URL the signed text is
 //! `_api_access_key=AK&_api_name=NAME&_api_nonce=N&_api_timestamp=MS&_api_version=VER`.
 //!
@@ -91,6 +93,23 @@ pub fn query_params(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// What the signature covers: the headers, and the query parameters no header replaces
+/// (the SDK's `newParamsMap` starts from the URL's parameters and `put`s the `_api_*`
+/// values over them).
+pub fn signed_params(
+    headers: &[(String, String)],
+    query: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut params = headers.to_vec();
+    params.extend(
+        query
+            .iter()
+            .filter(|(k, _)| !headers.iter().any(|(h, _)| h == k))
+            .cloned(),
+    );
+    params
+}
+
 /// The signed headers of one request, `_api_signature` last.
 pub fn signed_headers(
     s: &CsbSettings,
@@ -107,9 +126,10 @@ pub fn signed_headers(
     if let Some(n) = nonce {
         headers.push((HDR_NONCE.to_string(), n.to_string()));
     }
-    let mut params = headers.clone();
-    params.extend(query.iter().cloned());
-    let sig = signature(&string_to_sign(&params), &s.secret_key);
+    let sig = signature(
+        &string_to_sign(&signed_params(&headers, query)),
+        &s.secret_key,
+    );
     headers.push((HDR_SIGNATURE.to_string(), sig));
     headers
 }

@@ -115,3 +115,20 @@ fn the_secret_is_neither_sent_nor_shown() {
         assert!(names.contains(&h), "{h} missing from {names:?}");
     }
 }
+
+/// The SDK puts the URL's parameters in its map first and then the `_api_*` values
+/// (`newParamsMap`: `put` replaces), so a query parameter named like one of them is signed
+/// with the header's value, once — the broker and the simulator's gateway alike.
+#[test]
+fn a_query_parameter_named_like_a_header_is_signed_with_the_headers_value() {
+    let query = query_params("_api_version=9.9&a=1");
+    let headers = signed_headers(&settings(), 1_700_000_000_000, Some("42"), &query);
+    let text = string_to_sign(&signed_params(&headers, &query));
+    assert_eq!(
+        text,
+        "_api_access_key=ak-e2e&_api_name=hssServives&_api_nonce=42&\
+         _api_timestamp=1700000000000&_api_version=1.0.0&a=1"
+    );
+    let sig = &headers.last().unwrap().1;
+    assert_eq!(sig, &signature(&text, "sk-secret"));
+}
