@@ -235,8 +235,8 @@ fn mobile_at(chars: &[char], i: usize) -> Option<(usize, String)> {
 }
 
 /// From `j`, just after a key: an optional closing quote (also escaped as \" when the JSON
-/// sits inside another JSON string, as in JSON logs), `:` or `=`, spaces and an optional
-/// opening quote. Returns where the value starts, the separator's text and how the value
+/// sits inside another JSON string, as in JSON logs), spaces, `:` or `=`, spaces and an
+/// optional opening quote. Returns where the value starts, the separator's text and how the value
 /// is quoted: `None` unquoted, `Some(true)` with an escaped quote (JSON inside a string).
 fn separator(chars: &[char], mut j: usize) -> Option<(usize, String, Option<bool>)> {
     let mut prefix = String::new();
@@ -254,6 +254,11 @@ fn separator(chars: &[char], mut j: usize) -> Option<(usize, String, Option<bool
         }
     };
     quote(&mut j, &mut prefix);
+    // Spaces before the colon too: Java's pretty printers write `"key" : "value"`.
+    while chars.get(j) == Some(&' ') {
+        prefix.push(' ');
+        j += 1;
+    }
     match chars.get(j) {
         Some(':') | Some('=') => {
             prefix.push(chars[j]);
@@ -483,6 +488,8 @@ mod tests {
                 r#"{"cainfo":"ab\\","x":"y"}"#,
                 r#"{"cainfo":"***","x":"y"}"#,
             ),
+            // Jackson's pretty printer (a Java platform's echo) puts a space before the colon.
+            (r#"{"cainfo" : "123456"}"#, r#"{"cainfo" : "***"}"#),
         ] {
             assert_eq!(mask_pii(text), masked, "{text}");
         }
