@@ -94,9 +94,14 @@ pub fn resolve_text(spec: &str) -> Result<String, String> {
     } else {
         String::from_utf8_lossy(&resolve_bytes(spec)?).into_owned()
     };
-    let value = value.trim().to_string();
+    // Notepad on older Windows saves UTF-8 with a BOM: it is no part of a token or a key.
+    let value = value
+        .trim()
+        .trim_start_matches('\u{feff}')
+        .trim()
+        .to_string();
     if value.is_empty() {
-        return Err("the secret is empty / 密钥为空".into());
+        return Err("密钥为空 / the secret is empty".into());
     }
     Ok(value)
 }
@@ -116,7 +121,7 @@ pub fn resolve_bytes(spec: &str) -> Result<Vec<u8>, String> {
         spec.as_bytes().to_vec()
     };
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err("the secret is empty / 密钥为空".into());
+        return Err("密钥为空 / the secret is empty".into());
     }
     Ok(bytes)
 }
@@ -124,6 +129,16 @@ pub fn resolve_bytes(spec: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_saved_with_a_bom_gives_the_secret_without_it() {
+        let path = std::env::temp_dir().join(format!("yibao-bom-{}", std::process::id()));
+        std::fs::write(&path, "\u{feff}tok-123\r\n").unwrap();
+        let spec = format!("file:{}", path.display());
+        let value = resolve_text(&spec);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(value.unwrap(), "tok-123");
+    }
 
     #[test]
     fn secrets_come_from_env_or_file() {

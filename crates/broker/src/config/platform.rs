@@ -285,10 +285,12 @@ impl TryFrom<PlatformKeys> for PlatformSection {
         let profile = match k.profile {
             ProfileName::Plain => ProfileConfig::Plain,
             ProfileName::Tif => match (k.tif_paasid, k.tif_token) {
+                // Header values arrive trimmed: a paasid written with a space would never
+                // match the gateway's, with nothing to say why.
                 (Some(paasid), Some(token)) => ProfileConfig::Tif(TifConfig {
-                    paasid,
+                    paasid: paasid.trim().to_string(),
                     token,
-                    service_id: k.tif_service_id,
+                    service_id: k.tif_service_id.map(|s| s.trim().to_string()),
                 }),
                 _ => return Err(
                     "platform.tif_paasid / tif_token: profile = \"tif\" 需要两者 / the tif profile needs both"
